@@ -1,0 +1,476 @@
+"""The rule expression language: a small, safe subset of Python syntax compiled to polars.
+
+Rule files hold conditions such as::
+
+    bail_refused_at is not None and is_juvenile(bail_refused_at, juvenile_age_limit)
+    released_at - arrival_at > hours(24)
+
+The text is parsed with `ast.parse` (parsing only: nothing is ever executed),
+every node is checked against a whitelist, every name against the facts
+schema and the rule version's parameters, and the tree is compiled to a polars
+expression. Nulls propagate as in SQL (Kleene logic for `and`/`or`): a
+condition that is null because evidence is missing makes the finding
+`cannot_assess`, never a pass.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import difflib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from custody.contract import UK_TZ
+
+Kind = Literal["bool", "int", "float", "str", "instant", "duration", "date", "list", "null"]
+NUMERIC: frozenset[str] = frozenset({"int", "float"})
+
+
+class ExpressionError(ValueError):
+    """A rule expression that cannot be compiled; `column` is 0-based within the expression text."""
+
+    def __init__(self, message: str, column: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.column = column
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    """One column of the facts table, as rule expressions see it."""
+
+    name: str
+    kind: Kind
+    description: str
+    lineage: frozenset[str] = frozenset()
+    """Data-quality flag columns (`_dq_*`) whose truth makes this fact unusable for a record."""
+    sensitive: bool = False
+    """Free text that may hold personal data: never exported unless asked."""
+
+
+@dataclass(frozen=True)
+class Compiled:
+    expr: pl.Expr
+    kind: Kind
+    facts: frozenset[str] = frozenset()
+    """Facts the expression reads (for evidence, null explanations and data-quality taint)."""
+    literal: Any = None
+    """The Python value, for literals and parameters (lists of phrases, numbers)."""
+    is_literal: bool = False
+
+
+@dataclass
+class Scope:
+    facts: Mapping[str, FactSpec]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    leap_day_birthday: str = "march_1"
+
+
+_DURATION_RE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(d|h|m|s|days?|hours?|minutes?|mins?|seconds?)\s*$")
+
+
+def parse_duration(text: str) -> dt.timedelta | None:
+    """`24h`, `15m`, `2d`, `90 minutes` -> timedelta; anything else -> None."""
+    match = _DURATION_RE.match(text)
+    if not match:
+        return None
+    amount, unit = float(match.group(1)), match.group(2)[0]
+    return {
+        "d": dt.timedelta(days=amount),
+        "h": dt.timedelta(hours=amount),
+        "m": dt.timedelta(minutes=amount),
+        "s": dt.timedelta(seconds=amount),
+    }[unit]
+
+
+def uk_midnight(day: dt.date) -> dt.datetime:
+    """00:00 UK legal time at the start of `day`, as a UTC instant (when laws take effect)."""
+    local = dt.datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(UK_TZ))
+    return local.astimezone(dt.UTC)
+
+
+def param_value(value: Any) -> Compiled:
+    """A rule-version parameter as a typed literal."""
+    if isinstance(value, bool):
+        return Compiled(pl.lit(value), "bool", literal=value, is_literal=True)
+    if isinstance(value, int):
+        return Compiled(pl.lit(value), "int", literal=value, is_literal=True)
+    if isinstance(value, float):
+        return Compiled(pl.lit(value), "float", literal=value, is_literal=True)
+    if isinstance(value, dt.timedelta):
+        return Compiled(pl.lit(value), "duration", literal=value, is_literal=True)
+    if isinstance(value, dt.date):
+        return Compiled(pl.lit(uk_midnight(value)), "instant", literal=value, is_literal=True)
+    if isinstance(value, str):
+        duration = parse_duration(value)
+        if duration is not None:
+            return Compiled(pl.lit(duration), "duration", literal=duration, is_literal=True)
+        return Compiled(pl.lit(value), "str", literal=value, is_literal=True)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return Compiled(pl.lit(None), "list", literal=list(value), is_literal=True)
+    raise ExpressionError(f"parameter value {value!r} is not a number, text, duration, date or list of text")
+
+
+# ------------------------------------------------------------------ age (FLRA 1969 s9)
+
+
+def local_date(instant: pl.Expr) -> pl.Expr:
+    """The UK calendar date of a UTC instant."""
+    return instant.dt.convert_time_zone(UK_TZ).dt.date()
+
+
+def age_years(date_of_birth: pl.Expr, instant: pl.Expr, leap_day_birthday: str = "march_1") -> pl.Expr:
+    """Age in whole years at `instant`.
+
+    Family Law Reform Act 1969 s9: an age is attained at 00:00 UK time at the start of the
+    birthday, so comparing UK calendar dates is exact. A 29 February birthday is reached on
+    1 March in a common year by default (`march_1`, the protective reading, LAW.md: uncertain,
+    a parameter); `feb_28` reaches it on 28 February.
+    """
+    day = local_date(instant)
+    birth_month, birth_day = date_of_birth.dt.month(), date_of_birth.dt.day()
+    if leap_day_birthday == "feb_28":
+        birth_day = (
+            pl.when((birth_month == 2) & (birth_day == 29) & ~day.dt.is_leap_year())
+            .then(pl.lit(28, pl.Int8))
+            .otherwise(birth_day)
+        )
+    before_birthday = (day.dt.month() < birth_month) | ((day.dt.month() == birth_month) & (day.dt.day() < birth_day))
+    return (day.dt.year().cast(pl.Int32) - date_of_birth.dt.year().cast(pl.Int32)) - before_birthday.cast(pl.Int32)
+
+
+def is_juvenile(
+    date_of_birth: pl.Expr, appears_under_18: pl.Expr, instant: pl.Expr, age_limit: pl.Expr, leap: str
+) -> pl.Expr:
+    """Under `age_limit` at `instant`; with no date of birth, the custody officer's recorded view.
+
+    `appears_under_18` only answers the question for a limit of 18 (PACE from 2015-10-26); for a
+    limit of 17 a child who appeared under 18 may still have been 17, so the answer is unknown
+    (null), and the rule reports `cannot_assess`.
+    """
+    from_appearance = (
+        pl.when(appears_under_18.not_())
+        .then(pl.lit(False))
+        .when(appears_under_18 & (age_limit >= 18))
+        .then(pl.lit(True))
+        .otherwise(pl.lit(None, pl.Boolean))
+    )
+    return (
+        pl.when(date_of_birth.is_not_null())
+        .then(age_years(date_of_birth, instant, leap) < age_limit)
+        .otherwise(from_appearance)
+    )
+
+
+# ------------------------------------------------------------------ compiler
+
+
+_COMPARE: dict[type[ast.cmpop], Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
+    ast.Eq: lambda a, b: a == b,
+    ast.NotEq: lambda a, b: a != b,
+    ast.Lt: lambda a, b: a < b,
+    ast.LtE: lambda a, b: a <= b,
+    ast.Gt: lambda a, b: a > b,
+    ast.GtE: lambda a, b: a >= b,
+}
+
+FUNCTIONS: dict[str, str] = {
+    "hours": "hours(n): a duration of n hours",
+    "minutes": "minutes(n): a duration of n minutes",
+    "days": "days(n): a duration of n days",
+    "as_hours": "as_hours(duration): the duration in hours (decimal)",
+    "as_minutes": "as_minutes(duration): the duration in whole minutes",
+    "age_at": "age_at(instant): age in whole years at that instant (FLRA 1969 s9)",
+    "is_juvenile": "is_juvenile(instant, age_limit): under age_limit at instant; appears_under_18 "
+    "when there is no date of birth",
+    "date": "date('YYYY-MM-DD'): 00:00 UK time on that day, as an instant",
+    "coalesce": "coalesce(a, b, ...): the first that is recorded",
+    "earliest": "earliest(a, b, ...): the earliest of the recorded instants",
+    "latest": "latest(a, b, ...): the latest of the recorded instants",
+    "phrase": "phrase(text, phrases): the first phrase of the list found in the text (case-insensitive, "
+    "whole words), or null",
+    "matches": "matches(text, phrases): whether any phrase of the list is in the text (null when no text)",
+}
+
+
+def _phrase_pattern(phrases: Sequence[str]) -> str:
+    # Longest first, so that "no secure accommodation" wins over "secure accommodation".
+    ordered = sorted({p.strip().lower() for p in phrases if p.strip()}, key=lambda p: (-len(p), p))
+    return r"(?i)\b(" + "|".join(pl.escape_regex(p) for p in ordered) + r")\b"
+
+
+class _Compiler:
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    def fail(self, node: ast.AST, message: str) -> ExpressionError:
+        return ExpressionError(message, getattr(node, "col_offset", None))
+
+    def compile(self, node: ast.AST) -> Compiled:
+        method = getattr(self, f"_{type(node).__name__}", None)
+        if method is None:
+            raise self.fail(node, f"'{ast.unparse(node)}' is not allowed in a rule expression")
+        result: Compiled = method(node)
+        return result
+
+    # -- leaves
+    def _Constant(self, node: ast.Constant) -> Compiled:
+        value = node.value
+        if value is None:
+            return Compiled(pl.lit(None), "null", is_literal=True)
+        if isinstance(value, bool | int | float | str):
+            return param_value(value)
+        raise self.fail(node, f"the constant {value!r} is not allowed")
+
+    def _Name(self, node: ast.Name) -> Compiled:
+        name = node.id
+        if name in self.scope.params:
+            try:
+                return param_value(self.scope.params[name])
+            except ExpressionError as exc:
+                raise self.fail(node, f"parameter '{name}': {exc.message}") from None
+        spec = self.scope.facts.get(name)
+        if spec is None:
+            known = [*self.scope.facts, *self.scope.params]
+            close = difflib.get_close_matches(name, known, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else "; see `custody rules facts` for the names"
+            raise self.fail(node, f"unknown name '{name}'{hint}")
+        return Compiled(pl.col(name), spec.kind, frozenset({name}))
+
+    def _List(self, node: ast.List) -> Compiled:
+        items = [self.compile(e) for e in node.elts]
+        if not all(i.is_literal for i in items):
+            raise self.fail(node, "a list may hold only constants")
+        return Compiled(pl.lit(None), "list", literal=[i.literal for i in items], is_literal=True)
+
+    _Tuple = _List
+
+    # -- logic
+    def _BoolOp(self, node: ast.BoolOp) -> Compiled:
+        parts = [self._as_bool(v) for v in node.values]
+        expr = parts[0].expr
+        for part in parts[1:]:
+            expr = (expr & part.expr) if isinstance(node.op, ast.And) else (expr | part.expr)
+        return Compiled(expr, "bool", frozenset().union(*(p.facts for p in parts)))
+
+    def _UnaryOp(self, node: ast.UnaryOp) -> Compiled:
+        operand = self.compile(node.operand)
+        if isinstance(node.op, ast.Not):
+            operand = self._as_bool(node.operand, operand)
+            return Compiled(operand.expr.not_(), "bool", operand.facts)
+        if isinstance(node.op, ast.USub) and operand.kind in (*NUMERIC, "duration"):
+            literal = -operand.literal if operand.is_literal else None
+            return Compiled(-operand.expr, operand.kind, operand.facts, literal, operand.is_literal)
+        raise self.fail(node, f"'{ast.unparse(node)}' is not allowed")
+
+    def _as_bool(self, node: ast.AST, compiled: Compiled | None = None) -> Compiled:
+        compiled = compiled or self.compile(node)
+        if compiled.kind not in ("bool", "null"):
+            raise self.fail(node, f"'{ast.unparse(node)}' is {compiled.kind}, not a condition (true/false)")
+        return compiled
+
+    def _Compare(self, node: ast.Compare) -> Compiled:
+        left = self.compile(node.left)
+        result: pl.Expr | None = None
+        facts = set(left.facts)
+        for op, right_node in zip(node.ops, node.comparators, strict=True):
+            right = self.compile(right_node)
+            facts |= right.facts
+            part = self._compare_one(node, op, left, right)
+            result = part if result is None else (result & part)
+            left = right
+        assert result is not None
+        return Compiled(result, "bool", frozenset(facts))
+
+    def _compare_one(self, node: ast.AST, op: ast.cmpop, left: Compiled, right: Compiled) -> pl.Expr:
+        if isinstance(op, ast.Is | ast.IsNot):
+            if right.kind != "null":
+                raise self.fail(node, "use 'is None' / 'is not None' only to test for a missing value")
+            return left.expr.is_null() if isinstance(op, ast.Is) else left.expr.is_not_null()
+        if isinstance(op, ast.In | ast.NotIn):
+            if right.kind != "list":
+                raise self.fail(node, "'in' needs a list, e.g. x in ['a', 'b']")
+            values = right.literal
+            expr = left.expr.cast(pl.String).is_in(values) if values else pl.lit(False)
+            return expr if isinstance(op, ast.In) else expr.not_()
+        compare = _COMPARE.get(type(op))
+        if compare is None:
+            raise self.fail(node, f"comparison '{ast.unparse(node)}' is not allowed")
+        self._check_comparable(node, left, right)
+        left_expr, right_expr = left.expr, right.expr
+        if "str" in (left.kind, right.kind):
+            left_expr, right_expr = left_expr.cast(pl.String), right_expr.cast(pl.String)
+        return compare(left_expr, right_expr)
+
+    def _check_comparable(self, node: ast.AST, left: Compiled, right: Compiled) -> None:
+        kinds = {left.kind, right.kind} - {"null"}
+        if len(kinds) <= 1 or kinds <= NUMERIC:
+            return
+        raise self.fail(node, f"cannot compare {left.kind} with {right.kind} in '{ast.unparse(node)}'")
+
+    # -- arithmetic
+    def _BinOp(self, node: ast.BinOp) -> Compiled:
+        left, right = self.compile(node.left), self.compile(node.right)
+        facts = left.facts | right.facts
+        kinds = (left.kind, right.kind)
+        if isinstance(node.op, ast.Sub):
+            if kinds == ("instant", "instant"):
+                return Compiled(left.expr - right.expr, "duration", facts)
+            if kinds in (("instant", "duration"), ("duration", "duration")):
+                return Compiled(left.expr - right.expr, left.kind, facts)
+        if isinstance(node.op, ast.Add):
+            if kinds in (("instant", "duration"), ("duration", "duration")):
+                return Compiled(left.expr + right.expr, left.kind, facts)
+            if kinds == ("duration", "instant"):
+                return Compiled(left.expr + right.expr, "instant", facts)
+        if isinstance(node.op, ast.Add | ast.Sub | ast.Mult) and set(kinds) <= NUMERIC:
+            kind: Kind = "float" if "float" in kinds else "int"
+            ops = {ast.Add: left.expr + right.expr, ast.Sub: left.expr - right.expr}
+            expr = ops.get(type(node.op), left.expr * right.expr)
+            return Compiled(expr, kind, facts)
+        if isinstance(node.op, ast.Mult) and kinds in (("duration", "int"), ("int", "duration")):
+            duration, count = (left, right) if left.kind == "duration" else (right, left)
+            return Compiled(duration.expr * count.expr, "duration", facts)
+        if isinstance(node.op, ast.Div) and set(kinds) <= NUMERIC:
+            return Compiled(left.expr / right.expr, "float", facts)
+        raise self.fail(node, f"cannot compute '{ast.unparse(node)}' ({left.kind} and {right.kind})")
+
+    # -- functions
+    def _Call(self, node: ast.Call) -> Compiled:
+        if not isinstance(node.func, ast.Name) or node.keywords:
+            raise self.fail(node, "only plain calls of the rule functions are allowed, e.g. hours(24)")
+        name = node.func.id
+        if name not in FUNCTIONS:
+            close = difflib.get_close_matches(name, FUNCTIONS, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; functions: {', '.join(FUNCTIONS)}"
+            raise self.fail(node, f"unknown function '{name}'{hint}")
+        args = [self.compile(a) for a in node.args]
+        facts = frozenset().union(*(a.facts for a in args)) if args else frozenset()
+        return getattr(self, f"_fn_{name}")(node, args, facts)  # type: ignore[no-any-return]
+
+    def _arity(self, node: ast.Call, args: list[Compiled], *kinds: tuple[str, ...]) -> None:
+        name = node.func.id  # type: ignore[attr-defined]
+        if len(args) != len(kinds):
+            raise self.fail(node, f"{FUNCTIONS[name]}: takes {len(kinds)} argument(s), got {len(args)}")
+        for i, (arg, allowed) in enumerate(zip(args, kinds, strict=True)):
+            if arg.kind not in allowed and arg.kind != "null":
+                raise self.fail(node, f"{name}(): argument {i + 1} is {arg.kind}, expected {' or '.join(allowed)}")
+
+    def _duration(self, node: ast.Call, args: list[Compiled], facts: frozenset[str], unit: str) -> Compiled:
+        self._arity(node, args, ("int", "float"))
+        arg = args[0]
+        if arg.is_literal:
+            value = dt.timedelta(**{unit: float(arg.literal)})
+            return Compiled(pl.lit(value), "duration", literal=value, is_literal=True)
+        amounts: dict[str, pl.Expr] = {unit: arg.expr}
+        return Compiled(pl.duration(**amounts), "duration", facts)  # type: ignore[arg-type]
+
+    def _fn_hours(self, node: ast.Call, args: list[Compiled], facts: frozenset[str]) -> Compiled:
+        return self._duration(node, args, facts, "hours")
+
+    def _fn_minutes(self, node: ast.Call, args: list[Compiled], facts: frozenset[str]) -> Compiled:
+        return self._duration(node, args, facts, "minutes")
+
+    def _fn_days(self, node: ast.Call, args: list[Compiled], facts: frozenset[str]) -> Compiled:
+        return self._duration(node, args, facts, "days")
+
+    def _fn_as_hours(self, node: ast.Call, args: list[Compiled], facts: frozenset[str]) -> Compiled:
+        self._arity(node, args, ("duration",))
+        return Compiled(args[0].expr.dt.total_minutes() / 60.0, "float", facts)
+
+    def _fn_as_minutes(self, node: ast.Call, args: list[Compiled], facts: frozenset[str]) -> Compiled:
+        self._arity(node, args, ("duration",))
+        return Compiled(args[0].expr.dt.total_minutes(), "int", facts)
+
+    def _needs(self, node: ast.Call, *names: str) -> frozenset[str]:
+        missing = [n for n in names if n not in self.scope.facts]
+        if missing:
+            raise self.fail(node, f"{node.func.id}() needs the fact(s) {', '.join(missing)}")  # type: ignore[attr-defined]
+        return frozenset(names)
+
+    def _fn_age_at(self, node: ast.Call, args: list[Compiled], facts: frozenset[str]) -> Compiled:
+        self._arity(node, args, ("instant",))
+        needs = self._needs(node, "date_of_birth")
+        expr = age_years(pl.col("date_of_birth"), args[0].expr, self.scope.leap_day_birthday)
+        return Compiled(expr, "int", facts | needs)
+
+    def _fn_is_juvenile(self, node: ast.Call, args: list[Compiled], facts: frozenset[str]) -> Compiled:
+        self._arity(node, args, ("instant",), ("int",))
+        needs = self._needs(node, "date_of_birth", "appears_under_18")
+        expr = is_juvenile(
+            pl.col("date_of_birth"),
+            pl.col("appears_under_18"),
+            args[0].expr,
+            args[1].expr,
+            self.scope.leap_day_birthday,
+        )
+        return Compiled(expr, "bool", facts | needs)
+
+    def _fn_date(self, node: ast.Call, args: list[Compiled], facts: frozenset[str]) -> Compiled:
+        if len(args) != 1 or args[0].kind != "str" or not args[0].is_literal:
+            raise self.fail(node, "date() takes one constant 'YYYY-MM-DD'")
+        try:
+            day = dt.date.fromisoformat(args[0].literal)
+        except ValueError:
+            raise self.fail(node, f"date({args[0].literal!r}) is not a YYYY-MM-DD date") from None
+        return param_value(day)
+
+    def _same_kind(self, node: ast.Call, args: list[Compiled], allowed: tuple[str, ...]) -> Kind:
+        kinds: set[Kind] = {a.kind for a in args} - {"null"}
+        if not args or len(kinds) > 1 or not kinds <= set(allowed):
+            name = node.func.id  # type: ignore[attr-defined]
+            raise self.fail(node, f"{name}() needs one or more values of the same kind ({', '.join(allowed)})")
+        return kinds.pop() if kinds else "null"
+
+    def _fn_coalesce(self, node: ast.Call, args: list[Compiled], facts: frozenset[str]) -> Compiled:
+        kind = self._same_kind(node, args, ("bool", "int", "float", "str", "instant", "duration", "date"))
+        return Compiled(pl.coalesce([a.expr for a in args]), kind, facts)
+
+    def _fn_earliest(self, node: ast.Call, args: list[Compiled], facts: frozenset[str]) -> Compiled:
+        kind = self._same_kind(node, args, ("instant", "duration", "int", "float"))
+        return Compiled(pl.min_horizontal([a.expr for a in args]), kind, facts)
+
+    def _fn_latest(self, node: ast.Call, args: list[Compiled], facts: frozenset[str]) -> Compiled:
+        kind = self._same_kind(node, args, ("instant", "duration", "int", "float"))
+        return Compiled(pl.max_horizontal([a.expr for a in args]), kind, facts)
+
+    def _phrases(self, node: ast.Call, args: list[Compiled]) -> str:
+        self._arity(node, args, ("str",), ("list",))
+        phrases = args[1].literal
+        if not phrases:
+            raise self.fail(node, "the phrase list is empty")
+        return _phrase_pattern(phrases)
+
+    def _fn_phrase(self, node: ast.Call, args: list[Compiled], facts: frozenset[str]) -> Compiled:
+        pattern = self._phrases(node, args)
+        return Compiled(args[0].expr.str.extract(pattern, 1).str.to_lowercase(), "str", facts)
+
+    def _fn_matches(self, node: ast.Call, args: list[Compiled], facts: frozenset[str]) -> Compiled:
+        pattern = self._phrases(node, args)
+        return Compiled(args[0].expr.str.contains(pattern), "bool", facts)
+
+
+def compile_expression(text: str, scope: Scope) -> Compiled:
+    """Compile one rule expression; raises ExpressionError with a column where possible."""
+    source = " ".join(text.split("\n")).strip()
+    if not source:
+        raise ExpressionError("the expression is empty")
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError as exc:
+        column = (exc.offset - 1) if exc.offset else None
+        raise ExpressionError(f"not a valid expression: {exc.msg}", column) from None
+    return _Compiler(scope).compile(tree.body)
+
+
+def compile_condition(text: str, scope: Scope) -> Compiled:
+    compiled = compile_expression(text, scope)
+    if compiled.kind not in ("bool", "null"):
+        raise ExpressionError(f"'{text.strip()}' is {compiled.kind}, not a condition (true/false)")
+    return compiled

@@ -1,0 +1,269 @@
+"""Rule files: the law as data. One YAML file per rule in `rules/`, named by its id.
+
+The file is validated by the pydantic models below (unknown keys refused) after
+a YAML load that refuses duplicate keys and remembers the line of every value,
+so that an error names the file and the line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from custody.contract import Basis, Outcome, Severity
+from custody.facts import FactSettings
+
+RULE_ID_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
+FACTS_SETTINGS_FILE = "_facts.yaml"
+
+
+class RuleFileError(Exception):
+    """A rule file that cannot be used: one sentence naming the file (and line)."""
+
+    def __init__(self, path: Path, message: str, line: int | None = None) -> None:
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {message}")
+        self.path, self.line, self.message = path, line, message
+
+
+Path_ = tuple[str | int, ...]
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys and records the line of every node by path."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key '{key}' (first on line {seen[key]})", key_node.start_mark
+            )
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep=deep)
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _lines(node: yaml.Node, path: Path_ = ()) -> Iterator[tuple[Path_, int]]:
+    yield path, node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            yield from _lines(value_node, (*path, str(key_node.value)))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _lines(item, (*path, index))
+
+
+def load_yaml(path: Path) -> tuple[Any, dict[Path_, int]]:
+    """Parse a YAML file; returns the data and the line of each value by its key path."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuleFileError(path, f"cannot be read ({exc.__class__.__name__}): check the file") from None
+    try:
+        node = yaml.compose(text, Loader=_LineLoader)
+        data = yaml.load(text, Loader=_LineLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise RuleFileError(path, f"is not valid YAML: {problem}", mark.line + 1 if mark else None) from None
+    lines = dict(_lines(node)) if node is not None else {}
+    return data, lines
+
+
+# ------------------------------------------------------------------ models
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OutcomeCase(_Strict):
+    """One step of the decision: the first whose `when` holds decides (no `when`: otherwise)."""
+
+    when: str | None = Field(None, description="condition; if it cannot be evaluated the outcome is cannot_assess")
+    outcome: Outcome
+    message: str = Field(description="one sentence; {expression} placeholders are filled from the record")
+    severity: Severity | None = Field(None, description="overrides the rule's severity for this outcome")
+
+
+class Logic(_Strict):
+    applies: str = Field(description="when the rule applies to a record (false: no finding)")
+    outcomes: list[OutcomeCase] = Field(min_length=1)
+    cannot_assess_message: str = Field(
+        "The record lacks the evidence to assess this rule.",
+        description="sentence for cannot_assess; the missing or unusable facts are appended",
+    )
+
+    @model_validator(mode="after")
+    def _last_is_otherwise(self) -> Logic:
+        if self.outcomes[-1].when is not None:
+            raise ValueError("the last outcome must have no 'when' (it is what happens otherwise)")
+        if any(case.when is None for case in self.outcomes[:-1]):
+            raise ValueError("only the last outcome may leave out 'when'")
+        return self
+
+
+class Version(_Strict):
+    effective_from: dt.date
+    effective_to: dt.date | None = Field(None, description="last day in force (inclusive)")
+    citations: list[str] = Field(min_length=1)
+    changes: str = Field(description="what changed at this date, in plain English")
+    params: dict[str, Any] = Field(default_factory=dict)
+    basis: Basis | None = None
+    severity: Severity | None = None
+    logic: Logic | None = Field(None, description="replaces the rule's logic for this version")
+
+
+class CaseRecord(_Strict):
+    """One custody record of a case, in the contract's columns, and the outcome expected of it.
+
+    An event is a mapping of the events columns or a line `TIME TYPE [DETAIL]`, e.g.
+    `2015-07-01 14:00 la_requested secure`; the record's id is filled in.
+    """
+
+    detention: dict[str, Any] = Field(default_factory=dict)
+    events: list[dict[str, Any] | str] = Field(default_factory=list)
+    expect: Outcome | Literal["none"] = Field(description="the outcome, or none when the rule must not apply")
+    message_contains: str | None = None
+
+
+class RuleCase(_Strict):
+    name: str = Field(description="a sentence saying what the case shows")
+    records: list[CaseRecord] = Field(min_length=1)
+
+
+class RuleModel(_Strict):
+    id: str
+    title: str
+    basis: Basis
+    severity: Severity
+    checks: str = Field(description="what the rule checks, in plain English")
+    why: str = Field(description="why it matters")
+    action: str = Field(description="what a reviewer should do with a breach")
+    notes: str | None = Field(None, description="uncertain points and parameters (LAW.md confidence)")
+    citations: list[str] = Field(min_length=1)
+    trigger: str = Field(description="the instant that chooses the version of the law")
+    versions: list[Version] = Field(min_length=1)
+    logic: Logic
+    evidence: list[str] | None = Field(None, description="facts to attach; default: every fact the rule reads")
+    case_defaults: dict[str, Any] = Field(default_factory=dict, description="detention fields every case starts from")
+    cases: list[RuleCase] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, value: str) -> str:
+        if not RULE_ID_RE.match(value):
+            raise ValueError(f"rule id {value!r} must look like S38-REQUEST (capitals, digits, hyphens)")
+        return value
+
+
+@dataclass
+class RuleSource:
+    rule: RuleModel
+    path: Path
+    lines: dict[Path_, int] = field(default_factory=dict)
+    text: str = ""
+
+    def line(self, *path: str | int) -> int | None:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get(())
+
+
+@dataclass
+class RuleSet:
+    directory: Path
+    rules: list[RuleSource]
+    settings: FactSettings
+    digest: str
+
+    def get(self, rule_id: str) -> RuleSource | None:
+        return next((r for r in self.rules if r.rule.id == rule_id), None)
+
+
+def _pydantic_error(path: Path, lines: dict[Path_, int], error: ValidationError) -> RuleFileError:
+    first = error.errors()[0]
+    location = tuple(first["loc"])
+    where = ".".join(str(p) for p in location) or "(top level)"
+    line = None
+    probe = location
+    while probe and line is None:
+        line = lines.get(probe)
+        probe = probe[:-1]
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = f"unknown key '{location[-1]}'"
+        where = ".".join(str(p) for p in location[:-1]) or "(top level)"
+    return RuleFileError(path, f"{where}: {message}", line)
+
+
+def load_rule_file(path: Path) -> RuleSource:
+    data, lines = load_yaml(path)
+    if not isinstance(data, dict):
+        raise RuleFileError(path, "is not a rule: expected a mapping with id, title, versions, logic, cases", 1)
+    try:
+        rule = RuleModel.model_validate(data)
+    except ValidationError as exc:
+        raise _pydantic_error(path, lines, exc) from None
+    if path.stem != rule.id:
+        raise RuleFileError(path, f"holds rule '{rule.id}': name the file {rule.id}{path.suffix}", lines.get(("id",)))
+    return RuleSource(rule, path, lines, path.read_text(encoding="utf-8"))
+
+
+def rule_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.glob("*.y*ml") if not p.name.startswith(("_", ".")))
+
+
+def load_rule_set(directory: Path) -> RuleSet:
+    """Load and validate every rule file; the first broken file stops with its name and line."""
+    if not directory.is_dir():
+        raise RuleFileError(directory, "is not a folder of rule files: pass --rules DIR")
+    paths = rule_files(directory)
+    if not paths:
+        raise RuleFileError(directory, "holds no rule files (*.yaml): pass --rules DIR")
+    settings = FactSettings()
+    settings_path = directory / FACTS_SETTINGS_FILE
+    digest = hashlib.sha256()
+    if settings_path.exists():
+        data, lines = load_yaml(settings_path)
+        try:
+            settings = FactSettings.model_validate((data or {}).get("settings", {}))
+        except (ValidationError, AttributeError) as exc:
+            if isinstance(exc, ValidationError):
+                raise _pydantic_error(settings_path, {k[1:]: v for k, v in lines.items()}, exc) from None
+            raise RuleFileError(settings_path, "expected a mapping with a 'settings' key") from None
+        digest.update(settings_path.read_bytes())
+    sources: list[RuleSource] = []
+    seen: dict[str, Path] = {}
+    for path in paths:
+        source = load_rule_file(path)
+        if source.rule.id in seen:
+            raise RuleFileError(path, f"rule id {source.rule.id} is also used by {seen[source.rule.id]}")
+        seen[source.rule.id] = path
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        sources.append(source)
+    return RuleSet(directory, sources, settings, digest.hexdigest())
+
+
+def default_rules_dir() -> Path:
+    """The rules shipped with the package (wheel) or, in a source checkout, `rules/`."""
+    package = Path(__file__).resolve().parent.parent
+    shipped = package / "_rules"
+    if shipped.is_dir():
+        return shipped
+    return package.parent / "rules"

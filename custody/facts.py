@@ -1,0 +1,300 @@
+"""Facts: one row per custody record with everything the rules read.
+
+Built once, lazily, in polars, from the loaded tables; rules never re-derive
+them. The names and kinds of the facts are declared here (`fact_specs`) and
+checked by the rule compiler when the rules load, so a rule that names a fact
+that does not exist is refused before anything runs.
+
+Every fact carries its lineage: the data-quality flags (`_dq_*` columns) that
+make it unusable for a record. A rule that reads a fact whose input row or
+value was unusable reports `cannot_assess` for that record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from custody.contract import DETENTION_COLUMNS, EVENT_DETAILS, MHA_POWERS, ColumnSpec
+from custody.engine.expr import FactSpec, Kind, age_years, parse_duration
+
+UNKNOWN_EVENT_FLAG = "_dq_evt_unknown"
+NO_DETAIL = "without_detail"
+
+
+class FactSettings(BaseModel):
+    """Parameters of the facts layer, from `rules/_facts.yaml` (legal values, cited there)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    review_first_after: dt.timedelta = Field(
+        dt.timedelta(hours=6), description="PACE s40(3)(a): first review after detention first authorised"
+    )
+    review_interval: dt.timedelta = Field(
+        dt.timedelta(hours=9), description="PACE s40(3)(b),(c): later reviews at intervals of at most this"
+    )
+    leap_day_birthday: Literal["march_1", "feb_28"] = Field(
+        "march_1", description="when a 29 February birthday is reached in a common year (LAW.md: uncertain)"
+    )
+
+    @field_validator("review_first_after", "review_interval", mode="before")
+    @classmethod
+    def _duration_text(cls, value: object) -> object:
+        if isinstance(value, str):
+            parsed = parse_duration(value)
+            if parsed is None:
+                raise ValueError(f"{value!r} is not a duration such as '6h' or '90m'")
+            return parsed
+        return value
+
+
+def det_flag(column: str) -> str:
+    return f"_dq_det_{column}"
+
+
+def evt_flag(event_type: str) -> str:
+    return f"_dq_evt_{event_type}"
+
+
+def _kind(spec: ColumnSpec) -> Kind:
+    return {"string": "str", "enum": "str", "date": "date", "datetime": "instant", "bool": "bool"}[spec.kind]  # type: ignore[return-value]
+
+
+DETENTION_FACT_NAMES: dict[str, str] = {"arrival_time": "arrival_at"}
+"""Detention columns whose fact name differs (instants are named `*_at`)."""
+
+
+def fact_specs() -> dict[str, FactSpec]:
+    """Every fact a rule may name, with its kind, meaning and lineage."""
+    specs: dict[str, FactSpec] = {}
+
+    def add(name: str, kind: Kind, description: str, lineage: Iterable[str], sensitive: bool = False) -> None:
+        specs[name] = FactSpec(name, kind, description, frozenset(lineage), sensitive)
+
+    for column in DETENTION_COLUMNS:
+        name = DETENTION_FACT_NAMES.get(column.name, column.name)
+        add(name, _kind(column), f"detentions.{column.name}: {column.description}", [det_flag(column.name)])
+
+    for event_type, details in EVENT_DETAILS.items():
+        lineage = [evt_flag(event_type), UNKNOWN_EVENT_FLAG]
+        add(f"{event_type}_at", "instant", f"first '{event_type}' event", lineage)
+        add(f"{event_type}_last_at", "instant", f"last '{event_type}' event", lineage)
+        add(f"{event_type}_count", "int", f"number of '{event_type}' events", lineage)
+        if details:
+            add(f"{event_type}_detail", "str", f"detail code of the first '{event_type}' event", lineage)
+            for detail in (*details, NO_DETAIL):
+                label = "with no detail code" if detail == NO_DETAIL else f"with detail '{detail}'"
+                add(f"{event_type}_{detail}_count", "int", f"number of '{event_type}' events {label}", lineage)
+                if detail != NO_DETAIL:
+                    add(f"{event_type}_{detail}_at", "instant", f"first '{event_type}' event {label}", lineage)
+
+    add(
+        "certificate_note",
+        "str",
+        "the circumstances stated on the first certificate (free text)",
+        [evt_flag("certificate"), UNKNOWN_EVENT_FLAG],
+        sensitive=True,
+    )
+    age_lineage = [det_flag("date_of_birth")]
+    add("dob_is_29_february", "bool", "born on 29 February (age then depends on a parameter)", age_lineage)
+    add("age_at_arrival", "int", "age in whole years at arrival", [*age_lineage, det_flag("arrival_time")])
+    review_lineage = [evt_flag("review"), evt_flag("detention_authorised"), UNKNOWN_EVENT_FLAG]
+    for name, kind, description in (
+        ("reviews_held", "int", "reviews carried out (review events not marked postponed)"),
+        ("review_first_due_at", "instant", "latest time for the first review (authorised + first interval)"),
+        ("review_worst_lateness", "duration", "largest lateness of a review against its due time (negative: early)"),
+        ("review_worst_at", "instant", "when the latest-running review took place"),
+        ("review_worst_due_at", "instant", "when that review was due (s40(7): postponed ones do not move it)"),
+        ("review_next_due_at", "instant", "when the review after the last one held fell due"),
+    ):
+        add(name, kind, description, review_lineage)  # type: ignore[arg-type]
+    add("event_count", "int", "number of usable events on the record", [UNKNOWN_EVENT_FLAG])
+    return specs
+
+
+def dq_flag_columns() -> list[str]:
+    return [
+        *(det_flag(c.name) for c in DETENTION_COLUMNS),
+        *(evt_flag(t) for t in EVENT_DETAILS),
+        UNKNOWN_EVENT_FLAG,
+    ]
+
+
+def _event_aggregations() -> list[pl.Expr]:
+    time, kind, detail = pl.col("event_time"), pl.col("event_type"), pl.col("detail")
+    aggs: list[pl.Expr] = [pl.len().alias("event_count")]
+    for event_type, details in EVENT_DETAILS.items():
+        is_type = kind == event_type
+        aggs += [
+            time.filter(is_type).min().alias(f"{event_type}_at"),
+            time.filter(is_type).max().alias(f"{event_type}_last_at"),
+            is_type.sum().cast(pl.Int64).alias(f"{event_type}_count"),
+        ]
+        if not details:
+            continue
+        aggs.append(
+            detail.filter(is_type).sort_by(time.filter(is_type)).first().cast(pl.String).alias(f"{event_type}_detail")
+        )
+        for code in details:
+            with_code = is_type & (detail == code)
+            aggs += [
+                with_code.sum().cast(pl.Int64).alias(f"{event_type}_{code}_count"),
+                time.filter(with_code).min().alias(f"{event_type}_{code}_at"),
+            ]
+        aggs.append((is_type & detail.is_null()).sum().cast(pl.Int64).alias(f"{event_type}_{NO_DETAIL}_count"))
+    certificate = kind == "certificate"
+    aggs.append(pl.col("note").filter(certificate).sort_by(time.filter(certificate)).first().alias("certificate_note"))
+    return aggs
+
+
+def _review_schedule(events: pl.LazyFrame, authorised: pl.LazyFrame, settings: FactSettings) -> pl.LazyFrame:
+    """PACE s40 review due times, vectorised.
+
+    s40(3): first review no later than `first` after detention was first authorised, then at
+    intervals of at most `interval`. s40(7) (R in LAW.md): a late review does not move later
+    due times: due(1) = authorised + first; due(n+1) = min(actual(n), due(n)) + interval.
+    Unrolled: due(n) = interval * n + min(x_0, ..., x_{n-1}) with x_0 = authorised + first -
+    interval and x_k = actual(k) - interval * k, a running minimum per record.
+    """
+    interval = settings.review_interval
+    first_offset = settings.review_first_after - interval
+    held = (
+        events.filter(
+            (pl.col("event_type") == "review") & (pl.col("detail").cast(pl.String) != "postponed").fill_null(True)
+        )
+        .select("custody_record_id", pl.col("event_time").alias("review_at"))
+        .join(authorised, on="custody_record_id", how="inner")
+        .sort("custody_record_id", "review_at")
+        .with_columns(n=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("custody_record_id"))
+        .with_columns(shifted=pl.col("review_at") - pl.duration(microseconds=pl.col("n") * _us(interval)))
+        .with_columns(
+            floor=pl.min_horizontal(
+                pl.col("authorised_at") + first_offset,
+                pl.col("shifted").cum_min().shift(1).over("custody_record_id"),
+            )
+        )
+        .with_columns(due_at=pl.col("floor") + pl.duration(microseconds=pl.col("n") * _us(interval)))
+        .with_columns(lateness=pl.col("review_at") - pl.col("due_at"))
+    )
+    per_record = held.group_by("custody_record_id").agg(
+        pl.len().cast(pl.Int64).alias("reviews_held"),
+        pl.col("lateness").max().alias("review_worst_lateness"),
+        pl.col("review_at").sort_by("lateness", "review_at").last().alias("review_worst_at"),
+        pl.col("due_at").sort_by("lateness", "review_at").last().alias("review_worst_due_at"),
+        (
+            pl.min_horizontal(pl.col("floor").last(), pl.col("shifted").last())
+            + pl.duration(microseconds=(pl.col("n").last() + 1) * _us(interval))
+        ).alias("review_next_due_at"),
+    )
+    return authorised.join(per_record, on="custody_record_id", how="left").select(
+        "custody_record_id",
+        pl.col("reviews_held").fill_null(0),
+        (pl.col("authorised_at") + settings.review_first_after).alias("review_first_due_at"),
+        "review_worst_lateness",
+        "review_worst_at",
+        "review_worst_due_at",
+        pl.coalesce("review_next_due_at", pl.col("authorised_at") + settings.review_first_after).alias(
+            "review_next_due_at"
+        ),
+    )
+
+
+def _us(delta: dt.timedelta) -> int:
+    return int(delta.total_seconds() * 1_000_000)
+
+
+def _dq_flags(data_quality: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per custody record with a true flag for each input a data-quality row touched."""
+    known_types = list(EVENT_DETAILS)
+    event_type = pl.col("event_type").str.strip_chars().str.to_lowercase()
+    flag = (
+        pl.when(pl.col("table") == "detentions")
+        .then(pl.lit("_dq_det_") + pl.col("column"))
+        .when(event_type.is_in(known_types))
+        .then(pl.lit("_dq_evt_") + event_type)
+        .otherwise(pl.lit(UNKNOWN_EVENT_FLAG))
+    )
+    touched = (
+        data_quality.filter(
+            pl.col("custody_record_id").is_not_null() & pl.col("action").is_in(["row_rejected", "value_unusable"])
+        )
+        .filter(~((pl.col("table") == "detentions") & (pl.col("action") == "row_rejected")))
+        .select("custody_record_id", flag.alias("flag"))
+        .unique()
+    )
+    return touched.group_by("custody_record_id").agg(
+        *(pl.col("flag").is_in([name]).any().alias(name) for name in dq_flag_columns())
+    )
+
+
+def build_facts(
+    detentions: pl.DataFrame | pl.LazyFrame,
+    events: pl.DataFrame | pl.LazyFrame,
+    data_quality: pl.DataFrame | pl.LazyFrame,
+    settings: FactSettings | None = None,
+) -> pl.LazyFrame:
+    """The facts table, one row per loaded custody record, as a lazy frame."""
+    settings = settings or FactSettings()
+    detentions, events, data_quality = detentions.lazy(), events.lazy(), data_quality.lazy()
+    base = detentions.select(
+        *(pl.col(c.name).alias(DETENTION_FACT_NAMES.get(c.name, c.name)) for c in DETENTION_COLUMNS)
+    )
+    per_record = events.group_by("custody_record_id").agg(_event_aggregations())
+    authorised = per_record.select(
+        "custody_record_id", pl.col("detention_authorised_at").alias("authorised_at")
+    ).filter(pl.col("authorised_at").is_not_null())
+    reviews = _review_schedule(events, authorised, settings)
+    specs = fact_specs()
+    count_columns = [name for name, spec in specs.items() if spec.kind == "int" and name.endswith("_count")]
+    facts = (
+        base.join(per_record, on="custody_record_id", how="left")
+        .join(reviews, on="custody_record_id", how="left")
+        .join(_dq_flags(data_quality), on="custody_record_id", how="left")
+        .with_columns(
+            *(pl.col(name).fill_null(0) for name in count_columns),
+            pl.col("reviews_held").fill_null(0),
+            *(pl.col(flag).fill_null(False) for flag in dq_flag_columns()),
+            ((pl.col("date_of_birth").dt.month() == 2) & (pl.col("date_of_birth").dt.day() == 29)).alias(
+                "dob_is_29_february"
+            ),
+            age_years(pl.col("date_of_birth"), pl.col("arrival_at"), settings.leap_day_birthday).alias(
+                "age_at_arrival"
+            ),
+        )
+    )
+    return facts.select(*specs, *dq_flag_columns())
+
+
+def headline_figures(facts: pl.LazyFrame) -> dict[str, int]:
+    """The inspection's headline figures (the seed report's funnel), from the facts.
+
+    A child here is a person under 18 at arrival by date of birth or, without one, recorded
+    as appearing under 18; the rules apply the dated PACE thresholds themselves.
+    """
+    child = pl.coalesce(pl.col("age_at_arrival") < 18, pl.col("appears_under_18")).fill_null(False)
+    refused = child & (pl.col("charged_count") > 0) & (pl.col("bail_refused_count") > 0)
+    row = (
+        facts.select(
+            pl.len().alias("records"),
+            pl.col("person_id").filter(child).n_unique().alias("children_detained"),
+            child.sum().alias("child_records"),
+            refused.sum().alias("charged_and_refused_bail"),
+            (refused & (pl.col("la_requested_count") > 0)).sum().alias("requests_made"),
+            (refused & (pl.col("transferred_to_la_count") > 0)).sum().alias("moved"),
+            (refused & (pl.col("certificate_count") > 0)).sum().alias("certificates"),
+            (
+                child
+                & pl.col("detention_power").cast(pl.String).is_in(sorted(MHA_POWERS))
+                & (pl.col("place_of_safety").cast(pl.String) == "police_station")
+            )
+            .sum()
+            .alias("s136_police_station_uses"),
+        )
+        .collect()
+        .row(0, named=True)
+    )
+    return {key: int(value or 0) for key, value in row.items()}
