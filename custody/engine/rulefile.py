@@ -19,13 +19,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from custody.contract import Basis, Outcome, Severity
+from custody.errors import InputError
 from custody.facts import FactSettings
 
 RULE_ID_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 FACTS_SETTINGS_FILE = "_facts.yaml"
 
 
-class RuleFileError(Exception):
+class RuleFileError(InputError):
     """A rule file that cannot be used: one sentence naming the file (and line)."""
 
     def __init__(self, path: Path, message: str, line: int | None = None) -> None:
