@@ -65,9 +65,11 @@ def list_rules(rules: RulesDir = None) -> None:
     Console(width=200).print(table)
 
 
-def _wrap(text: str, indent: str = "  ") -> str:
+def _wrap(text: str, indent: str = "  ", first: str | None = None) -> str:
+    paragraphs = text.strip().split("\n\n")
     return "\n".join(
-        textwrap.fill(p, width=100, initial_indent=indent, subsequent_indent=indent) for p in text.strip().split("\n\n")
+        textwrap.fill(p, width=100, initial_indent=first if (first and i == 0) else indent, subsequent_indent=indent)
+        for i, p in enumerate(paragraphs)
     )
 
 
@@ -94,9 +96,9 @@ def explain_rule(source: RuleSource) -> str:
     for case in logic.outcomes:
         condition = " ".join(case.when.split()) if case.when else "otherwise"
         out.append(f"  {case.outcome.value} when: {condition}")
-        out.append(_wrap(case.message, "      message: "))
+        out.append(_wrap(case.message, "               ", "      message: "))
     out.append("  cannot_assess when any condition it needs is unknown or rests on unusable input:")
-    out.append(_wrap(logic.cannot_assess_message, "      message: "))
+    out.append(_wrap(logic.cannot_assess_message, "               ", "      message: "))
     if rule.cases:
         out += ["", f"Test cases ({len(rule.cases)})"]
         for case in rule.cases:
