@@ -1,0 +1,469 @@
+"""Writes the files of `custody check` (DATA-CONTRACT.md, "Output"): every one a rendering
+of the one findings table in a `CheckResult`.
+
+Three properties hold for every file:
+
+- Safe to open in a spreadsheet. A text cell that begins with `=`, `+`, `-`, `@`, tab or
+  carriage return is one Excel and LibreOffice would run as a formula, so in CSV it is
+  prefixed with a single quote (OWASP "CSV injection"); in XLSX every text value is
+  written as a string cell, which is never evaluated.
+- Atomic. Each file is written under a hidden temporary name in the output folder, flushed
+  to disk and renamed over the final name, so a crash never leaves a half-written file
+  that looks complete. `summary.json` is written last: it lists the files of its run.
+- Deterministic. The same result gives byte-identical findings, children and exceptions
+  files (only `summary.json` and `report.html` carry the run time).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from custody.contract import DATA_QUALITY_SCHEMA, FINDINGS_SCHEMA, UK_TZ, Outcome
+from custody.errors import UsageError
+from custody.results import CheckResult
+
+FORMATS: tuple[str, ...] = (
+    "parquet",
+    "csv",
+    "children",
+    "exceptions",
+    "xlsx",
+    "data_quality",
+    "summary",
+    "html",
+)
+
+FILE_NAMES: dict[str, str] = {
+    "parquet": "findings.parquet",
+    "csv": "findings.csv",
+    "children": "children.csv",
+    "exceptions": "exceptions.csv",
+    "xlsx": "exceptions.xlsx",
+    "data_quality": "data_quality.csv",
+    "summary": "summary.json",
+    "html": "report.html",
+}
+
+# Excel's hard limit of rows on one worksheet, header included.
+XLSX_MAX_ROWS = 1_048_576
+
+EXCEPTION_OUTCOMES: tuple[str, ...] = (Outcome.breach.value, Outcome.cannot_assess.value)
+
+# The exception list is for people doing case review, so it has human column names.
+# Evidence is left out on purpose: it is the machine-readable JSON behind the message
+# (the message is its one-sentence human rendering), it stays in findings.csv/.parquet
+# under the same (custody record, rule) key, and leaving it out roughly halves the size
+# of the workbook and keeps every row readable in a spreadsheet.
+EXCEPTION_COLUMNS: dict[str, str] = {
+    "person_id": "Child",
+    "custody_record_id": "Custody record",
+    "rule_id": "Rule",
+    "outcome": "Outcome",
+    "severity": "Severity",
+    "basis": "Basis",
+    "when_uk": "When (UK time)",
+    "message": "What was found",
+    "citation": "Law",
+    "rule_version": "Rule version",
+}
+
+CHILDREN_COLUMNS: tuple[str, ...] = (
+    "person_id",
+    "records",
+    "rules_applied",
+    "breaches",
+    "compliant",
+    "cannot_assess",
+    "worst_outcome",
+    "rules_breached",
+    "first_arrival",
+    "last_arrival",
+)
+
+# ISO 8601: UTC instants with `Z`; UK local times with their offset (GMT +00:00 or BST +01:00).
+UTC_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
+UK_ISO_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%:z"
+# The human lists name the zone (GMT/BST), which tells apart the two 01:30s of an October night.
+UK_HUMAN_FORMAT = "%Y-%m-%d %H:%M:%S %Z"
+
+_FORMULA_START = r"^[=+\-@\t\r]"
+# A fixed codec and level, so the same findings always give the same bytes.
+_PARQUET_COMPRESSION_LEVEL = 3
+
+
+# ---------------------------------------------------------------- formats
+
+
+def parse_formats(text: str) -> frozenset[str]:
+    """The output formats named by `--formats` ("all" or a comma list); summary is always written."""
+    names = {part.strip().lower() for part in text.split(",") if part.strip()}
+    valid = ", ".join(("all", *FORMATS))
+    if not names:
+        raise UsageError(f"--formats names no format; use 'all' or a comma list of: {valid}.")
+    unknown = sorted(names - {"all", *FORMATS})
+    if unknown:
+        raise UsageError(
+            f"Unknown output format {', '.join(repr(u) for u in unknown)} in --formats; valid formats are: {valid}."
+        )
+    chosen = set(FORMATS) if "all" in names else names
+    return frozenset(chosen | {"summary"})
+
+
+# ---------------------------------------------------------------- derived tables
+
+
+def findings_frame(result: CheckResult) -> pl.DataFrame:
+    """The findings with exactly the contract columns, in contract order and types."""
+    return result.findings.select(pl.col(name).cast(dtype) for name, dtype in FINDINGS_SCHEMA.items())
+
+
+def data_quality_frame(result: CheckResult) -> pl.DataFrame:
+    return result.data_quality.select(pl.col(name).cast(dtype) for name, dtype in DATA_QUALITY_SCHEMA.items())
+
+
+def children_frame(result: CheckResult) -> pl.DataFrame:
+    """One row per child: every person_id among the records and the findings, sorted by id.
+
+    A child whose records no rule applied to (say an adult, or never charged) still has a
+    row, with zero counts and worst_outcome `none`.
+    """
+    findings = result.findings
+    outcome = pl.col("outcome").cast(pl.String)
+    per_child_findings = findings.group_by("person_id").agg(
+        pl.len().cast(pl.Int64).alias("rules_applied"),
+        (outcome == Outcome.breach.value).sum().cast(pl.Int64).alias("breaches"),
+        (outcome == Outcome.compliant.value).sum().cast(pl.Int64).alias("compliant"),
+        (outcome == Outcome.cannot_assess.value).sum().cast(pl.Int64).alias("cannot_assess"),
+        pl.col("rule_id").filter(outcome == Outcome.breach.value).unique().sort().str.join(";").alias("rules_breached"),
+    )
+    arrival_uk = pl.col("arrival_time").cast(pl.Datetime("us", "UTC")).dt.convert_time_zone(UK_TZ)
+    per_child_records = result.records.group_by("person_id").agg(
+        pl.len().cast(pl.Int64).alias("records"),
+        arrival_uk.min().dt.strftime(UK_ISO_FORMAT).alias("first_arrival"),
+        arrival_uk.max().dt.strftime(UK_ISO_FORMAT).alias("last_arrival"),
+    )
+    counts = ("records", "rules_applied", "breaches", "compliant", "cannot_assess")
+    children = per_child_records.cast({"person_id": pl.String}).join(
+        per_child_findings.cast({"person_id": pl.String}),
+        on="person_id",
+        how="full",
+        coalesce=True,
+        nulls_equal=True,
+    )
+    return (
+        children.with_columns(pl.col(c).fill_null(0) for c in counts)
+        .with_columns(
+            pl.when(pl.col("breaches") > 0)
+            .then(pl.lit(Outcome.breach.value))
+            .when(pl.col("cannot_assess") > 0)
+            .then(pl.lit(Outcome.cannot_assess.value))
+            .when(pl.col("compliant") > 0)
+            .then(pl.lit(Outcome.compliant.value))
+            .otherwise(pl.lit("none"))
+            .alias("worst_outcome"),
+            pl.col("rules_breached").fill_null(""),
+        )
+        .select(CHILDREN_COLUMNS)
+        .sort("person_id", nulls_last=True)
+    )
+
+
+def exceptions_frame(result: CheckResult) -> pl.DataFrame:
+    """Breach and cannot_assess findings, by child then time, with human column names."""
+    findings = findings_frame(result)
+    return (
+        findings.filter(pl.col("outcome").cast(pl.String).is_in(EXCEPTION_OUTCOMES))
+        .sort(["person_id", "trigger_at", "custody_record_id", "rule_id"], nulls_last=True)
+        .with_columns(pl.col("trigger_at").dt.convert_time_zone(UK_TZ).dt.strftime(UK_HUMAN_FORMAT).alias("when_uk"))
+        .select(pl.col(name).cast(pl.String).alias(label) for name, label in EXCEPTION_COLUMNS.items())
+    )
+
+
+def outcomes_per_rule(result: CheckResult) -> dict[str, dict[str, int]]:
+    """{rule_id: {breach, compliant, cannot_assess}} for every rule in the registry (zeros
+    included), in registry order; a rule id found only in the findings follows, sorted."""
+    counts = result.findings.group_by(pl.col("rule_id"), pl.col("outcome").cast(pl.String)).len().rows()
+    table: dict[str, dict[str, int]] = {rule.rule_id: {o.value: 0 for o in Outcome} for rule in result.rules}
+    for rule_id in sorted({str(rule_id) for rule_id, _, _ in counts} - table.keys()):
+        table[rule_id] = {o.value: 0 for o in Outcome}
+    for rule_id, outcome, n in counts:
+        table[str(rule_id)][str(outcome)] = int(n)
+    return table
+
+
+def data_quality_by_reason(result: CheckResult) -> dict[str, int]:
+    """How many data-quality rows there are for each reason, most frequent first."""
+    rows = (
+        result.data_quality.group_by(pl.col("reason").fill_null("(no reason given)"))
+        .len()
+        .sort(["len", "reason"], descending=[True, False])
+        .rows()
+    )
+    return {str(reason): int(n) for reason, n in rows}
+
+
+def records_without_applicable_rule(result: CheckResult) -> int:
+    return int(result.records.filter(pl.col("rules_applied") == 0).height)
+
+
+# ---------------------------------------------------------------- spreadsheet safety
+
+
+def _inert(column: str) -> pl.Expr:
+    """The text column, with a value a spreadsheet would run as a formula made plain text."""
+    text = pl.col(column)
+    return pl.when(text.str.contains(_FORMULA_START)).then(pl.lit("'") + text).otherwise(text).alias(column)
+
+
+def csv_safe(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every text column made inert; datetimes as ISO 8601 UTC with `Z`; numbers left as numbers."""
+    exprs: list[pl.Expr] = []
+    for name, dtype in frame.schema.items():
+        if isinstance(dtype, pl.Datetime):
+            utc = pl.col(name).dt.convert_time_zone("UTC") if dtype.time_zone else pl.col(name)
+            exprs.append(utc.dt.strftime(UTC_FORMAT).alias(name))
+        elif isinstance(dtype, (pl.String, pl.Enum, pl.Categorical)):
+            exprs.append(pl.col(name).cast(pl.String))
+        else:
+            exprs.append(pl.col(name))
+    converted = frame.select(exprs)
+    text_columns = [
+        name for name, dtype in frame.schema.items() if isinstance(dtype, pl.String | pl.Enum | pl.Categorical)
+    ]
+    return converted.with_columns(_inert(name) for name in text_columns)
+
+
+# ---------------------------------------------------------------- atomic files
+
+
+def _fsync_file(path: Path) -> None:
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """A temporary path beside `final`; renamed over it once the block ends without error.
+
+    On any error the temporary file is removed and `final` is left as it was (absent, or
+    the previous complete file).
+    """
+    temporary = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    try:
+        yield temporary
+        _fsync_file(temporary)
+        os.replace(temporary, final)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _fsync_dir(final.parent)
+
+
+def _write_csv(frame: pl.DataFrame, path: Path) -> None:
+    # No BOM: these files are read by pipelines as well as people, and a BOM would become
+    # part of the first column name for many readers. exceptions.xlsx is the Excel rendering.
+    csv_safe(frame).write_csv(path, include_header=True, line_terminator="\n", null_value="")
+
+
+# ---------------------------------------------------------------- XLSX
+
+
+def write_exceptions_xlsx(exceptions: pl.DataFrame, path: Path) -> None:
+    """The exception list as a workbook: frozen header, autofilter, wrapped message column.
+
+    Every value is written with `write_string`, so nothing is ever read as a formula, a
+    number or a URL. Rows beyond Excel's limit go on to sheets "Exceptions (2)", ...
+    xlsxwriter's constant_memory mode streams each row to disk, so memory stays flat.
+    """
+    import xlsxwriter
+
+    rows_per_sheet = XLSX_MAX_ROWS - 1
+    headers = exceptions.columns
+    widths = _column_widths(exceptions)
+    wrapped = {EXCEPTION_COLUMNS["message"], EXCEPTION_COLUMNS["citation"]}
+    workbook = xlsxwriter.Workbook(
+        str(path),
+        {
+            "constant_memory": True,
+            "strings_to_formulas": False,
+            "strings_to_numbers": False,
+            "strings_to_urls": False,
+        },
+    )
+    try:
+        header_format = workbook.add_format(
+            {"bold": True, "bg_color": "#DDE4EE", "bottom": 1, "text_wrap": True, "valign": "top"}
+        )
+        text_format = workbook.add_format({"valign": "top"})
+        wrap_format = workbook.add_format({"valign": "top", "text_wrap": True})
+        column_data = [exceptions.get_column(name).to_list() for name in headers]
+        total = exceptions.height
+        sheet_count = max(1, -(-total // rows_per_sheet))
+        for sheet_number in range(sheet_count):
+            name = "Exceptions" if sheet_number == 0 else f"Exceptions ({sheet_number + 1})"
+            sheet = workbook.add_worksheet(name)
+            for col, header in enumerate(headers):
+                column_format = wrap_format if header in wrapped else text_format
+                sheet.set_column(col, col, widths[col], column_format)
+                sheet.write_string(0, col, header, header_format)
+            start = sheet_number * rows_per_sheet
+            stop = min(total, start + rows_per_sheet)
+            sheet.freeze_panes(1, 0)
+            sheet.autofilter(0, 0, max(stop - start, 1), len(headers) - 1)
+            write_string = sheet.write_string
+            row_number = 0
+            for row_number, row in enumerate(
+                zip(*(values[start:stop] for values in column_data), strict=True), start=1
+            ):
+                for col, value in enumerate(row):
+                    if value is not None:
+                        write_string(row_number, col, value)
+    finally:
+        workbook.close()
+
+
+def _column_widths(frame: pl.DataFrame) -> list[float]:
+    """A width per column from its longest value (header included), between 8 and 60 characters."""
+    if frame.height:
+        longest = frame.select(pl.col(c).str.len_chars().max().fill_null(0) for c in frame.columns).row(0)
+    else:
+        longest = tuple(0 for _ in frame.columns)
+    widths: list[float] = []
+    for name, value_len in zip(frame.columns, longest, strict=True):
+        cap = 80 if name == EXCEPTION_COLUMNS["message"] else 40
+        widths.append(float(min(max(len(name), int(value_len or 0), 8) + 2, cap)))
+    return widths
+
+
+# ---------------------------------------------------------------- summary
+
+
+def summary(result: CheckResult, *, formats: frozenset[str], files: list[str], pseudonymised: bool) -> dict[str, Any]:
+    """The content of summary.json, with a fixed key order."""
+    meta = dict(result.meta)
+    known = ("tool_version", "rules_digest", "inputs_digest", "as_of", "run_seconds", "counts")
+    run: dict[str, Any] = {key: _sorted_keys(meta.get(key)) for key in known}
+    for key in sorted(set(meta) - set(known)):
+        run[key] = _sorted_keys(meta[key])
+    findings_by_outcome = {o.value: 0 for o in Outcome}
+    for outcome, n in result.findings.group_by(pl.col("outcome").cast(pl.String)).len().rows():
+        findings_by_outcome[str(outcome)] = int(n)
+    return {
+        **run,
+        "headline": {key: int(value) for key, value in result.headline.items()},
+        "findings": {"rows": result.findings.height, **findings_by_outcome},
+        "outcomes_per_rule": outcomes_per_rule(result),
+        "records": result.records.height,
+        "records_without_applicable_rule": records_without_applicable_rule(result),
+        "data_quality": {
+            "rows": result.data_quality.height,
+            "by_reason": data_quality_by_reason(result),
+        },
+        "pseudonymised": pseudonymised,
+        "formats": [f for f in FORMATS if f in formats],
+        "files": files,
+    }
+
+
+def _sorted_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _sorted_keys(value[k]) for k in sorted(value, key=str)}
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    isoformat = getattr(value, "isoformat", None)
+    if callable(isoformat):
+        return isoformat()
+    return str(value)
+
+
+# ---------------------------------------------------------------- all outputs
+
+
+def write_outputs(
+    result: CheckResult,
+    out_dir: Path,
+    *,
+    formats: frozenset[str],
+    pseudonymise_key: str | None = None,
+) -> list[Path]:
+    """Write the chosen outputs into `out_dir` (created if needed); the paths written, in order.
+
+    `summary.json` is always written, and written last. With `pseudonymise_key`, person and
+    custody record ids are replaced by keyed digests in every file (see custody.pseudonymise).
+    """
+    unknown = formats - set(FORMATS)
+    if unknown:
+        raise UsageError(
+            f"Unknown output format {', '.join(sorted(unknown))}; valid formats are: {', '.join(FORMATS)}."
+        )
+    if pseudonymise_key is not None:
+        from custody.pseudonymise import pseudonymise
+
+        result = pseudonymise(result, pseudonymise_key)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    chosen = formats | {"summary"}
+
+    writers: dict[str, Callable[[Path], None]] = {
+        "parquet": lambda path: findings_frame(result).write_parquet(
+            path,
+            compression="zstd",
+            compression_level=_PARQUET_COMPRESSION_LEVEL,
+            statistics=True,
+        ),
+        "csv": lambda path: _write_csv(findings_frame(result), path),
+        "children": lambda path: _write_csv(children_frame(result), path),
+        "exceptions": lambda path: _write_csv(exceptions_frame(result), path),
+        "xlsx": lambda path: write_exceptions_xlsx(exceptions_frame(result), path),
+        "data_quality": lambda path: _write_csv(data_quality_frame(result), path),
+        "html": lambda path: _write_text(_render_html(result), path),
+    }
+    written: list[Path] = []
+    for fmt in FORMATS:
+        if fmt == "summary" or fmt not in chosen:
+            continue
+        final = out_dir / FILE_NAMES[fmt]
+        with atomic_path(final) as temporary:
+            writers[fmt](temporary)
+        written.append(final)
+
+    summary_path = out_dir / FILE_NAMES["summary"]
+    content = summary(
+        result,
+        formats=chosen,
+        files=[path.name for path in (*written, summary_path)],
+        pseudonymised=pseudonymise_key is not None,
+    )
+    with atomic_path(summary_path) as temporary:
+        _write_text(json.dumps(content, indent=2, ensure_ascii=False, default=_json_default) + "\n", temporary)
+    written.append(summary_path)
+    return written
+
+
+def _write_text(text: str, path: Path) -> None:
+    path.write_text(text, encoding="utf-8", newline="\n")
+
+
+def _render_html(result: CheckResult) -> str:
+    from custody.report import render_html
+
+    return render_html(result)

@@ -1,0 +1,519 @@
+"""The files of `custody check`: contract columns, per-child roll-up, exception list, spreadsheet
+safety, atomic and deterministic writes (DATA-CONTRACT.md, "Output")."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from custody import outputs
+from custody.contract import DATA_QUALITY_SCHEMA, FINDINGS_SCHEMA
+from custody.errors import UsageError
+from custody.outputs import (
+    CHILDREN_COLUMNS,
+    EXCEPTION_COLUMNS,
+    FORMATS,
+    csv_safe,
+    parse_formats,
+    write_outputs,
+)
+from custody.results import CheckResult, RuleInfo
+
+UTC = dt.UTC
+
+FORMULA_PERSON = '=HYPERLINK("http://evil.example/x","click")'
+FORMULA_RECORD = "+1"
+FORMULA_MESSAGE = "@SUM(A1:A9) the custody officer wrote <script>alert(1)</script>"
+
+RULES = [
+    RuleInfo(
+        "S38-REQUEST", "Local authority asked to accommodate", "statute", "high", "PACE 1984 s38(6)", ("1984-01-01",)
+    ),
+    RuleInfo(
+        "S38-TRANSFER", "Moved to local authority accommodation", "statute", "high", "PACE 1984 s38(6)", ("1984-01-01",)
+    ),
+    RuleInfo("PACE-AA", "Appropriate adult informed", "code", "medium", "PACE Code C 3.15", ("2019-07-31",)),
+    RuleInfo(
+        "MHA-DURATION",
+        "s136 detention within the permitted period",
+        "statute",
+        "high",
+        "MHA 1983 s136(2A)",
+        ("1983-09-30", "2017-12-11"),
+    ),
+]
+RULE_INFO = {r.rule_id: r for r in RULES}
+
+
+def at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def finding(
+    person: str, record: str, rule: str, outcome: str, trigger: str | None, message: str = "", evidence: str = "{}"
+) -> dict[str, Any]:
+    info = RULE_INFO[rule]
+    return {
+        "person_id": person,
+        "custody_record_id": record,
+        "rule_id": rule,
+        "outcome": outcome,
+        "severity": info.severity,
+        "basis": info.basis,
+        "citation": info.citation,
+        "rule_version": info.versions[-1],
+        "message": message or f"{rule} was {outcome} on record {record}.",
+        "evidence": evidence,
+        "trigger_at": at(trigger) if trigger else None,
+    }
+
+
+def make_result(
+    findings: list[dict[str, Any]],
+    records: list[tuple[str, str, str | None, int]],
+    data_quality: list[dict[str, Any]] | None = None,
+    rules: list[RuleInfo] | None = None,
+) -> CheckResult:
+    """A CheckResult from plain rows, in the contract schemas. `records` rows are
+    (person_id, custody_record_id, arrival UTC ISO or None, rules_applied)."""
+    findings_frame = pl.DataFrame(findings, schema=FINDINGS_SCHEMA)
+    records_frame = pl.DataFrame(
+        [
+            {"person_id": p, "custody_record_id": r, "arrival_time": at(a) if a else None, "rules_applied": n}
+            for p, r, a, n in records
+        ],
+        schema={
+            "person_id": pl.String,
+            "custody_record_id": pl.String,
+            "arrival_time": pl.Datetime("us", "UTC"),
+            "rules_applied": pl.Int64,
+        },
+    )
+    quality = pl.DataFrame(data_quality or [], schema=DATA_QUALITY_SCHEMA)
+    return CheckResult(
+        findings=findings_frame,
+        data_quality=quality,
+        records=records_frame,
+        headline={
+            "children_detained": 4,
+            "records": len(records),
+            "charged_and_refused_bail": 1,
+            "requests_made": 0,
+            "moved": 1,
+            "certificates": 0,
+            "s136_police_station_uses": 0,
+        },
+        rules=list(RULES if rules is None else rules),
+        meta={
+            "tool_version": "0.1.0",
+            "rules_digest": "sha256:rules",
+            "inputs_digest": "sha256:inputs",
+            "as_of": "2024-01-01T00:00:00Z",
+            "run_seconds": 0.5,
+            "counts": {"detention_rows": len(records), "event_rows": 10, "children": 4},
+        },
+    )
+
+
+def dq_row(**values: Any) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(DATA_QUALITY_SCHEMA.names())
+    row.update(values)
+    return row
+
+
+@pytest.fixture
+def result() -> CheckResult:
+    findings = [
+        # C1, first record: arrival in BST (the night before the October 2019 clock change)
+        finding("C1", "R1", "S38-REQUEST", "breach", "2019-10-26T22:00:00"),
+        finding("C1", "R1", "S38-TRANSFER", "compliant", "2019-10-26T22:00:00"),
+        finding("C1", "R1", "PACE-AA", "cannot_assess", "2019-10-26T20:05:00"),
+        # C1, second record: after the change, GMT
+        finding("C1", "R2", "PACE-AA", "compliant", "2019-10-27T01:35:00"),
+        # C2: compliant and cannot_assess only
+        finding("C2", "R3", "PACE-AA", "compliant", "2020-03-01T10:00:00"),
+        finding("C2", "R6", "PACE-AA", "cannot_assess", None),
+        # formula text in ids and message
+        finding(
+            FORMULA_PERSON, FORMULA_RECORD, "PACE-AA", "breach", "2021-06-01T12:00:00", FORMULA_MESSAGE, '{"a": "-2"}'
+        ),
+    ]
+    records = [
+        ("C1", "R1", "2019-10-26T20:00:00", 3),
+        ("C1", "R2", "2019-10-27T01:30:00", 1),
+        ("C2", "R3", "2020-03-01T09:00:00", 1),
+        ("C2", "R6", None, 1),
+        ("C3", "R4", "2022-02-02T02:02:00", 0),  # an adult: no rule applied
+        (FORMULA_PERSON, FORMULA_RECORD, "2021-06-01T11:00:00", 1),
+    ]
+    quality = [
+        dq_row(
+            file="detentions.csv",
+            table="detentions",
+            row=7,
+            column="date_of_birth",
+            value="-2",
+            reason="bad date",
+            action="value_unusable",
+            custody_record_id="R3",
+        ),
+        dq_row(
+            file="events.csv",
+            table="events",
+            row=3,
+            column="event_type",
+            value="=cmd|' /C calc'!A0",
+            reason="unknown event type",
+            action="row_rejected",
+            custody_record_id="R1",
+            event_type="=cmd",
+        ),
+        dq_row(
+            file="events.csv",
+            table="events",
+            row=4,
+            column="event_time",
+            value="31/02/2020 10:00",
+            reason="bad date",
+            action="row_rejected",
+            custody_record_id="R9",
+            event_type="review",
+        ),
+    ]
+    return make_result(findings, records, quality)
+
+
+def read_csv_rows(path: Path) -> list[list[str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.reader(handle))
+
+
+def read_csv_dicts(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def written_names(out: Path) -> set[str]:
+    return {p.name for p in out.iterdir()}
+
+
+# ---------------------------------------------------------------- formats
+
+
+def test_all_formats_are_parsed_and_summary_is_always_written() -> None:
+    assert parse_formats("all") == frozenset(FORMATS)
+    assert parse_formats(" Parquet , csv ") == frozenset({"parquet", "csv", "summary"})
+    assert parse_formats("summary") == frozenset({"summary"})
+
+
+@pytest.mark.parametrize("text", ["parquet,pdf", "", " , "])
+def test_an_unknown_or_empty_format_is_a_usage_error_naming_the_valid_ones(text: str) -> None:
+    with pytest.raises(UsageError) as error:
+        parse_formats(text)
+    message = str(error.value)
+    assert all(name in message for name in FORMATS)
+    assert message.count(".") >= 1
+    assert "\n" not in message
+
+
+def test_a_subset_of_formats_writes_only_those_files_and_the_summary(result: CheckResult, tmp_path: Path) -> None:
+    written = write_outputs(result, tmp_path / "out", formats=parse_formats("parquet"))
+    assert [p.name for p in written] == ["findings.parquet", "summary.json"]
+    assert written_names(tmp_path / "out") == {"findings.parquet", "summary.json"}
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["formats"] == ["parquet", "summary"]
+    assert summary["files"] == ["findings.parquet", "summary.json"]
+
+
+# ---------------------------------------------------------------- columns
+
+
+def test_every_file_exists_with_exactly_the_contract_columns_in_order(result: CheckResult, tmp_path: Path) -> None:
+    written = write_outputs(result, tmp_path, formats=parse_formats("all"))
+    assert written_names(tmp_path) == {
+        "findings.parquet",
+        "findings.csv",
+        "children.csv",
+        "exceptions.csv",
+        "exceptions.xlsx",
+        "data_quality.csv",
+        "summary.json",
+        "report.html",
+    }
+    assert written[-1].name == "summary.json"
+
+    parquet = pl.read_parquet(tmp_path / "findings.parquet")
+    assert parquet.schema == FINDINGS_SCHEMA
+    assert parquet.height == result.findings.height
+    assert read_csv_rows(tmp_path / "findings.csv")[0] == FINDINGS_SCHEMA.names()
+    assert read_csv_rows(tmp_path / "children.csv")[0] == list(CHILDREN_COLUMNS)
+    assert read_csv_rows(tmp_path / "exceptions.csv")[0] == list(EXCEPTION_COLUMNS.values())
+    assert read_csv_rows(tmp_path / "data_quality.csv")[0] == DATA_QUALITY_SCHEMA.names()
+    assert len(read_csv_rows(tmp_path / "data_quality.csv")) == 1 + 3
+
+
+def test_findings_csv_gives_trigger_at_as_utc_with_z(result: CheckResult, tmp_path: Path) -> None:
+    write_outputs(result, tmp_path, formats=parse_formats("csv"))
+    rows = read_csv_dicts(tmp_path / "findings.csv")
+    assert rows[0]["trigger_at"] == "2019-10-26T22:00:00Z"
+    assert [r["trigger_at"] for r in rows if r["custody_record_id"] == "R6"] == [""]
+
+
+def test_extra_engine_columns_are_not_written(result: CheckResult, tmp_path: Path) -> None:
+    result.findings = result.findings.with_columns(pl.lit(1).alias("internal_debug"))
+    write_outputs(result, tmp_path, formats=parse_formats("csv,parquet"))
+    assert read_csv_rows(tmp_path / "findings.csv")[0] == FINDINGS_SCHEMA.names()
+    assert pl.read_parquet_schema(tmp_path / "findings.parquet") == FINDINGS_SCHEMA
+
+
+# ---------------------------------------------------------------- children
+
+
+def test_children_has_one_row_per_child_including_one_no_rule_applied_to(result: CheckResult, tmp_path: Path) -> None:
+    write_outputs(result, tmp_path, formats=parse_formats("children"))
+    children = {row["person_id"]: row for row in read_csv_dicts(tmp_path / "children.csv")}
+    assert len(children) == 4
+    assert children["C1"] == {
+        "person_id": "C1",
+        "records": "2",
+        "rules_applied": "4",
+        "breaches": "1",
+        "compliant": "2",
+        "cannot_assess": "1",
+        "worst_outcome": "breach",
+        "rules_breached": "S38-REQUEST",
+        # arrival 20:00 UTC on 26 October 2019 is 21:00 BST; 01:30 UTC on the 27th is 01:30 GMT
+        "first_arrival": "2019-10-26T21:00:00+01:00",
+        "last_arrival": "2019-10-27T01:30:00+00:00",
+    }
+    assert children["C2"]["worst_outcome"] == "cannot_assess"
+    assert children["C2"]["records"] == "2"
+    assert children["C3"] == {
+        "person_id": "C3",
+        "records": "1",
+        "rules_applied": "0",
+        "breaches": "0",
+        "compliant": "0",
+        "cannot_assess": "0",
+        "worst_outcome": "none",
+        "rules_breached": "",
+        "first_arrival": "2022-02-02T02:02:00+00:00",
+        "last_arrival": "2022-02-02T02:02:00+00:00",
+    }
+
+
+def test_rules_breached_are_sorted_and_distinct(tmp_path: Path) -> None:
+    result = make_result(
+        [
+            finding("C1", "R1", "S38-TRANSFER", "breach", "2020-01-01T00:00:00"),
+            finding("C1", "R1", "S38-REQUEST", "breach", "2020-01-01T00:00:00"),
+            finding("C1", "R2", "S38-REQUEST", "breach", "2020-02-01T00:00:00"),
+            finding("C1", "R2", "PACE-AA", "compliant", "2020-02-01T00:00:00"),
+        ],
+        [("C1", "R1", "2020-01-01T00:00:00", 2), ("C1", "R2", "2020-02-01T00:00:00", 2)],
+    )
+    write_outputs(result, tmp_path, formats=parse_formats("children"))
+    (child,) = read_csv_dicts(tmp_path / "children.csv")
+    assert child["rules_breached"] == "S38-REQUEST;S38-TRANSFER"
+    assert child["breaches"] == "3"
+
+
+def test_a_child_with_only_compliant_findings_is_compliant(tmp_path: Path) -> None:
+    result = make_result(
+        [finding("C1", "R1", "PACE-AA", "compliant", "2020-01-01T00:00:00")],
+        [("C1", "R1", "2020-01-01T00:00:00", 1)],
+    )
+    write_outputs(result, tmp_path, formats=parse_formats("children"))
+    (child,) = read_csv_dicts(tmp_path / "children.csv")
+    assert child["worst_outcome"] == "compliant"
+
+
+# ---------------------------------------------------------------- exceptions
+
+
+def test_exceptions_are_breaches_and_cannot_assess_by_child_then_time(result: CheckResult, tmp_path: Path) -> None:
+    write_outputs(result, tmp_path, formats=parse_formats("exceptions"))
+    rows = read_csv_dicts(tmp_path / "exceptions.csv")
+    # sorted by the id as recorded: "=" sorts before "C"
+    assert [(r["Child"], r["Custody record"], r["Rule"], r["Outcome"]) for r in rows] == [
+        ("'" + FORMULA_PERSON, "'" + FORMULA_RECORD, "PACE-AA", "breach"),
+        ("C1", "R1", "PACE-AA", "cannot_assess"),  # 20:05 UTC before 22:00 UTC
+        ("C1", "R1", "S38-REQUEST", "breach"),
+        ("C2", "R6", "PACE-AA", "cannot_assess"),
+    ]
+    assert rows[1]["When (UK time)"] == "2019-10-26 21:05:00 BST"
+    assert rows[0]["When (UK time)"] == "2021-06-01 13:00:00 BST"
+    assert rows[3]["When (UK time)"] == ""
+    assert rows[2]["Law"] == "PACE 1984 s38(6)"
+    assert rows[2]["Rule version"] == "1984-01-01"
+    assert "Evidence" not in rows[0]
+
+
+# ---------------------------------------------------------------- spreadsheet safety
+
+
+def test_formula_text_is_inert_in_every_csv(result: CheckResult, tmp_path: Path) -> None:
+    write_outputs(result, tmp_path, formats=parse_formats("csv,children,exceptions,data_quality"))
+    findings = read_csv_dicts(tmp_path / "findings.csv")
+    bad = next(r for r in findings if r["outcome"] == "breach" and r["rule_id"] == "PACE-AA")
+    assert bad["person_id"] == "'" + FORMULA_PERSON
+    assert bad["custody_record_id"] == "'+1"
+    assert bad["message"] == "'" + FORMULA_MESSAGE
+    children = read_csv_dicts(tmp_path / "children.csv")
+    assert "'" + FORMULA_PERSON in {c["person_id"] for c in children}
+    quality = read_csv_dicts(tmp_path / "data_quality.csv")
+    assert quality[0]["value"] == "'-2"
+    assert quality[0]["row"] == "7"
+    assert quality[1]["value"].startswith("'=cmd")
+    assert quality[1]["event_type"] == "'=cmd"
+    for name in ("findings.csv", "children.csv", "exceptions.csv", "data_quality.csv"):
+        for row in read_csv_rows(tmp_path / name):
+            for cell in row:
+                assert not re.match(r"[=+\-@\t\r]", cell), (name, cell)
+
+
+def test_numbers_are_not_neutralised_but_numeric_looking_text_is() -> None:
+    frame = pl.DataFrame({"n": [-2, 3], "text": ["-2", "\tx"], "tab": ["\ry", "ok"]})
+    safe = csv_safe(frame)
+    assert safe.get_column("n").to_list() == [-2, 3]
+    assert safe.get_column("text").to_list() == ["'-2", "'\tx"]
+    assert safe.get_column("tab").to_list() == ["'\ry", "ok"]
+
+
+def xlsx_parts(path: Path) -> dict[str, str]:
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name).decode("utf-8") for name in archive.namelist() if name.endswith(".xml")}
+
+
+def test_xlsx_cells_are_strings_with_frozen_header_and_autofilter(result: CheckResult, tmp_path: Path) -> None:
+    write_outputs(result, tmp_path, formats=parse_formats("xlsx"))
+    parts = xlsx_parts(tmp_path / "exceptions.xlsx")
+    sheet = parts["xl/worksheets/sheet1.xml"]
+    assert "<f>" not in sheet
+    assert "<f " not in sheet
+    assert re.search(r'<pane [^>]*ySplit="1"[^>]*state="frozen"', sheet)
+    assert '<autoFilter ref="A1:J5"' in sheet
+    assert "<cols>" in sheet
+    assert "wrapText" in parts["xl/styles.xml"]
+    frame = pl.read_excel(tmp_path / "exceptions.xlsx", infer_schema_length=0)
+    assert frame.columns == list(EXCEPTION_COLUMNS.values())
+    assert frame.height == 4
+    first = frame.row(0, named=True)
+    # A string cell is never evaluated, so the XLSX keeps the text exactly as recorded.
+    assert first["Child"] == FORMULA_PERSON
+    assert first["Custody record"] == FORMULA_RECORD
+    assert first["What was found"] == FORMULA_MESSAGE
+
+
+def test_xlsx_continues_on_further_sheets_beyond_the_row_limit(
+    result: CheckResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outputs, "XLSX_MAX_ROWS", 3)  # header + 2 rows per sheet
+    write_outputs(result, tmp_path, formats=parse_formats("xlsx"))
+    sheets = pl.read_excel(tmp_path / "exceptions.xlsx", sheet_id=0, infer_schema_length=0)
+    assert list(sheets) == ["Exceptions", "Exceptions (2)"]
+    assert [s.height for s in sheets.values()] == [2, 2]
+    assert all(s.columns == list(EXCEPTION_COLUMNS.values()) for s in sheets.values())
+    combined = pl.concat(sheets.values())
+    assert combined.get_column("Rule").to_list() == ["PACE-AA", "PACE-AA", "S38-REQUEST", "PACE-AA"]
+
+
+def test_an_empty_exception_list_still_has_a_header(tmp_path: Path) -> None:
+    result = make_result(
+        [finding("C1", "R1", "PACE-AA", "compliant", "2020-01-01T00:00:00")],
+        [("C1", "R1", "2020-01-01T00:00:00", 1)],
+    )
+    write_outputs(result, tmp_path, formats=parse_formats("exceptions,xlsx"))
+    assert read_csv_rows(tmp_path / "exceptions.csv") == [list(EXCEPTION_COLUMNS.values())]
+    sheet = xlsx_parts(tmp_path / "exceptions.xlsx")["xl/worksheets/sheet1.xml"]
+    assert "Child" in sheet
+    assert "<autoFilter" in sheet
+
+
+# ---------------------------------------------------------------- atomic, deterministic
+
+
+def test_no_temporary_files_are_left_behind(result: CheckResult, tmp_path: Path) -> None:
+    write_outputs(result, tmp_path / "new" / "folder", formats=parse_formats("all"))
+    assert not [p for p in (tmp_path / "new" / "folder").iterdir() if ".tmp-" in p.name]
+
+
+def test_a_failure_mid_write_leaves_no_partial_file_under_the_final_name(
+    result: CheckResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def half_written(frame: pl.DataFrame, path: Path) -> None:
+        path.write_text("person_id,custody_rec")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(outputs, "_write_csv", half_written)
+    with pytest.raises(OSError, match="disk full"):
+        write_outputs(result, tmp_path, formats=parse_formats("parquet,csv"))
+    # the parquet file before it is complete; nothing named findings.csv; no summary claims a run
+    assert written_names(tmp_path) == {"findings.parquet"}
+
+
+def test_a_failure_keeps_the_previous_complete_file(
+    result: CheckResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_outputs(result, tmp_path, formats=parse_formats("csv"))
+    before = (tmp_path / "findings.csv").read_bytes()
+
+    def failing(frame: pl.DataFrame, path: Path) -> None:
+        path.write_text("partial")
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(outputs, "_write_csv", failing)
+    with pytest.raises(RuntimeError):
+        write_outputs(result, tmp_path, formats=parse_formats("csv"))
+    assert (tmp_path / "findings.csv").read_bytes() == before
+    assert written_names(tmp_path) == {"findings.csv", "summary.json"}
+
+
+def test_the_same_result_gives_byte_identical_files(result: CheckResult, tmp_path: Path) -> None:
+    write_outputs(result, tmp_path / "a", formats=parse_formats("all"))
+    write_outputs(result, tmp_path / "b", formats=parse_formats("all"))
+    for name in (
+        "findings.parquet",
+        "findings.csv",
+        "children.csv",
+        "exceptions.csv",
+        "data_quality.csv",
+        "summary.json",
+        "report.html",
+    ):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+# ---------------------------------------------------------------- summary
+
+
+def test_summary_has_every_rule_even_with_zeros(result: CheckResult, tmp_path: Path) -> None:
+    write_outputs(result, tmp_path, formats=parse_formats("all"))
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert list(summary["outcomes_per_rule"]) == [r.rule_id for r in RULES]
+    assert summary["outcomes_per_rule"]["MHA-DURATION"] == {"breach": 0, "compliant": 0, "cannot_assess": 0}
+    assert summary["outcomes_per_rule"]["PACE-AA"] == {"breach": 1, "compliant": 2, "cannot_assess": 2}
+    assert summary["records_without_applicable_rule"] == 1
+    assert summary["data_quality"] == {"rows": 3, "by_reason": {"bad date": 2, "unknown event type": 1}}
+    assert summary["findings"] == {"rows": 7, "breach": 2, "compliant": 3, "cannot_assess": 2}
+    assert summary["headline"]["children_detained"] == 4
+    for key in ("tool_version", "rules_digest", "inputs_digest", "as_of", "run_seconds", "counts"):
+        assert key in summary
+    assert summary["formats"] == list(FORMATS)
+    assert summary["pseudonymised"] is False
+    text = (tmp_path / "summary.json").read_text()
+    assert text.startswith('{\n  "tool_version"')
+
+
+def test_output_folder_is_created(result: CheckResult, tmp_path: Path) -> None:
+    out = tmp_path / "a" / "b"
+    write_outputs(result, out, formats=parse_formats("summary"))
+    assert written_names(out) == {"summary.json"}

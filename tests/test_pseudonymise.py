@@ -1,0 +1,183 @@
+"""Pseudonymised outputs: keyed, stable with one key, different with another, and everywhere."""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from test_outputs import FORMULA_PERSON, FORMULA_RECORD, dq_row, finding, make_result
+
+from custody.errors import UsageError
+from custody.outputs import parse_formats, write_outputs
+from custody.pseudonymise import pseudonymise
+from custody.results import CheckResult
+
+ORIGINAL_IDS = {"C1", "C2", "C3", "R1", "R2", "R3", "R4", "R6", FORMULA_PERSON, FORMULA_RECORD}
+
+
+@pytest.fixture
+def result() -> CheckResult:
+    return make_result(
+        [
+            finding(
+                "C1",
+                "R1",
+                "S38-REQUEST",
+                "breach",
+                "2019-10-26T22:00:00",
+                message="Record R1 of child C1: no request; see R10.",
+                evidence='{"record": "R1"}',
+            ),
+            finding("C1", "R2", "PACE-AA", "compliant", "2019-10-27T01:35:00"),
+            finding("C2", "R3", "PACE-AA", "cannot_assess", None),
+            finding(FORMULA_PERSON, FORMULA_RECORD, "PACE-AA", "breach", "2021-06-01T12:00:00"),
+        ],
+        [
+            ("C1", "R1", "2019-10-26T20:00:00", 1),
+            ("C1", "R2", "2019-10-27T01:30:00", 1),
+            ("C2", "R3", "2020-03-01T09:00:00", 1),
+            ("C3", "R4", "2022-02-02T02:02:00", 0),
+            (FORMULA_PERSON, FORMULA_RECORD, "2021-06-01T11:00:00", 1),
+        ],
+        [
+            dq_row(
+                file="detentions.csv",
+                table="detentions",
+                row=2,
+                column="person_id",
+                value="C2",
+                reason="duplicate",
+                action="warning",
+                custody_record_id="R3",
+            ),
+            dq_row(
+                file="events.csv",
+                table="events",
+                row=9,
+                column="custody_record_id",
+                value="R6",
+                reason="no such custody record",
+                action="row_rejected",
+                custody_record_id="R6",
+            ),
+            dq_row(
+                file="events.csv",
+                table="events",
+                row=10,
+                column="event_time",
+                value="R1",
+                reason="bad date",
+                action="row_rejected",
+                custody_record_id="R1",
+            ),
+        ],
+    )
+
+
+def all_values(result: CheckResult) -> set[str]:
+    values: set[str] = set()
+    for frame in (result.findings, result.records, result.data_quality):
+        for column in ("person_id", "custody_record_id", "value"):
+            if column in frame.columns:
+                values |= {v for v in frame.get_column(column).to_list() if v is not None}
+    return values
+
+
+def test_ids_are_replaced_everywhere(result: CheckResult) -> None:
+    hidden = pseudonymise(result, "a secret key of some length")
+    persons = set(hidden.findings.get_column("person_id")) | set(hidden.records.get_column("person_id"))
+    records = set(hidden.findings.get_column("custody_record_id")) | set(hidden.records.get_column("custody_record_id"))
+    assert all(p.startswith("P-") and len(p) == 18 for p in persons)
+    assert all(r.startswith("R-") and len(r) == 18 for r in records)
+    assert len(persons) == 4
+    assert len(records) == 5
+    quality = hidden.data_quality
+    assert quality.get_column("custody_record_id").str.starts_with("R-").all()
+    # the value of a row about the person_id / custody_record_id column is an id too
+    assert quality.get_column("value").to_list()[:2] == [
+        hidden.findings.filter(pl.col("rule_id") == "PACE-AA").get_column("person_id")[1],
+        quality.get_column("custody_record_id")[1],
+    ]
+    # a value in another column is left as it was read
+    assert quality.get_column("value")[2] == "R1"
+    assert not (all_values(hidden) - {"R1"}) & ORIGINAL_IDS
+
+
+def test_the_same_id_links_across_tables(result: CheckResult) -> None:
+    hidden = pseudonymise(result, "k" * 20)
+    joined = hidden.findings.join(hidden.records, on="custody_record_id", how="inner")
+    assert joined.height == hidden.findings.height
+    assert (joined.get_column("person_id") == joined.get_column("person_id_right")).all()
+
+
+def test_stable_with_the_same_key_and_different_with_another(result: CheckResult) -> None:
+    first = pseudonymise(result, "key one, long enough")
+    again = pseudonymise(result, "key one, long enough")
+    other = pseudonymise(result, "key two, long enough")
+    assert first.findings.equals(again.findings)
+    assert first.records.equals(again.records)
+    assert first.data_quality.equals(again.data_quality)
+    assert set(first.records.get_column("person_id")).isdisjoint(set(other.records.get_column("person_id")))
+
+
+def test_the_digest_is_hmac_sha256_of_kind_and_id(result: CheckResult) -> None:
+    for key in ("short", "x" * 100):  # a key longer than the SHA-256 block is hashed first
+        hidden = pseudonymise(result, key)
+        expected = "P-" + hmac.new(key.encode(), b"person_id\0C3", "sha256").hexdigest()[:16]
+        assert hidden.records.filter(pl.col("rules_applied") == 0).get_column("person_id").to_list() == [expected]
+
+
+def test_a_message_quoting_its_own_ids_is_rewritten_whole_tokens_only(result: CheckResult) -> None:
+    hidden = pseudonymise(result, "a secret key of some length")
+    row = hidden.findings.row(0, named=True)
+    assert row["message"] == (f"Record {row['custody_record_id']} of child {row['person_id']}: no request; see R10.")
+    assert row["evidence"] == json.dumps({"record": row["custody_record_id"]})
+    # the other messages quote their own record ids (see `finding`), which are replaced too
+    for before, after in zip(result.findings.iter_rows(named=True), hidden.findings.iter_rows(named=True), strict=True):
+        assert before["custody_record_id"] not in after["message"].split()
+        assert after["custody_record_id"] in after["message"]
+
+
+def test_an_empty_key_is_refused(result: CheckResult) -> None:
+    with pytest.raises(UsageError):
+        pseudonymise(result, "")
+
+
+def test_write_outputs_pseudonymises_every_file(result: CheckResult, tmp_path: Path) -> None:
+    write_outputs(result, tmp_path, formats=parse_formats("all"), pseudonymise_key="a secret key")
+    for name in ("findings.csv", "children.csv", "exceptions.csv", "data_quality.csv"):
+        with (tmp_path / name).open(newline="") as handle:
+            cells = {cell for row in csv.reader(handle) for cell in row}
+        assert not (cells & {i for i in ORIGINAL_IDS if i != "R1"} | (cells & {"'+1", "'" + FORMULA_PERSON})), name
+    parquet = pl.read_parquet(tmp_path / "findings.parquet")
+    assert parquet.get_column("person_id").str.starts_with("P-").all()
+    html = (tmp_path / "report.html").read_text()
+    assert "C1" not in html
+    assert "HYPERLINK" not in html
+    assert json.loads((tmp_path / "summary.json").read_text())["pseudonymised"] is True
+
+
+def test_many_ids_are_hashed_once_each_and_joined_back() -> None:
+    import time
+
+    n = 200_000  # 400,000 distinct ids; 2 million take about 4 s on a 2-core machine
+    ids = pl.select(pl.format("R{}", pl.int_range(n))).to_series()
+    result = make_result([], [])
+    result.records = pl.DataFrame(
+        {
+            "person_id": ids.str.replace("R", "P"),
+            "custody_record_id": ids,
+            "arrival_time": pl.Series([None] * n, dtype=pl.Datetime("us", "UTC")),
+            "rules_applied": [0] * n,
+        }
+    )
+    started = time.perf_counter()
+    hidden = pseudonymise(result, "key")
+    elapsed = time.perf_counter() - started
+    assert hidden.records.get_column("custody_record_id").n_unique() == n
+    assert hidden.records.get_column("person_id").n_unique() == n
+    assert elapsed < 5, elapsed
