@@ -136,8 +136,8 @@ def run_cases(rule_set: RuleSet, rules: list[CompiledRule]) -> list[CaseResult]:
         ]
     )
     wanted = pl.DataFrame({"custody_record_id": list(planned), "rule_id": [p.rule_id for p in planned.values()]})
-    found = wanted.join(findings, on=["custody_record_id", "rule_id"], how="left").join(
-        triggers, on="custody_record_id", how="left"
+    found = wanted.join(findings, on=["custody_record_id", "rule_id"], how="left", maintain_order="left").join(
+        triggers, on="custody_record_id", how="left", maintain_order="left"
     )
     results = []
     for row in found.iter_rows(named=True):

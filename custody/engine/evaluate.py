@@ -13,6 +13,8 @@ For each rule and record the decision goes:
 from __future__ import annotations
 
 import ast
+import dataclasses
+import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -183,9 +185,8 @@ def _compile_version(
         facts |= message_facts
         case_severity = case.severity.value if case.severity else severity
         cases.append(CompiledCase(condition, case.outcome.value, message, case_severity))
-    end = uk_midnight(version.effective_to) if version.effective_to else None
-    if end is not None:
-        end = uk_midnight(version.effective_to.fromordinal(version.effective_to.toordinal() + 1))  # type: ignore[union-attr]
+    # effective_to is the last day in force: the version ends at 00:00 UK time the day after.
+    end = uk_midnight(version.effective_to + dt.timedelta(days=1)) if version.effective_to else None
     return CompiledVersion(
         version=version,
         start=uk_midnight(version.effective_from),
@@ -210,9 +211,12 @@ def compile_rule(source: RuleSource, specs: dict[str, FactSpec] | None = None, l
         raise _fail(source, ("trigger",), exc, rule.trigger) from None
     if trigger.kind != "instant":
         raise RuleFileError(source.path, f"trigger: must be an instant, not {trigger.kind}", source.line("trigger"))
+    ordered = sorted(rule.versions, key=lambda v: v.effective_from)
+    versions = tuple(_compile_version(source, rule.versions.index(v), v, specs, leap) for v in ordered)
+    # A version with no end date is in force until the next one starts.
     versions = tuple(
-        _compile_version(source, i, v, specs, leap)
-        for i, v in enumerate(sorted(rule.versions, key=lambda v: v.effective_from))
+        v if v.end is not None or i == len(versions) - 1 else dataclasses.replace(v, end=versions[i + 1].start)
+        for i, v in enumerate(versions)
     )
     read = frozenset().union(*(v.facts for v in versions)) | trigger.facts
     if rule.evidence is not None:

@@ -1,0 +1,154 @@
+"""The check pipeline: records -> facts -> findings -> one CheckResult.
+
+Data flows one way: the loader reads and validates the tables, the facts layer
+builds one row per custody record, every rule is evaluated in one lazy pass,
+and every output renders the resulting findings table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+import custody
+from custody.engine.evaluate import CompiledRule, compile_rule_set, evaluate
+from custody.engine.rulefile import RuleSet, default_rules_dir, load_rule_set
+from custody.facts import build_facts, fact_specs, headline_figures
+from custody.loader import RecordSet, load_record_set
+from custody.results import CheckResult, RuleInfo
+
+Progress = Callable[[str], None]
+HEADLINE_FACTS = (
+    "person_id",
+    "custody_record_id",
+    "arrival_at",
+    "age_at_arrival",
+    "appears_under_18",
+    "charged_count",
+    "bail_refused_count",
+    "la_requested_count",
+    "transferred_to_la_count",
+    "certificate_count",
+    "detention_power",
+    "place_of_safety",
+)
+
+
+@dataclass
+class PreparedRules:
+    rule_set: RuleSet
+    compiled: list[CompiledRule]
+
+    @property
+    def info(self) -> list[RuleInfo]:
+        return [
+            RuleInfo(
+                rule_id=c.rule_id,
+                title=c.source.rule.title,
+                basis=c.source.rule.basis.value,
+                severity=c.source.rule.severity.value,
+                citation="; ".join(c.source.rule.citations),
+                versions=tuple(v.version.effective_from.isoformat() for v in c.versions),
+            )
+            for c in self.compiled
+        ]
+
+
+def prepare_rules(rules_dir: Path | None = None) -> PreparedRules:
+    rule_set = load_rule_set(rules_dir or default_rules_dir())
+    return PreparedRules(rule_set, compile_rule_set(rule_set))
+
+
+def needed_facts(rules: Iterable[CompiledRule]) -> list[str]:
+    """The facts (and their data-quality flags) the rules and headline figures read: only these are computed."""
+    specs = fact_specs()
+    names: set[str] = set(HEADLINE_FACTS)
+    for rule in rules:
+        names |= rule.trigger.facts | set(rule.evidence)
+        for version in rule.versions:
+            names |= version.facts
+    flags = set().union(*(specs[n].lineage for n in names))
+    ordered = [n for n in specs if n in names]
+    return ordered + sorted(flags)
+
+
+def inputs_digest(paths: Iterable[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode() + b"\0")
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def findings_for(
+    records: RecordSet, rules: PreparedRules, *, include_notes: bool = False
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(facts, findings) for a loaded record set."""
+    facts = (
+        build_facts(records.detentions, records.events, records.data_quality, rules.rule_set.settings)
+        .select(needed_facts(rules.compiled))
+        .collect()
+    )
+    findings = evaluate(facts.lazy(), rules.compiled, include_notes=include_notes).collect()
+    return facts, findings
+
+
+def run_check(
+    source: Path | tuple[Path, Path],
+    *,
+    rules: PreparedRules | None = None,
+    include_notes: bool = False,
+    progress: Progress | None = None,
+) -> CheckResult:
+    """Load, evaluate every rule over every record, and return the findings and what renders them."""
+    started = time.perf_counter()
+    say = progress or (lambda _stage: None)
+    say("Reading the rules")
+    rules = rules or prepare_rules()
+    say("Loading the records")
+    records = load_record_set(source)
+    say("Evaluating the rules")
+    facts, findings = findings_for(records, rules, include_notes=include_notes)
+    say("Summarising")
+    applied = findings.group_by("custody_record_id").agg(pl.len().alias("rules_applied"))
+    record_table = (
+        facts.select("person_id", "custody_record_id", pl.col("arrival_at").alias("arrival_time"))
+        .join(applied, on="custody_record_id", how="left")
+        .with_columns(pl.col("rules_applied").fill_null(0).cast(pl.Int64))
+        .sort("person_id", "arrival_time", "custody_record_id", nulls_last=True)
+    )
+    meta = {
+        "tool_version": custody.__version__,
+        "rules_digest": rules.rule_set.digest,
+        "rules_dir": str(rules.rule_set.directory),
+        "inputs_digest": inputs_digest(records.files.values()),
+        "inputs": {table: str(path) for table, path in records.files.items()},
+        "as_of": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "run_seconds": round(time.perf_counter() - started, 3),
+        "include_notes": include_notes,
+        "counts": {
+            "detention_rows": records.rows_read["detentions"],
+            "event_rows": records.rows_read["events"],
+            "records_loaded": records.rows_used["detentions"],
+            "events_loaded": records.rows_used["events"],
+            "rows_rejected": sum(records.rows_rejected.values()),
+            "children": facts["person_id"].n_unique(),
+            "findings": findings.height,
+        },
+    }
+    return CheckResult(
+        findings=findings,
+        data_quality=records.data_quality,
+        records=record_table,
+        headline=headline_figures(facts.lazy()),
+        rules=rules.info,
+        meta=meta,
+    )

@@ -1,0 +1,275 @@
+"""Facts and evaluation semantics, on typed frames (no files): versions, scope, taint, reviews."""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from custody.contract import DATA_QUALITY_SCHEMA, polars_schema
+from custody.engine.evaluate import compile_rule_set, evaluate
+from custody.engine.rulefile import RuleFileError, load_rule_set
+from custody.facts import FactSettings, build_facts
+
+UTC = dt.UTC
+
+
+def at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).astimezone(UTC)
+
+
+def detentions(*rows: dict[str, object]) -> pl.DataFrame:
+    schema = polars_schema("detentions")
+    base = {"detention_power": "pace_arrest", "date_of_birth": dt.date(2004, 6, 15)}
+    data = [{**base, **row} for row in rows]
+    return pl.DataFrame([{name: row.get(name) for name in schema} for row in data], schema=schema).with_columns(
+        pl.int_range(2, pl.len() + 2).alias("_row")
+    )
+
+
+def events(*rows: tuple[str, str, str, str | None]) -> pl.DataFrame:
+    schema = polars_schema("events")
+    return pl.DataFrame(
+        [
+            {"custody_record_id": r, "event_time": at(t), "event_type": kind, "detail": detail, "note": None}
+            for r, t, kind, detail in rows
+        ],
+        schema=schema,
+    )
+
+
+def quality(*rows: dict[str, object]) -> pl.DataFrame:
+    return pl.DataFrame([{k: row.get(k) for k in DATA_QUALITY_SCHEMA} for row in rows], schema=DATA_QUALITY_SCHEMA)
+
+
+def facts_of(det: pl.DataFrame, ev: pl.DataFrame, dq: pl.DataFrame | None = None) -> pl.DataFrame:
+    return build_facts(det, ev, dq if dq is not None else quality(), FactSettings()).collect()
+
+
+# ---------------------------------------------------------------- reviews (PACE s40)
+
+
+def review_facts(*review_times: str, postponed: tuple[str, ...] = ()) -> dict[str, object]:
+    det = detentions({"custody_record_id": "R1", "person_id": "P1", "arrival_time": at("2019-07-01T09:00+01:00")})
+    rows = [("R1", "2019-07-01T10:00+01:00", "detention_authorised", None)]
+    rows += [("R1", t, "review", None) for t in review_times]
+    rows += [("R1", t, "review", "postponed") for t in postponed]
+    return facts_of(det, events(*rows)).row(0, named=True)
+
+
+def test_reviews_on_time_then_every_nine_hours() -> None:
+    row = review_facts("2019-07-01T15:30+01:00", "2019-07-02T00:00+01:00")
+    assert row["reviews_held"] == 2
+    assert row["review_first_due_at"] == at("2019-07-01T16:00+01:00")
+    # An early review moves the next due time earlier: 15:30 + 9h.
+    assert row["review_worst_lateness"] == dt.timedelta(minutes=-30)
+    assert row["review_next_due_at"] == at("2019-07-02T09:00+01:00")
+
+
+def test_a_late_review_does_not_move_later_due_times() -> None:
+    # s40(7): first due 16:00, held 17:00 (1h late); the second is still due at 16:00 + 9h = 01:00.
+    row = review_facts("2019-07-01T17:00+01:00", "2019-07-02T01:30+01:00")
+    assert row["review_worst_lateness"] == dt.timedelta(hours=1)
+    assert row["review_worst_at"] == at("2019-07-01T17:00+01:00")
+    assert row["review_next_due_at"] == at("2019-07-02T10:00+01:00")
+
+
+def test_postponed_reviews_are_not_reviews() -> None:
+    row = review_facts(postponed=("2019-07-01T15:00+01:00",))
+    assert row["reviews_held"] == 0
+    assert row["review_next_due_at"] == at("2019-07-01T16:00+01:00")
+
+
+def test_review_intervals_are_elapsed_time_across_the_october_change() -> None:
+    det = detentions({"custody_record_id": "R1", "person_id": "P1", "arrival_time": at("2019-10-26T21:00+01:00")})
+    ev = events(
+        ("R1", "2019-10-26T22:00+01:00", "detention_authorised", None),
+        # 03:30 GMT is 6h30m after 22:00 BST, though the wall clock shows 5h30m.
+        ("R1", "2019-10-27T03:30+00:00", "review", None),
+    )
+    row = facts_of(det, ev).row(0, named=True)
+    assert row["review_worst_lateness"] == dt.timedelta(minutes=30)
+
+
+# ---------------------------------------------------------------- evaluation semantics
+
+RULE = """
+id: TEST-RULE
+title: test
+basis: statute
+severity: high
+checks: x
+why: y
+action: z
+citations: [Test Act s1]
+trigger: arrival_at
+versions:
+  - effective_from: 2000-01-01
+    citations: [Test Act s1]
+    changes: first
+    params: {limit: 24h}
+  - effective_from: 2017-12-11
+    citations: [Test Act s1 as amended]
+    changes: shorter
+    basis: code
+    params: {limit: 12h}
+logic:
+  applies: detention_power == 'pace_arrest' and age_at(arrival_at) < 18
+  outcomes:
+    - when: released_at - arrival_at > limit
+      outcome: breach
+      message: "Held {released_at - arrival_at} against a limit of {limit}."
+    - outcome: compliant
+      message: "Held {released_at - arrival_at}."
+"""
+
+
+@pytest.fixture
+def rules(tmp_path: Path) -> list[object]:
+    (tmp_path / "TEST-RULE.yaml").write_text(RULE)
+    return compile_rule_set(load_rule_set(tmp_path))  # type: ignore[return-value]
+
+
+def run(rules: list[object], det: pl.DataFrame, ev: pl.DataFrame, dq: pl.DataFrame | None = None) -> dict[str, dict]:
+    findings = evaluate(facts_of(det, ev, dq).lazy(), rules).collect()  # type: ignore[arg-type]
+    return {row["custody_record_id"]: row for row in findings.iter_rows(named=True)}
+
+
+def test_the_version_is_chosen_by_the_trigger_instant_not_today(rules: list[object]) -> None:
+    det = detentions(
+        # 2017-12-10 23:30 GMT is before the 2017-12-11 version; 00:30 is after.
+        {"custody_record_id": "OLD", "person_id": "P1", "arrival_time": at("2017-12-10T23:30+00:00")},
+        {"custody_record_id": "NEW", "person_id": "P2", "arrival_time": at("2017-12-11T00:30+00:00")},
+    )
+    ev = events(
+        ("OLD", "2017-12-11T14:00+00:00", "released", None), ("NEW", "2017-12-11T15:00+00:00", "released", None)
+    )
+    found = run(rules, det, ev)
+    assert (found["OLD"]["outcome"], found["OLD"]["rule_version"], found["OLD"]["basis"]) == (
+        "compliant",
+        "2000-01-01",
+        "statute",
+    )
+    assert (found["NEW"]["outcome"], found["NEW"]["rule_version"], found["NEW"]["basis"]) == (
+        "breach",
+        "2017-12-11",
+        "code",
+    )
+    assert found["NEW"]["message"] == "Held 14h 30m against a limit of 12h 00m."
+    assert found["NEW"]["citation"] == "Test Act s1 as amended"
+
+
+def test_out_of_scope_writes_nothing_and_unknown_scope_cannot_be_assessed(rules: list[object]) -> None:
+    det = detentions(
+        {
+            "custody_record_id": "ADULT",
+            "person_id": "P1",
+            "date_of_birth": dt.date(1980, 1, 1),
+            "arrival_time": at("2019-01-01T10:00+00:00"),
+        },
+        {
+            "custody_record_id": "NODOB",
+            "person_id": "P2",
+            "date_of_birth": None,
+            "arrival_time": at("2019-01-01T10:00+00:00"),
+        },
+        {
+            "custody_record_id": "MHA",
+            "person_id": "P3",
+            "detention_power": "mha_s136",
+            "date_of_birth": None,
+            "arrival_time": at("2019-01-01T10:00+00:00"),
+        },
+    )
+    found = run(rules, det, events())
+    # A false conjunct on usable facts puts the record out of scope: no finding.
+    assert "ADULT" not in found
+    assert "MHA" not in found
+    assert found["NODOB"]["outcome"] == "cannot_assess"
+    assert "date_of_birth" in found["NODOB"]["message"]
+
+
+def test_missing_evidence_is_cannot_assess_never_a_pass(rules: list[object]) -> None:
+    det = detentions({"custody_record_id": "R1", "person_id": "P1", "arrival_time": at("2019-01-01T10:00+00:00")})
+    found = run(rules, det, events())
+    assert found["R1"]["outcome"] == "cannot_assess"
+    assert "Not recorded: released_at" in found["R1"]["message"]
+
+
+def test_an_unusable_input_row_makes_the_rule_cannot_assess(rules: list[object]) -> None:
+    det = detentions({"custody_record_id": "R1", "person_id": "P1", "arrival_time": at("2019-01-01T10:00+00:00")})
+    ev = events(("R1", "2019-01-01T12:00+00:00", "released", None))
+    dq = quality(
+        {
+            "file": "events.csv",
+            "table": "events",
+            "row": 3,
+            "column": "event_time",
+            "value": "25:00",
+            "reason": "bad time",
+            "action": "row_rejected",
+            "custody_record_id": "R1",
+            "event_type": "Released",
+        }
+    )
+    found = run(rules, det, ev, dq)
+    assert found["R1"]["outcome"] == "cannot_assess"
+    assert "a 'released' event row" in found["R1"]["message"]
+    # An unusable row of an event type the rule does not read changes nothing.
+    dq_other = dq.with_columns(pl.lit("review").alias("event_type"))
+    assert run(rules, det, ev, dq_other)["R1"]["outcome"] == "compliant"
+
+
+def test_trigger_unknown_is_cannot_assess(rules: list[object]) -> None:
+    det = detentions({"custody_record_id": "R1", "person_id": "P1", "arrival_time": None})
+    dq = quality(
+        {
+            "file": "d.csv",
+            "table": "detentions",
+            "row": 2,
+            "column": "arrival_time",
+            "value": "x",
+            "reason": "bad",
+            "action": "value_unusable",
+            "custody_record_id": "R1",
+        }
+    )
+    found = run(rules, det, events(), dq)
+    assert found["R1"]["outcome"] == "cannot_assess"
+    assert "which version of the law" in found["R1"]["message"]
+
+
+def test_evidence_is_json_with_uk_offsets(rules: list[object]) -> None:
+    import json
+
+    det = detentions({"custody_record_id": "R1", "person_id": "P1", "arrival_time": at("2019-07-01T10:00+01:00")})
+    found = run(rules, det, events(("R1", "2019-07-01T12:00+01:00", "released", None)))
+    evidence = json.loads(found["R1"]["evidence"])
+    assert evidence["arrival_at"] == "2019-07-01T10:00:00+01:00"
+    assert evidence["released_at"] == "2019-07-01T12:00:00+01:00"
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (("released_at - arrival_at > limit", "released_att - arrival_at > limit"), "unknown name 'released_att'"),
+        (("citations: [Test Act s1]\n    changes: first", "citations: []\n    changes: first"), "citations"),
+        (("title: test", "title: test\ntitle: again"), "duplicate key 'title'"),
+        (("why: y", "why: y\nsurprise: 1"), "unknown key 'surprise'"),
+        (("applies: detention_power", "applies: : detention_power"), "not valid YAML"),
+    ],
+)
+def test_broken_rule_files_name_the_file_and_line(tmp_path: Path, change: tuple[str, str], fragment: str) -> None:
+    (tmp_path / "TEST-RULE.yaml").write_text(RULE.replace(*change))
+    with pytest.raises(RuleFileError) as error:
+        compile_rule_set(load_rule_set(tmp_path))
+    assert fragment in str(error.value)
+    assert str(error.value).startswith(f"{tmp_path / 'TEST-RULE.yaml'}:")
+    assert error.value.line is not None
+
+
+def test_rules_files_written_as_text_are_dedented() -> None:
+    assert textwrap.dedent(RULE).startswith("\nid: TEST-RULE")

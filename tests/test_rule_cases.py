@@ -1,0 +1,50 @@
+"""Every rule's own cases, collected by pytest: `pytest -k S38-GROUNDS` runs exactly that rule's cases."""
+
+from __future__ import annotations
+
+import pytest
+
+from custody.engine.cases import CaseResult, run_cases
+from custody.engine.evaluate import compile_rule_set
+from custody.engine.rulefile import default_rules_dir, load_rule_set
+
+RULE_SET = load_rule_set(default_rules_dir())
+COMPILED = compile_rule_set(RULE_SET)
+CASES = [
+    (rule.rule_id, case.name, index, record.expect)
+    for rule in COMPILED
+    for case in rule.source.rule.cases
+    for index, record in enumerate(case.records)
+]
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[tuple[str, str, int], CaseResult]:
+    outcome: dict[tuple[str, str, int], CaseResult] = {}
+    counters: dict[tuple[str, str], int] = {}
+    for result in run_cases(RULE_SET, COMPILED):
+        key = (result.rule_id, result.case)
+        index = counters.get(key, 0)
+        counters[key] = index + 1
+        outcome[(result.rule_id, result.case, index)] = result
+    return outcome
+
+
+def test_every_rule_has_cases() -> None:
+    assert COMPILED, "no rules were loaded"
+    for rule in COMPILED:
+        assert rule.source.rule.cases, f"{rule.rule_id} has no cases"
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "case", "index", "expected"),
+    CASES,
+    ids=[f"{r}::{c}::{i}" for r, c, i, _ in CASES],
+)
+def test_rule_case(
+    results: dict[tuple[str, str, int], CaseResult], rule_id: str, case: str, index: int, expected: str
+) -> None:
+    result = results[(rule_id, case, index)]
+    assert result.actual == expected, f"{result.test_id}: expected {expected}, got {result.actual}: {result.message}"
+    if result.message_contains:
+        assert result.message_contains in result.message
