@@ -13,6 +13,7 @@ value was unusable reports `cannot_assess` for that record.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Iterable
 from typing import Literal
 
@@ -57,7 +58,13 @@ def det_flag(column: str) -> str:
 
 
 def evt_flag(event_type: str) -> str:
+    """An event row of this type could not be used (bad time, or a misspelt type close to it)."""
     return f"_dq_evt_{event_type}"
+
+
+def detail_flag(event_type: str) -> str:
+    """An event of this type was used but its detail code could not be."""
+    return f"_dq_detail_{event_type}"
 
 
 def _kind(spec: ColumnSpec) -> Kind:
@@ -85,12 +92,13 @@ def fact_specs() -> dict[str, FactSpec]:
         add(f"{event_type}_last_at", "instant", f"last '{event_type}' event", lineage)
         add(f"{event_type}_count", "int", f"number of '{event_type}' events", lineage)
         if details:
-            add(f"{event_type}_detail", "str", f"detail code of the first '{event_type}' event", lineage)
+            detail_lineage = [*lineage, detail_flag(event_type)]
+            add(f"{event_type}_detail", "str", f"detail code of the first '{event_type}' event", detail_lineage)
             for detail in (*details, NO_DETAIL):
                 label = "with no detail code" if detail == NO_DETAIL else f"with detail '{detail}'"
-                add(f"{event_type}_{detail}_count", "int", f"number of '{event_type}' events {label}", lineage)
+                add(f"{event_type}_{detail}_count", "int", f"number of '{event_type}' events {label}", detail_lineage)
                 if detail != NO_DETAIL:
-                    add(f"{event_type}_{detail}_at", "instant", f"first '{event_type}' event {label}", lineage)
+                    add(f"{event_type}_{detail}_at", "instant", f"first '{event_type}' event {label}", detail_lineage)
 
     add(
         "certificate_note",
@@ -102,7 +110,7 @@ def fact_specs() -> dict[str, FactSpec]:
     age_lineage = [det_flag("date_of_birth")]
     add("dob_is_29_february", "bool", "born on 29 February (age then depends on a parameter)", age_lineage)
     add("age_at_arrival", "int", "age in whole years at arrival", [*age_lineage, det_flag("arrival_time")])
-    review_lineage = [evt_flag("review"), evt_flag("detention_authorised"), UNKNOWN_EVENT_FLAG]
+    review_lineage = [evt_flag("review"), detail_flag("review"), evt_flag("detention_authorised"), UNKNOWN_EVENT_FLAG]
     for name, kind, description in (
         ("reviews_held", "int", "reviews carried out (review events not marked postponed)"),
         ("review_first_due_at", "instant", "latest time for the first review (authorised + first interval)"),
@@ -120,6 +128,7 @@ def dq_flag_columns() -> list[str]:
     return [
         *(det_flag(c.name) for c in DETENTION_COLUMNS),
         *(evt_flag(t) for t in EVENT_DETAILS),
+        *(detail_flag(t) for t, details in EVENT_DETAILS.items() if details),
         UNKNOWN_EVENT_FLAG,
     ]
 
@@ -207,13 +216,40 @@ def _us(delta: dt.timedelta) -> int:
     return int(delta.total_seconds() * 1_000_000)
 
 
+def _likely_types(unknown: Iterable[str]) -> dict[str, str]:
+    """A misspelt event type stands for the type it is close to (`aa_arived` -> `aa_arrived`).
+
+    Only which facts count as touched depends on this: the row itself stays rejected. A type
+    close to none of the vocabulary could be any event, and touches every event fact.
+    """
+    known = list(EVENT_DETAILS)
+    mapping = {}
+    for value in unknown:
+        close = difflib.get_close_matches(value, known, n=1, cutoff=0.8)
+        if close:
+            mapping[value] = close[0]
+    return mapping
+
+
 def _dq_flags(data_quality: pl.LazyFrame) -> pl.LazyFrame:
     """One row per custody record with a true flag for each input a data-quality row touched."""
     known_types = list(EVENT_DETAILS)
     event_type = pl.col("event_type").str.strip_chars().str.to_lowercase()
+    unknown = (
+        data_quality.filter(pl.col("table") == "events")
+        .select(event_type.alias("t"))
+        .filter(pl.col("t").is_not_null() & ~pl.col("t").is_in(known_types))
+        .unique()
+        .collect()["t"]
+        .to_list()
+    )
+    likely = _likely_types(unknown)
+    event_type = event_type.replace(likely) if likely else event_type
     flag = (
         pl.when(pl.col("table") == "detentions")
         .then(pl.lit("_dq_det_") + pl.col("column"))
+        .when(event_type.is_in(known_types) & (pl.col("column") == "detail") & (pl.col("action") == "value_unusable"))
+        .then(pl.lit("_dq_detail_") + event_type)
         .when(event_type.is_in(known_types))
         .then(pl.lit("_dq_evt_") + event_type)
         .otherwise(pl.lit(UNKNOWN_EVENT_FLAG))

@@ -223,6 +223,49 @@ def test_an_unusable_input_row_makes_the_rule_cannot_assess(rules: list[object])
     assert run(rules, det, ev, dq_other)["R1"]["outcome"] == "compliant"
 
 
+def test_a_bad_detail_code_touches_only_detail_facts() -> None:
+    det = detentions({"custody_record_id": "R1", "person_id": "P1", "arrival_time": at("2019-01-01T10:00+00:00")})
+    ev = events(("R1", "2019-01-01T12:00+00:00", "la_requested", None))
+    dq = quality(
+        {
+            "file": "e.csv",
+            "table": "events",
+            "row": 2,
+            "column": "detail",
+            "value": "accepted",
+            "reason": "x",
+            "action": "value_unusable",
+            "custody_record_id": "R1",
+            "event_type": "la_requested",
+        }
+    )
+    row = facts_of(det, ev, dq).row(0, named=True)
+    assert row["_dq_detail_la_requested"] is True
+    assert row["_dq_evt_la_requested"] is False
+
+
+def test_a_misspelt_event_type_touches_the_type_it_is_close_to() -> None:
+    det = detentions({"custody_record_id": "R1", "person_id": "P1", "arrival_time": at("2019-01-01T10:00+00:00")})
+    dq = quality(
+        {
+            "file": "e.csv",
+            "table": "events",
+            "row": 2,
+            "column": "event_type",
+            "value": "aa_arived",
+            "reason": "x",
+            "action": "row_rejected",
+            "custody_record_id": "R1",
+            "event_type": "aa_arived",
+        },
+    )
+    row = facts_of(det, events(), dq).row(0, named=True)
+    assert row["_dq_evt_aa_arrived"] is True
+    assert row["_dq_evt_unknown"] is False
+    far = dq.with_columns(pl.lit("something_else").alias("event_type"))
+    assert facts_of(det, events(), far).row(0, named=True)["_dq_evt_unknown"] is True
+
+
 def test_trigger_unknown_is_cannot_assess(rules: list[object]) -> None:
     det = detentions({"custody_record_id": "R1", "person_id": "P1", "arrival_time": None})
     dq = quality(

@@ -250,6 +250,8 @@ def _describe_flag(flag: str) -> str:
         return "an event row of unknown type"
     if flag.startswith("_dq_det_"):
         return f"detentions.{flag.removeprefix('_dq_det_')}"
+    if flag.startswith("_dq_detail_"):
+        return f"the detail code of a '{flag.removeprefix('_dq_detail_')}' event"
     return f"a '{flag.removeprefix('_dq_evt_')}' event row"
 
 
