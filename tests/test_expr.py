@@ -49,6 +49,16 @@ def test_missing_evidence_propagates_null_not_false() -> None:
     assert evaluate("charged_at is None or released_at > charged_at", charged_at=[None], released_at=[None]) == [True]
 
 
+def test_local_date_is_the_uk_calendar_day() -> None:
+    # 23:30 UTC on 1 July is 00:30 BST on 2 July.
+    values = evaluate(
+        "local_date(released_at) == local_date(charged_at)",
+        released_at=[at(2019, 7, 1, 23, 30)],
+        charged_at=[at(2019, 7, 2, 10, 0)],
+    )
+    assert values == [True]
+
+
 def test_in_list_and_is_none() -> None:
     assert evaluate("detention_power in ['pace_arrest', 'other']", detention_power=["pace_arrest", "warrant"]) == [
         True,

@@ -255,17 +255,33 @@ def _describe_flag(flag: str) -> str:
     return f"a '{flag.removeprefix('_dq_evt_')}' event row"
 
 
-def _explain(facts: frozenset[str], specs: dict[str, FactSpec]) -> pl.Expr:
-    """' Not recorded: x, y. Unusable input: z.' for the facts a step needed."""
+def _explain(facts: frozenset[str], specs: dict[str, FactSpec], parts: tuple[Compiled, ...] | None = None) -> pl.Expr:
+    """' Not recorded: x, y. Unusable input: z.' for the facts a step needed.
+
+    With `parts` (the conjuncts of `applies`), only the facts of the parts that were not
+    settled (unknown, or resting on unusable input) are named.
+    """
     names = sorted(f for f in facts if f in specs)
+
+    def relevant(name_or_flag: str, is_flag: bool) -> pl.Expr:
+        if parts is None:
+            return pl.lit(True)
+        unsettled = [
+            c.expr.is_null() | _any(_flags(c.facts, specs))
+            for c in parts
+            if (name_or_flag in _flags(c.facts, specs) if is_flag else name_or_flag in c.facts)
+        ]
+        return pl.any_horizontal(*unsettled) if unsettled else pl.lit(False)
+
     missing = pl.concat_str(
-        [pl.when(pl.col(n).is_null()).then(pl.lit(n)) for n in names] or [pl.lit(None, pl.String)],
+        [pl.when(pl.col(n).is_null() & relevant(n, False)).then(pl.lit(n)) for n in names] or [pl.lit(None, pl.String)],
         separator=", ",
         ignore_nulls=True,
     )
     flags = _flags(frozenset(names), specs)
     unusable = pl.concat_str(
-        [pl.when(pl.col(f)).then(pl.lit(_describe_flag(f))) for f in flags] or [pl.lit(None, pl.String)],
+        [pl.when(pl.col(f) & relevant(f, True)).then(pl.lit(_describe_flag(f))) for f in flags]
+        or [pl.lit(None, pl.String)],
         separator=", ",
         ignore_nulls=True,
     )
@@ -355,7 +371,7 @@ def rule_findings(
             (
                 STEP_SCOPE_UNKNOWN,
                 v.cannot_assess_message,
-                _explain(frozenset().union(*(c.facts for c in v.conjuncts)), specs),
+                _explain(frozenset().union(*(c.facts for c in v.conjuncts)), specs, v.conjuncts),
             ),
             (
                 STEP_TAINTED,

@@ -190,6 +190,7 @@ FUNCTIONS: dict[str, str] = {
     "is_juvenile": "is_juvenile(instant, age_limit): under age_limit at instant; appears_under_18 "
     "when there is no date of birth",
     "date": "date('YYYY-MM-DD'): 00:00 UK time on that day, as an instant",
+    "local_date": "local_date(instant): the UK calendar date of an instant (for same-day tests)",
     "coalesce": "coalesce(a, b, ...): the first that is recorded",
     "earliest": "earliest(a, b, ...): the earliest of the recorded instants",
     "latest": "latest(a, b, ...): the latest of the recorded instants",
@@ -420,6 +421,10 @@ class _Compiler:
         except ValueError:
             raise self.fail(node, f"date({args[0].literal!r}) is not a YYYY-MM-DD date") from None
         return param_value(day)
+
+    def _fn_local_date(self, node: ast.Call, args: list[Compiled], facts: frozenset[str]) -> Compiled:
+        self._arity(node, args, ("instant",))
+        return Compiled(local_date(args[0].expr), "date", facts)
 
     def _same_kind(self, node: ast.Call, args: list[Compiled], allowed: tuple[str, ...]) -> Kind:
         kinds: set[Kind] = {a.kind for a in args} - {"null"}
