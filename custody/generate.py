@@ -442,16 +442,25 @@ def _codes(labels: tuple[str | None, ...], vocab: dict[str, int]) -> I64:
 
 
 class _EventPlan:
-    """Events collected slot by slot: each slot is one possible event per record."""
+    """Events collected slot by slot: each slot is one possible event per record.
+
+    Only the records present and their minutes are kept per slot; the type, detail
+    and note of an event are looked up from its slot (and record) after one sort of
+    packed int64 keys, which keeps memory traffic low for ten million events.
+    """
+
+    _MINUTE_BIAS = 4096  # minutes before arrival allowed (the s136 consultation)
+    _SLOT_BITS = 6
+    _MINUTE_BITS = 19
 
     def __init__(self, arrival: I64) -> None:
         self.arrival = arrival
-        self.recs: list[I64] = []
-        self.minutes: list[I64] = []
-        self.slots: list[I64] = []
-        self.types: list[I64] = []
-        self.details: list[I64] = []
-        self.notes: list[I64] = []
+        self.keys: list[I64] = []
+        self.slot_type: list[int] = []
+        self.slot_detail: list[int] = []  # constant code, or -1
+        self.slot_note: list[int] = []
+        self.detail_rows: dict[int, npt.NDArray[np.int8]] = {}  # slot -> per-record codes
+        self.note_rows: dict[int, npt.NDArray[np.int8]] = {}
 
     def add(
         self,
@@ -462,39 +471,49 @@ class _EventPlan:
         note: I64 | None = None,
     ) -> None:
         """`at`: seconds after arrival; `detail`/`note`: codes (-1 none) per record or one code."""
-        idx = np.flatnonzero(present)
-        slot = len(self.slots)
-        self.recs.append(idx.astype(np.int64))
+        slot = len(self.slot_type)
+        assert slot < 1 << self._SLOT_BITS, "too many event slots for the sort key"
+        rec = np.flatnonzero(present).astype(np.int64)
         # Whole minutes after arrival, rounded up: monotone, so the planned order holds.
-        self.minutes.append(np.ceil(at[idx] / MINUTE).astype(np.int64))
-        self.slots.append(np.full(idx.size, slot, dtype=np.int64))
-        self.types.append(np.full(idx.size, _EVENT_CODE[event_type], dtype=np.int64))
-        if detail is None:
-            self.details.append(np.full(idx.size, -1, dtype=np.int64))
-        elif isinstance(detail, str):
-            self.details.append(np.full(idx.size, _DETAIL_CODE[detail], dtype=np.int64))
-        else:
-            self.details.append(detail[idx])
-        self.notes.append(np.full(idx.size, -1, dtype=np.int64) if note is None else note[idx])
+        minutes = np.ceil(at[rec] / MINUTE).astype(np.int64) + self._MINUTE_BIAS
+        assert minutes.size == 0 or (minutes.min() >= 0 and minutes.max() < 1 << self._MINUTE_BITS)
+        # One int64 key: record, then minute, then the planned order of the slot.
+        self.keys.append((rec << (self._MINUTE_BITS + self._SLOT_BITS)) | (minutes << self._SLOT_BITS) | slot)
+        self.slot_type.append(_EVENT_CODE[event_type])
+        self.slot_detail.append(-1 if detail is None or not isinstance(detail, str) else _DETAIL_CODE[detail])
+        if detail is not None and not isinstance(detail, str):
+            self.detail_rows[slot] = detail.astype(np.int8)
+        self.slot_note.append(-1)
+        if note is not None:
+            self.note_rows[slot] = note.astype(np.int8)
+
+    @staticmethod
+    def _codes(
+        slot: npt.NDArray[np.int8], rec: I64, constant: list[int], rows: dict[int, npt.NDArray[np.int8]]
+    ) -> npt.NDArray[np.int8]:
+        codes = np.asarray(constant, dtype=np.int8)[slot]
+        for row_slot, row in rows.items():
+            here = slot == row_slot
+            codes[here] = row[rec[here]]
+        return codes
 
     def frame(self, record_ids: pl.Series) -> pl.DataFrame:
-        rec = np.concatenate(self.recs)
-        minutes = np.concatenate(self.minutes)
-        slot = np.concatenate(self.slots)
-        assert int(slot.max(initial=0)) < 64, "too many event slots for the sort key"
+        keys = np.sort(np.concatenate(self.keys))  # keys are unique: the order is total
+        slot = (keys & ((1 << self._SLOT_BITS) - 1)).astype(np.int8)
+        minutes = ((keys >> self._SLOT_BITS) & ((1 << self._MINUTE_BITS) - 1)) - self._MINUTE_BIAS
+        rec = keys >> (self._MINUTE_BITS + self._SLOT_BITS)
+        del keys
         when = self.arrival[rec] + minutes * 60
         keep = when <= _epoch_seconds(EXTRACT_TAKEN_AT)
-        # One int64 key: record, then minute, then the planned order of the slot.
-        key = (rec << 25) | ((minutes + 4096) << 6) | slot
-        order = np.argsort(key[keep], kind="stable")
-        take = np.flatnonzero(keep)[order]
+        if not keep.all():
+            slot, rec, when = slot[keep], rec[keep], when[keep]
         raw = pl.DataFrame(
             {
-                "rec": rec[take],
-                "t": when[take],
-                "type": np.concatenate(self.types)[take],
-                "detail": np.concatenate(self.details)[take],
-                "note": np.concatenate(self.notes)[take],
+                "rec": rec,
+                "t": when,
+                "type": np.asarray(self.slot_type, dtype=np.int8)[slot],
+                "detail": self._codes(slot, rec, self.slot_detail, self.detail_rows),
+                "note": self._codes(slot, rec, self.slot_note, self.note_rows),
             }
         )
         return raw.select(
