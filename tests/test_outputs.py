@@ -433,9 +433,97 @@ def test_an_empty_exception_list_still_has_a_header(tmp_path: Path) -> None:
     )
     write_outputs(result, tmp_path, formats=parse_formats("exceptions,xlsx"))
     assert read_csv_rows(tmp_path / "exceptions.csv") == [list(EXCEPTION_COLUMNS.values())]
-    sheet = xlsx_parts(tmp_path / "exceptions.xlsx")["xl/worksheets/sheet1.xml"]
-    assert "Child" in sheet
-    assert "<autoFilter" in sheet
+    frame = pl.read_excel(tmp_path / "exceptions.xlsx", infer_schema_length=0)
+    assert frame.columns == list(EXCEPTION_COLUMNS.values())
+    assert frame.height == 0
+    assert "<autoFilter" in xlsx_parts(tmp_path / "exceptions.xlsx")["xl/worksheets/sheet1.xml"]
+
+
+AWKWARD_TEXT = [
+    "plain",
+    " leading and trailing space ",
+    "tab\tand\nnew line",
+    "ampersand & <angle> \"quotes\" 'single'",
+    "control \x00\x01\x1f and \x0b",
+    "a literal _x0041_ escape and _xFFFF_",
+    "emoji 🚓 and accents é ü",
+    "\ufffe non-character \uffff",
+    "=SUM(A1:A2)",
+    "+44 20 7946 0000",
+    "-1",
+    "@cmd",
+    "0012345",
+    "1E10",
+    "https://example.org/x",
+    "x" * 40_000,
+    "🚓" * 20_000,
+    "",
+]
+
+
+def test_xlsx_rows_are_the_bytes_xlsxwriter_write_string_produces(tmp_path: Path) -> None:
+    """The rows are rendered in polars for speed; they must be exactly what xlsxwriter's
+    own `write_string` writes in constant_memory mode (inline string cells)."""
+    import xlsxwriter
+
+    labels = list(EXCEPTION_COLUMNS.values())
+    values = [AWKWARD_TEXT[(i + j) % len(AWKWARD_TEXT)] for i in range(len(AWKWARD_TEXT)) for j in range(1)]
+    frame = pl.DataFrame({label: [*values[j:], *values[:j]] for j, label in enumerate(labels)}).with_columns(
+        pl.when(pl.int_range(pl.len()) == 3).then(None).otherwise(pl.col(labels[2])).alias(labels[2])
+    )
+    ours = tmp_path / "ours.xlsx"
+    outputs.write_exceptions_xlsx(frame, ours)
+
+    reference = tmp_path / "reference.xlsx"
+    workbook = xlsxwriter.Workbook(str(reference), {"constant_memory": True, "strings_to_formulas": False})
+    header_format = workbook.add_format(
+        {"bold": True, "bg_color": "#DDE4EE", "bottom": 1, "text_wrap": True, "valign": "top"}
+    )
+    text_format = workbook.add_format({"valign": "top"})
+    wrap_format = workbook.add_format({"valign": "top", "text_wrap": True})
+    sheet = workbook.add_worksheet("Exceptions")
+    for col, label in enumerate(labels):
+        sheet.set_column(col, col, 10, wrap_format if label in ("What was found", "Law") else text_format)
+        sheet.write_string(0, col, label, header_format)
+    for row, values_in_row in enumerate(frame.iter_rows(), start=1):
+        for col, value in enumerate(values_in_row):
+            if value is not None:
+                sheet.write_string(row, col, value)
+    workbook.close()
+
+    def data_rows(path: Path) -> str:
+        xml = xlsx_parts(path)["xl/worksheets/sheet1.xml"]
+        return xml[xml.index('<row r="2"') : xml.index("</sheetData>")]
+
+    # Style numbers are the workbook's own (xlsxwriter numbers them differently in its two
+    # modes); which style each cell has is checked below.
+    def without_styles(xml: str) -> str:
+        return re.sub(r' s="\d+"', "", xml)
+
+    assert without_styles(data_rows(ours)) == without_styles(data_rows(reference))
+    parts = xlsx_parts(ours)
+    cell_formats = re.findall(r"<xf [^>]*?(?:/>|>.*?</xf>)", parts["xl/styles.xml"].split("<cellXfs", 1)[1])
+    sheet = parts["xl/worksheets/sheet1.xml"]
+    message_style = int(re.search(r'<c r="H2" s="(\d+)"', sheet).group(1))  # type: ignore[union-attr]
+    child_style = int(re.search(r'<c r="A2" s="(\d+)"', sheet).group(1))  # type: ignore[union-attr]
+    assert 'wrapText="1"' in cell_formats[message_style]
+    assert 'vertical="top"' in cell_formats[child_style]
+    assert "wrapText" not in cell_formats[child_style]
+    # Read back, the text is as written (the two Unicode non-characters excepted: the
+    # reader leaves Excel's _xFFFE_ escape as it is).
+    back = pl.read_excel(ours, infer_schema_length=0).get_column("Child").to_list()
+    written = frame.get_column("Child").to_list()
+    assert [b for b, w in zip(back, written, strict=True) if "\ufffe" not in w and len(w) < 1000] == [
+        w for w in written if "\ufffe" not in w and len(w) < 1000
+    ]
+
+
+def test_xlsx_text_that_looks_like_markup_stays_text(tmp_path: Path) -> None:
+    # xlsxwriter itself would pass "<r>...</r>" through as raw rich-text XML; we never do.
+    frame = pl.DataFrame({label: ["<r><t>x</t></r>"] for label in EXCEPTION_COLUMNS.values()})
+    outputs.write_exceptions_xlsx(frame, tmp_path / "x.xlsx")
+    back = pl.read_excel(tmp_path / "x.xlsx", infer_schema_length=0)
+    assert back.row(0) == tuple(["<r><t>x</t></r>"] * len(EXCEPTION_COLUMNS))
 
 
 # ---------------------------------------------------------------- atomic, deterministic
