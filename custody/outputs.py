@@ -28,7 +28,7 @@ from typing import Any
 
 import polars as pl
 
-from custody.contract import DATA_QUALITY_SCHEMA, FINDINGS_SCHEMA, UK_TZ, Outcome
+from custody.contract import CONTRACT_VERSION, DATA_QUALITY_SCHEMA, FINDINGS_SCHEMA, UK_TZ, Outcome
 from custody.errors import UsageError
 from custody.results import CheckResult
 
@@ -367,7 +367,7 @@ def _excel_text(frame: pl.DataFrame) -> pl.DataFrame:
     long_text = frame.select(
         (pl.col(c).str.len_chars() > XLSX_MAX_CELL_CHARS // 2).any().fill_null(False) for c in frame.columns
     ).row(0)
-    control = any_match(f"[{re.escape(_XML_CONTROL)}]")
+    control = any_match(r"[\x00-\x08\x0B-\x1F\x{FFFE}\x{FFFF}]")
     markup = any_match("[&<>]")
     exprs: list[pl.Expr] = []
     for name, is_long, has_control, has_markup in zip(frame.columns, long_text, control, markup, strict=True):
@@ -483,6 +483,7 @@ def summary(result: CheckResult, *, formats: frozenset[str], files: list[str], p
     run: dict[str, Any] = {key: _sorted_keys(meta.get(key)) for key in known}
     for key in sorted(set(meta) - set(known)):
         run[key] = _sorted_keys(meta[key])
+    run.setdefault("contract_version", CONTRACT_VERSION)
     findings_by_outcome = {o.value: 0 for o in Outcome}
     for outcome, n in result.findings.group_by(pl.col("outcome").cast(pl.String)).len().rows():
         findings_by_outcome[str(outcome)] = int(n)
@@ -541,6 +542,8 @@ def write_outputs(
 
         result = pseudonymise(result, pseudonymise_key)
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir} is a file; name a folder (it is created if it does not exist).")
     out_dir.mkdir(parents=True, exist_ok=True)
     chosen = formats | {"summary"}
 

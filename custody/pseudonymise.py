@@ -60,17 +60,17 @@ def _hmac_sha256(key: bytes, prefix: bytes) -> Callable[[bytes], bytes]:
 
 
 def _pseudonyms(values: pl.Series, *, key: bytes, kind: str, prefix: str) -> pl.DataFrame:
-    """`original` -> `pseudonym` for every distinct non-null value."""
-    originals = values.drop_nulls().unique()
+    """`original` -> `pseudonym` for every distinct non-null value. An empty id (a missing
+    value, as the data-quality table reports it) stays empty rather than looking like an id."""
+    originals = values.drop_nulls().unique().rename("original")
     digest = _hmac_sha256(key, kind.encode() + b"\0")
-    digests = pl.Series(list(map(digest, originals.cast(pl.Binary).to_list())), dtype=pl.Binary)
-    return pl.DataFrame(
-        {
-            "original": originals,
-            "pseudonym": pl.select(
-                pl.lit(prefix) + digests.bin.encode("hex").str.slice(0, DIGEST_HEX_CHARS)
-            ).to_series(),
-        }
+    digests = pl.Series("digest", list(map(digest, originals.cast(pl.Binary).to_list())), dtype=pl.Binary)
+    return pl.DataFrame([originals, digests]).select(
+        "original",
+        pl.when(pl.col("original") == "")
+        .then(pl.lit(""))
+        .otherwise(pl.lit(prefix) + pl.col("digest").bin.encode("hex").str.slice(0, DIGEST_HEX_CHARS))
+        .alias("pseudonym"),
     )
 
 

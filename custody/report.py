@@ -29,6 +29,7 @@ MAX_DATA_QUALITY_ROWS = 200
 HEADLINE_LABELS: dict[str, str] = {
     "children_detained": "Children detained",
     "records": "Custody records",
+    "child_records": "Custody records of children",
     "charged_and_refused_bail": "Charged and refused bail",
     "requests_made": "Local authority asked to accommodate",
     "moved": "Moved to local authority accommodation",

@@ -597,6 +597,7 @@ def test_summary_has_every_rule_even_with_zeros(result: CheckResult, tmp_path: P
         assert key in summary
     assert summary["formats"] == list(FORMATS)
     assert summary["pseudonymised"] is False
+    assert summary["contract_version"] == "1"
     text = (tmp_path / "summary.json").read_text()
     assert text.startswith('{\n  "tool_version"')
 
@@ -605,3 +606,9 @@ def test_output_folder_is_created(result: CheckResult, tmp_path: Path) -> None:
     out = tmp_path / "a" / "b"
     write_outputs(result, out, formats=parse_formats("summary"))
     assert written_names(out) == {"summary.json"}
+
+
+def test_an_output_path_that_is_a_file_is_a_usage_error(result: CheckResult, tmp_path: Path) -> None:
+    (tmp_path / "out").write_text("not a folder")
+    with pytest.raises(UsageError, match="is a file"):
+        write_outputs(result, tmp_path / "out", formats=parse_formats("all"))

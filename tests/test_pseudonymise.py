@@ -142,6 +142,14 @@ def test_a_message_quoting_its_own_ids_is_rewritten_whole_tokens_only(result: Ch
         assert after["custody_record_id"] in after["message"]
 
 
+def test_a_missing_id_stays_missing(result: CheckResult) -> None:
+    result.data_quality = result.data_quality.with_columns(
+        pl.when(pl.col("column") == "person_id").then(pl.lit("")).otherwise(pl.col("value")).alias("value")
+    )
+    hidden = pseudonymise(result, "a secret key of some length")
+    assert hidden.data_quality.get_column("value")[0] == ""
+
+
 def test_an_empty_key_is_refused(result: CheckResult) -> None:
     with pytest.raises(UsageError):
         pseudonymise(result, "")
