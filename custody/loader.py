@@ -1,0 +1,937 @@
+"""Reads a record set as the data contract describes it, and says what it could not use.
+
+    record_set = load_record_set(Path("sample"))            # a folder
+    record_set = load_record_set((detentions, events))      # or the two files
+
+A record set is two tables, `detentions` and `events`, each a CSV, Parquet,
+NDJSON/JSONL or XLSX file (DATA-CONTRACT.md). Reading is one vectorised pass per
+table; nothing here runs Python per row.
+
+What happens to a problem (the `action` column of `data_quality`):
+
+- `row_rejected`: the row is not used at all. Detentions: no custody_record_id,
+  no person_id, a repeated custody_record_id. Events: no custody_record_id, one
+  not among the loaded detentions, an unusable event_time or event_type.
+- `value_unusable`: the row is used and that value is treated as missing (set to
+  null), so the rules that need it report `cannot_assess` for that record.
+- `warning`: the row is used as read, but a person should look at it (a line
+  that was not valid UTF-8).
+
+A problem with the input as a whole (no such file, a missing required column, a
+file that is not a table) raises `InputError` instead.
+
+Row numbers (`row` in data_quality, `_row` in the loaded tables) are the ones a
+person sees in the file: CSV and XLSX count the header as row 1, so the first
+record is row 2; NDJSON/JSONL rows are line numbers; Parquet rows count from 1.
+Rows with no value at all (blank lines, empty spreadsheet rows) are skipped and
+not counted.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from custody.contract import (
+    DATA_QUALITY_SCHEMA,
+    EVENT_DETAILS,
+    MHA_POWERS,
+    TABLES,
+    ColumnSpec,
+    polars_schema,
+)
+from custody.errors import InputError
+from custody.timeparse import ISSUE_LABELS as VALUE_ISSUE_LABELS
+from custody.timeparse import as_text, parse_bools, parse_dates, parse_datetimes
+
+ROW = "_row"
+"""Name of the row-number column in the loaded tables."""
+
+SUFFIXES: dict[str, str] = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".xlsx": "xlsx",
+}
+_SUFFIX_LIST = ".csv, .parquet, .ndjson, .jsonl or .xlsx"
+_FORMAT_NAMES = {"csv": "CSV", "parquet": "Parquet", "ndjson": "NDJSON", "xlsx": "an Excel workbook"}
+
+REJECTED = "row_rejected"
+UNUSABLE = "value_unusable"
+WARNING = "warning"
+
+NOT_UTF8 = "not valid UTF-8; read as Windows-1252: check the text"
+
+ISSUE_LABELS: dict[str, str] = {
+    **VALUE_ISSUE_LABELS,
+    "missing_id": "missing",
+    "missing_person": "missing",
+    "exact_duplicate": "exact duplicate of an earlier row",
+    "conflicting_duplicate": "repeated with different values",
+    "orphan": "not in detentions",
+    "parent_rejected": "record rejected in detentions",
+    "missing_value": "missing",
+    "unknown_value": "not an allowed value",
+    "detail_not_allowed": "not allowed for the event_type",
+    "not_utf8": "not valid UTF-8 (read as Windows-1252)",
+}
+"""Every `issue` code the loader counts, with a short label (the keys of `RecordSet.issues`)."""
+
+_ID = "custody_record_id"
+_DQ_WORK_SCHEMA = pl.Schema({**dict(DATA_QUALITY_SCHEMA.items()), "_issue": pl.String()})
+_MAX_ROWS_LISTED = 5
+
+
+# ---------------------------------------------------------------- the result
+
+
+@dataclass
+class RecordSet:
+    """A loaded record set: the usable rows of both tables, and every problem found."""
+
+    detentions: pl.DataFrame
+    """`polars_schema("detentions")` columns in contract order (datetimes as UTC instants),
+    then any extra columns as read, then `_row` (Int64). One row per custody record."""
+
+    events: pl.DataFrame
+    """`polars_schema("events")` columns, then extra columns, then `_row`. Every event
+    belongs to a record in `detentions`."""
+
+    data_quality: pl.DataFrame
+    """Exactly `DATA_QUALITY_SCHEMA`: one row per rejected row, unusable value or warning."""
+
+    files: dict[str, Path]
+    """Table name -> the file read."""
+
+    rows_read: dict[str, int]
+    rows_used: dict[str, int]
+    rows_rejected: dict[str, int]
+    """Per table; rows_read == rows_used + rows_rejected."""
+
+    issues: dict[str, int] = field(default_factory=dict)
+    """Data-quality rows counted by kind, keyed "table.column: label" (most frequent first)."""
+
+    def summary(self) -> dict[str, Any]:
+        """Headline counts: records, events, children, rows read/used/rejected, issues."""
+        return {
+            "records": self.detentions.height,
+            "events": self.events.height,
+            "children": self.detentions["person_id"].n_unique() if self.detentions.height else 0,
+            "rows_read": dict(self.rows_read),
+            "rows_used": dict(self.rows_used),
+            "rows_rejected": dict(self.rows_rejected),
+            "issues": dict(self.issues),
+        }
+
+
+def load_record_set(source: Path | str | tuple[Path | str, Path | str]) -> RecordSet:
+    """Load a record set from a folder (holding `detentions.<ext>` and `events.<ext>`) or
+    from two files (detentions first). Raises `InputError` for structural problems."""
+    files = find_tables(source)
+    detentions_raw = _read_table(files["detentions"], "detentions")
+    events_raw = _read_table(files["events"], "events")
+
+    detentions, detention_dq, rejected_ids = _check_detentions(detentions_raw)
+    events, event_dq = _check_events(events_raw, detentions[_ID], rejected_ids)
+
+    data_quality = pl.concat([detentions_raw.warnings, detention_dq, events_raw.warnings, event_dq], how="vertical")
+    order = {"detentions": 0, "events": 1}
+    data_quality = data_quality.sort(
+        pl.col("table").replace_strict(order, return_dtype=pl.UInt8), "row", maintain_order=True
+    )
+    issues = _count_issues(data_quality)
+
+    rows_read = {"detentions": detentions_raw.frame.height, "events": events_raw.frame.height}
+    rows_used = {"detentions": detentions.height, "events": events.height}
+    return RecordSet(
+        detentions=detentions,
+        events=events,
+        data_quality=data_quality.drop("_issue"),
+        files=files,
+        rows_read=rows_read,
+        rows_used=rows_used,
+        rows_rejected={table: rows_read[table] - rows_used[table] for table in rows_read},
+        issues=issues,
+    )
+
+
+# ---------------------------------------------------------------- finding the files
+
+
+def find_tables(source: Path | str | tuple[Path | str, Path | str]) -> dict[str, Path]:
+    """The detentions and events files of a source (a folder, or the two files)."""
+    if isinstance(source, tuple):
+        files = {"detentions": Path(source[0]), "events": Path(source[1])}
+        for path in files.values():
+            _check_file(path)
+        return files
+
+    folder = Path(source)
+    if not folder.exists():
+        raise InputError(
+            f"{folder} does not exist: give the folder holding detentions and events files, or the two files."
+        )
+    if not folder.is_dir():
+        raise InputError(
+            f"{folder} is a file, not a folder: give the folder holding both tables, or name the events file too."
+        )
+    found: dict[str, list[Path]] = {table: [] for table in TABLES}
+    for child in sorted(folder.iterdir()):
+        table = child.stem.lower()
+        if table in found and child.suffix.lower() in SUFFIXES and child.is_file():
+            found[table].append(child)
+    missing = [table for table, paths in found.items() if not paths]
+    if missing:
+        tables = " or ".join(missing)
+        raise InputError(
+            f"{folder} has no {tables} file: add {missing[0]}.csv (or .parquet, .ndjson, .jsonl, .xlsx)"
+            f"{' and events.csv' if len(missing) == 2 else ''}, or name the files one by one."
+        )
+    for paths in found.values():
+        if len(paths) > 1:
+            names = " and ".join(path.name for path in paths)
+            raise InputError(f"{folder} has both {names}: keep only one of them, or name the files one by one.")
+    return {table: paths[0] for table, paths in found.items()}
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path} does not exist: check the path.")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder: name a file, or give only the folder.")
+    if path.suffix.lower() not in SUFFIXES:
+        raise InputError(f"{path} is not a file type the checker reads: save it as {_SUFFIX_LIST}.")
+
+
+# ---------------------------------------------------------------- reading one table
+
+
+@dataclass
+class _RawTable:
+    """A table as read: contract columns (text unless the file typed them), extras, `_row`."""
+
+    path: Path
+    table: str
+    frame: pl.DataFrame
+    warnings: pl.DataFrame  # DATA_QUALITY_SCHEMA + _issue
+
+
+def _read_table(path: Path, table: str) -> _RawTable:
+    kind = SUFFIXES[path.suffix.lower()]
+    frame, lossy = _READERS[kind](path)
+    frame = _clean_values(_normalise_columns(frame, path, table), table)
+    # Rows without any value (blank lines, empty spreadsheet rows) hold no record: skip them.
+    if frame[_ID].null_count():
+        frame = frame.filter(pl.any_horizontal(pl.all().exclude(ROW).is_not_null()))
+    warnings = _empty_dq()
+    if lossy is not None:
+        lossy = _clean_values(_normalise_columns(lossy, path, table), table)
+        affected = _affected_rows(frame, lossy.filter(pl.col(ROW).is_in(frame[ROW].implode())))
+        if affected.height:
+            warnings = _dq(
+                affected.join(frame.select(ROW, _ID, *_event_type_col(table)), on=ROW, how="left"),
+                path=path,
+                table=table,
+                column=pl.col("column"),
+                value=None,
+                reason=pl.lit(NOT_UTF8),
+                action=WARNING,
+                issue="not_utf8",
+            )
+    return _RawTable(path=path, table=table, frame=frame, warnings=warnings)
+
+
+def _event_type_col(table: str) -> list[str]:
+    return ["event_type"] if table == "events" else []
+
+
+_Reader = Callable[[Path], tuple[pl.DataFrame, pl.DataFrame | None]]
+"""path -> (frame with `_row`, and when the file was not valid UTF-8 the same table read with
+the bad bytes replaced by U+FFFD (same shape and column names), else None)."""
+
+
+def _polars_problem(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    text = lines[0] if lines else type(error).__name__
+    return text.rstrip(".")[:200]
+
+
+def _not_readable(path: Path, kind: str, error: Exception | str, fix: str) -> InputError:
+    problem = error if isinstance(error, str) else _polars_problem(error)
+    return InputError(f"{path} could not be read as {_FORMAT_NAMES[kind]} ({problem}): {fix}.")
+
+
+def _sniff_text(path: Path, kind: str) -> None:
+    """Check the file is a non-empty text file (from its first 64 KiB)."""
+    with path.open("rb") as file:
+        data = file.read(65536)
+    if not data.strip() and path.stat().st_size <= len(data):
+        if kind == "ndjson":
+            return  # NDJSON has no header: an empty file is a table with no rows.
+        raise _empty(path)
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise InputError(f"{path} is UTF-16 text: save it as UTF-8 ({_FORMAT_NAMES[kind]}) and try again.")
+    if b"\x00" in data[:65536]:
+        raise InputError(
+            f"{path} is not a text file (it holds binary data): export the table as {_FORMAT_NAMES[kind]}."
+        )
+
+
+# Bytes that are not valid UTF-8 are read as Windows-1252 (what older UK systems
+# export); the five bytes Windows-1252 leaves undefined are read as Latin-1.
+def _windows_1252(error: UnicodeError) -> tuple[str, int]:
+    assert isinstance(error, UnicodeDecodeError)
+    bad = error.object[error.start : error.end]
+    text = "".join(bytes([byte]).decode("cp1252", errors="replace").replace("\ufffd", chr(byte)) for byte in bad)
+    return text, error.end
+
+
+codecs.register_error("custody-windows-1252", _windows_1252)
+
+
+def _decode_mixed(data: bytes) -> tuple[bytes, bytes]:
+    """(data with non-UTF-8 bytes read as Windows-1252, data with them replaced by U+FFFD), as UTF-8."""
+    fixed = data.decode("utf-8", errors="custody-windows-1252").encode("utf-8")
+    lossy = data.decode("utf-8", errors="replace").encode("utf-8")
+    return fixed, lossy
+
+
+def _same_names(lossy: pl.DataFrame, fixed: pl.DataFrame) -> pl.DataFrame:
+    return lossy.rename(dict(zip(lossy.columns, fixed.columns, strict=True)))
+
+
+def _affected_rows(fixed: pl.DataFrame, lossy: pl.DataFrame) -> pl.DataFrame:
+    """Rows (and their first column) where the two decodings differ."""
+    columns = [c for c in fixed.columns if c != ROW and fixed[c].dtype == pl.String]
+    if not columns:
+        return pl.DataFrame(schema={ROW: pl.Int64, "column": pl.String})
+    differs = [fixed[c].ne_missing(lossy[c]) for c in columns]
+    first = pl.select(
+        pl.coalesce([pl.when(d).then(pl.lit(c)) for c, d in zip(columns, differs, strict=True)])
+    ).to_series()
+    return pl.DataFrame({ROW: fixed[ROW], "column": first}).filter(pl.col("column").is_not_null())
+
+
+def _with_row_numbers(frame: pl.DataFrame, first: int) -> pl.DataFrame:
+    return frame.with_row_index(ROW, offset=first).with_columns(pl.col(ROW).cast(pl.Int64))
+
+
+def _check_reserved(frame: pl.DataFrame, path: Path) -> None:
+    for name in frame.columns:
+        if _clean_name(name).lower() == ROW:
+            raise InputError(f"{path} has a column named '{name}', which the checker uses itself: rename it.")
+        # polars renames a repeated header name to NAME_duplicated_N
+        repeated = name.rsplit("_duplicated_", 1)[0]
+        if repeated != name and repeated in frame.columns:
+            raise InputError(f"{path} has two columns named '{repeated}': keep one.")
+
+
+def _read_csv(path: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    fix = "check it is a comma-separated table with a header row, or export it again"
+    _sniff_text(path, "csv")
+    try:
+        frame = pl.read_csv(path, infer_schema=False, raise_if_empty=True)
+    except pl.exceptions.NoDataError as error:
+        raise _empty(path) from error
+    except pl.exceptions.ComputeError as error:
+        if "utf-8" not in str(error).lower():
+            raise _not_readable(path, "csv", error, fix) from error
+        fixed, lossy = _decode_mixed(path.read_bytes())
+        try:
+            frame = pl.read_csv(fixed, infer_schema=False)
+            lossy_frame = pl.read_csv(lossy, infer_schema=False)
+        except pl.exceptions.PolarsError as error2:
+            raise _not_readable(path, "csv", error2, fix) from error2
+        _check_reserved(frame, path)
+        return _with_row_numbers(frame, 2), _with_row_numbers(_same_names(lossy_frame, frame), 2)
+    except pl.exceptions.PolarsError as error:
+        raise _not_readable(path, "csv", error, fix) from error
+    _check_reserved(frame, path)
+    return _with_row_numbers(frame, 2), None
+
+
+def _empty(path: Path) -> InputError:
+    return InputError(
+        f"{path} is empty: it needs a header row naming the columns (see `custody schema`), even with no rows."
+    )
+
+
+def _read_parquet(path: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    if path.stat().st_size == 0:
+        raise _empty(path)
+    try:
+        frame = pl.read_parquet(path)
+    except Exception as error:  # polars and arrow raise several kinds for a damaged file
+        raise _not_readable(path, "parquet", error, "check the file is complete, or export it again") from error
+    _check_reserved(frame, path)
+    return _with_row_numbers(frame, 1), None
+
+
+def _read_ndjson(path: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    _sniff_text(path, "ndjson")
+    data = path.read_bytes()
+    if not data.strip():
+        # NDJSON has no header: an empty file is a table with no rows.
+        return pl.DataFrame(schema={ROW: pl.Int64}), None
+    try:
+        return _parse_ndjson(path, data), None
+    except _NotUtf8:
+        fixed, lossy = _decode_mixed(data)
+        frame = _parse_ndjson(path, fixed)
+        return frame, _same_names(_parse_ndjson(path, lossy), frame)
+
+
+class _NotUtf8(Exception):
+    pass
+
+
+def _parse_ndjson(path: Path, data: bytes) -> pl.DataFrame:
+    try:
+        frame = pl.read_ndjson(data, infer_schema_length=None)
+    except pl.exceptions.PolarsError as error:
+        if "utf-8" in str(error).lower():
+            raise _NotUtf8 from error
+        raise _not_readable(path, "ndjson", _first_bad_json_line(data) or error, _NDJSON_FIX) from error
+    _check_reserved(frame, path)
+    # Row numbers are line numbers; polars skips blank lines, so count them back in.
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    if lines == frame.height:
+        return _with_row_numbers(frame, 1)
+    text = pl.Series([data.decode("utf-8", errors="replace")]).str.split("\n").explode()
+    line_numbers = (text.str.strip_chars().str.len_bytes() > 0).arg_true().cast(pl.Int64) + 1
+    if line_numbers.len() != frame.height:
+        raise _not_readable(path, "ndjson", "its lines could not be matched to records", _NDJSON_FIX)
+    return frame.with_columns(line_numbers.alias(ROW))
+
+
+_NDJSON_FIX = 'each line must be one JSON object, e.g. {"custody_record_id": "R1", ...}'
+
+
+def _first_bad_json_line(data: bytes) -> str | None:
+    """Only on the error path: which line is not a JSON object (Python, line by line)."""
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            return f"line {number} is not valid JSON"
+        if not isinstance(value, dict):
+            return f"line {number} is not a JSON object"
+    return None
+
+
+def _read_xlsx(path: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    # The first sheet, with its header in row 1; every cell as text (dates as ISO text).
+    try:
+        frame = pl.read_excel(path, infer_schema_length=0, drop_empty_rows=False, raise_if_empty=True)
+    except pl.exceptions.NoDataError as error:
+        raise _empty(path) from error
+    except Exception as error:  # fastexcel raises its own errors for damaged workbooks
+        raise _not_readable(path, "xlsx", error, "check it is an .xlsx workbook, or save it again") from error
+    assert isinstance(frame, pl.DataFrame)
+    _check_reserved(frame, path)
+    return _with_row_numbers(frame, 2), None
+
+
+_READERS: dict[str, _Reader] = {
+    "csv": _read_csv,
+    "parquet": _read_parquet,
+    "ndjson": _read_ndjson,
+    "xlsx": _read_xlsx,
+}
+
+
+# ---------------------------------------------------------------- columns and values
+
+
+def _clean_name(name: str) -> str:
+    return name.replace("\ufeff", "").strip()
+
+
+def _normalise_columns(frame: pl.DataFrame, path: Path, table: str) -> pl.DataFrame:
+    """Contract column names matched case-insensitively; extras keep their (trimmed) names."""
+    specs = TABLES[table]
+    contract = {spec.name for spec in specs}
+    renames: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for name in frame.columns:
+        if name == ROW:
+            continue
+        clean = _clean_name(name)
+        new = clean.lower() if clean.lower() in contract else clean
+        key = new.lower()
+        if key in seen:
+            raise InputError(
+                f"{path} has two columns named '{seen[key]}' and '{clean}' (column names are case-insensitive): "
+                "keep one."
+            )
+        seen[key] = clean
+        renames[name] = new
+    frame = frame.rename(renames)
+
+    missing = [spec.name for spec in specs if spec.required and spec.name not in frame.columns]
+    if frame.columns == [ROW]:
+        missing = []  # an empty NDJSON file: no rows, so nothing is missing
+    if missing:
+        listed = ", ".join(f"'{name}'" for name in missing)
+        found = [c for c in frame.columns if c != ROW]
+        found_text = f" (its columns are: {', '.join(found)})" if 0 < len(found) <= 12 else ""
+        noun, pronoun = ("column", "it") if len(missing) == 1 else ("columns", "them")
+        raise InputError(
+            f"{path} has no {noun} {listed}{found_text}: add {pronoun} (column names are case-insensitive), "
+            "or see `custody schema`."
+        )
+    absent = [pl.lit(None, dtype=pl.String).alias(spec.name) for spec in specs if spec.name not in frame.columns]
+    extras = [c for c in frame.columns if c not in contract and c != ROW]
+    return frame.with_columns(absent).select(*(spec.name for spec in specs), *extras, ROW)
+
+
+def _clean_values(frame: pl.DataFrame, table: str) -> pl.DataFrame:
+    """Contract text columns as text whatever the file typed; free text trimmed, blank text missing.
+
+    Columns that are parsed (dates, times, booleans, enums) are left as read: their
+    parsers ignore surrounding white space and read blank as missing, which spares a
+    pass over the largest columns.
+    """
+    specs = {spec.name: spec for spec in TABLES[table]}
+    as_read = [
+        as_text(frame[spec.name])
+        for spec in specs.values()
+        if spec.kind in ("string", "enum") and frame[spec.name].dtype != pl.String
+    ]
+    if as_read:
+        frame = frame.with_columns(as_read)
+    free_text = [
+        name
+        for name in frame.columns
+        if frame[name].dtype == pl.String and (name not in specs or specs[name].kind == "string")
+    ]
+    if not free_text:
+        return frame
+    trimmed = pl.col(free_text).str.strip_chars()
+    return frame.with_columns(pl.when(trimmed.str.len_bytes() > 0).then(trimmed).name.keep())
+
+
+# ---------------------------------------------------------------- parsing values
+
+
+def _parse_enum(values: pl.Series, spec: ColumnSpec) -> pl.DataFrame:
+    """Case-insensitive, trimmed match against the allowed values (`Bail_Refused ` -> bail_refused)."""
+    dtype = pl.Enum(list(spec.enum_values))
+    parsed = values.cast(dtype, strict=False)  # exact matches: the common case, one cheap pass
+    reason = pl.repeat(None, len(values), dtype=pl.String, eager=True)
+    issue = pl.repeat(None, len(values), dtype=pl.String, eager=True)
+    unread = (values.is_not_null() & parsed.is_null()).arg_true()
+    if unread.len():
+        key = values.gather(unread).str.strip_chars()
+        matched = key.str.to_lowercase().cast(dtype, strict=False)
+        parsed = parsed.scatter(unread, matched)
+        unknown = matched.is_null() & (key.str.len_bytes() > 0)
+        if unknown.any():
+            allowed = ", ".join(spec.enum_values)
+            hint = "see `custody schema` for the list" if len(spec.enum_values) > 8 else f"use one of {allowed}"
+            positions = unread.filter(unknown)
+            texts = pl.select(
+                pl.format("'{}' is not an allowed {}: {}", pl.lit(key.filter(unknown)), pl.lit(spec.name), pl.lit(hint))
+            ).to_series()
+            reason = reason.scatter(positions, texts)
+            issue = issue.scatter(positions, pl.repeat("unknown_value", positions.len(), eager=True))
+    return pl.DataFrame({"value": parsed, "reason": reason, "issue": issue})
+
+
+def _parse_column(values: pl.Series, spec: ColumnSpec) -> pl.DataFrame:
+    """-> `value` (the contract type), `reason` and `issue` (null when fine or missing)."""
+    match spec.kind:
+        case "datetime":
+            return parse_datetimes(values)
+        case "date":
+            return parse_dates(values)
+        case "bool":
+            return parse_bools(values)
+        case "enum":
+            return _parse_enum(values, spec)
+        case _:
+            nothing = pl.repeat(None, len(values), dtype=pl.String, eager=True)
+            return pl.DataFrame({"value": values, "reason": nothing, "issue": nothing})
+
+
+def _is_missing(parsed: pl.DataFrame) -> pl.Series:
+    """Missing (or blank) in the file, as opposed to present but unusable."""
+    return parsed["value"].is_null() & parsed["reason"].is_null()
+
+
+def _output(raw: pl.DataFrame, parsed: dict[str, pl.DataFrame], table: str, kept: pl.Series) -> pl.DataFrame:
+    """Kept rows: contract columns (parsed, in contract order and types), extras as read, `_row`."""
+    schema = polars_schema(table)
+    contract = [parsed[name]["value"].alias(name).cast(dtype) for name, dtype in schema.items()]
+    extras = [c for c in raw.columns if c not in schema and c != ROW]
+    return pl.DataFrame(contract).hstack(raw.select(*extras, ROW)).filter(kept)
+
+
+# ---------------------------------------------------------------- data-quality rows
+
+
+def _empty_dq() -> pl.DataFrame:
+    return pl.DataFrame(schema=_DQ_WORK_SCHEMA)
+
+
+def _dq(
+    frame: pl.DataFrame,
+    *,
+    path: Path,
+    table: str,
+    column: str | pl.Expr | None,
+    value: str | None,
+    reason: pl.Expr,
+    action: str,
+    issue: str | pl.Expr,
+) -> pl.DataFrame:
+    """Data-quality rows for every row of `frame` (already filtered to the rows concerned).
+
+    `frame` has `_row`, `custody_record_id` and, for events, `event_type` (as read) and
+    optionally `_type` (the event type as recognised). `value` names the column whose
+    text (trimmed) is the value as read.
+    """
+    if frame.is_empty():
+        return _empty_dq()
+    value_text = (
+        as_text(frame[value]).str.strip_chars()
+        if value is not None
+        else pl.repeat(None, frame.height, dtype=pl.String, eager=True)
+    )
+    columns = {
+        "file": pl.lit(str(path)),
+        "table": pl.lit(table),
+        "row": pl.col(ROW).cast(pl.Int64),
+        "column": column if isinstance(column, pl.Expr) else pl.lit(column, dtype=pl.String),
+        "value": pl.lit(value_text),
+        "reason": reason,
+        "action": pl.lit(action),
+        "custody_record_id": pl.col(_ID),
+        "event_type": _event_type_as_read(frame) if table == "events" else pl.lit(None, dtype=pl.String),
+        "_issue": issue if isinstance(issue, pl.Expr) else pl.lit(issue),
+    }
+    return frame.select(**columns).cast(_DQ_WORK_SCHEMA)
+
+
+def _event_type_as_read(frame: pl.DataFrame) -> pl.Expr:
+    """The event type as recognised (`Review ` -> review) when `_type` (parsed) is there, else as read."""
+    as_read = pl.col("event_type").str.strip_chars()
+    if "_type" in frame.columns:
+        return pl.coalesce(pl.col("_type").cast(pl.String), as_read)
+    return as_read
+
+
+def _value_problems(
+    work: pl.DataFrame, name: str, parsed: pl.DataFrame, where: pl.Series, *, path: Path, table: str, action: str
+) -> pl.DataFrame:
+    """One data-quality row per row in `where` whose value in column `name` could not be used."""
+    flagged = where & parsed["reason"].is_not_null()
+    if not flagged.any():
+        return _empty_dq()
+    subset = work.filter(flagged).with_columns(
+        _reason=parsed["reason"].filter(flagged), _code=parsed["issue"].filter(flagged)
+    )
+    return _dq(
+        subset,
+        path=path,
+        table=table,
+        column=name,
+        value=name,
+        reason=pl.col("_reason"),
+        action=action,
+        issue=pl.col("_code"),
+    )
+
+
+def _missing_values(
+    work: pl.DataFrame, name: str, where: pl.Series, *, path: Path, table: str, action: str, reason: str
+) -> pl.DataFrame:
+    return _dq(
+        work.filter(where),
+        path=path,
+        table=table,
+        column=name,
+        value=None,
+        reason=pl.lit(reason),
+        action=action,
+        issue="missing_value",
+    )
+
+
+def _count_issues(data_quality: pl.DataFrame) -> dict[str, int]:
+    if data_quality.is_empty():
+        return {}
+    counts = (
+        data_quality.group_by("table", "column", "_issue")
+        .len()
+        .sort(["len", "table", "column", "_issue"], descending=[True, False, False, False], nulls_last=True)
+    )
+    issues: dict[str, int] = {}
+    for table, column, issue, count in counts.iter_rows():
+        where = f"{table}.{column}" if column else table
+        issues[f"{where}: {ISSUE_LABELS.get(issue, issue)}"] = count
+    return issues
+
+
+# ---------------------------------------------------------------- detentions
+
+
+def _row_list(rows: pl.Expr) -> pl.Expr:
+    """[4, 9, 12] -> "4, 9 and 12"; long lists end "... and 7 more"."""
+    count = rows.list.len()
+    shown = rows.list.head(_MAX_ROWS_LISTED).cast(pl.List(pl.String))
+    return (
+        pl.when(count <= _MAX_ROWS_LISTED)
+        .then(pl.concat_str(shown.list.head(count - 1).list.join(", "), pl.lit(" and "), shown.list.last()))
+        .otherwise(
+            pl.concat_str(
+                shown.list.join(", "),
+                pl.lit(" and "),
+                (count - _MAX_ROWS_LISTED).cast(pl.String),
+                pl.lit(" more"),
+            )
+        )
+    )
+
+
+def _duplicate_rows(raw: pl.DataFrame, path: Path) -> tuple[pl.Series, pl.DataFrame]:
+    """Rows rejected because their custody_record_id is repeated, and their data-quality rows.
+
+    A later exact copy of an earlier row is dropped on its own ("exact duplicate of row N").
+    Rows sharing an id with different values are all rejected: there is no telling which
+    is right, nor which of them the events belong to.
+    """
+    ids = raw[_ID]
+    repeated = ids.is_not_null() & ids.is_duplicated()
+    if not repeated.any():
+        return pl.repeat(False, raw.height, eager=True), _empty_dq()
+    content = pl.struct(pl.all().exclude(ROW))
+    groups = raw.filter(repeated).with_columns(
+        _first_copy=pl.col(ROW).min().over(content),
+        _variants=content.n_unique().over(_ID),
+        _rows=pl.col(ROW).over(_ID, mapping_strategy="join"),
+    )
+    conflicting = groups.filter(pl.col("_variants") > 1)
+    copies = groups.filter((pl.col("_variants") == 1) & (pl.col(ROW) != pl.col("_first_copy")))
+    common: dict[str, Any] = {"path": path, "table": "detentions", "column": _ID, "value": _ID, "action": REJECTED}
+    dq = pl.concat(
+        [
+            _dq(
+                copies,
+                reason=pl.format("exact duplicate of row {}", pl.col("_first_copy")),
+                issue="exact_duplicate",
+                **common,
+            ),
+            _dq(
+                conflicting,
+                reason=pl.format(
+                    "custody_record_id {} appears on rows {} with different values; fix the extract",
+                    pl.col(_ID),
+                    _row_list(pl.col("_rows")),
+                ),
+                issue="conflicting_duplicate",
+                **common,
+            ),
+        ]
+    )
+    rejected_rows = pl.concat([copies[ROW], conflicting[ROW]])
+    return raw[ROW].is_in(rejected_rows.implode()), dq
+
+
+def _check_detentions(raw_table: _RawTable) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
+    """-> (loaded detentions, data-quality rows, ids none of whose rows could be used)."""
+    raw, path, table = raw_table.frame, raw_table.path, raw_table.table
+    specs = {spec.name: spec for spec in TABLES[table]}
+    parsed = {name: _parse_column(raw[name], spec) for name, spec in specs.items()}
+
+    missing_id = raw[_ID].is_null()
+    # A record that cannot be attributed to a child cannot be reported per child.
+    missing_person = raw["person_id"].is_null() & ~missing_id
+    duplicate, duplicate_dq = _duplicate_rows(raw, path)
+    kept = ~(missing_id | missing_person | duplicate)
+
+    common: dict[str, Any] = {"path": path, "table": table, "value": None, "action": REJECTED}
+    dq_parts = [
+        _dq(
+            raw.filter(missing_id),
+            column=_ID,
+            reason=pl.lit("custody_record_id is missing: every record needs one"),
+            issue="missing_id",
+            **common,
+        ),
+        _dq(
+            raw.filter(missing_person),
+            column="person_id",
+            reason=pl.lit("person_id is missing: the record cannot be attributed to a child"),
+            issue="missing_person",
+            **common,
+        ),
+        duplicate_dq,
+    ]
+    # Every other problem leaves the row in use with that value treated as missing, so the
+    # rules that need it report cannot_assess for this record.
+    for name, spec in specs.items():
+        dq_parts.append(_value_problems(raw, name, parsed[name], kept, path=path, table=table, action=UNUSABLE))
+        if spec.required and name not in (_ID, "person_id"):
+            dq_parts.append(
+                _missing_values(
+                    raw,
+                    name,
+                    kept & _is_missing(parsed[name]),
+                    path=path,
+                    table=table,
+                    action=UNUSABLE,
+                    reason=f"{name} is missing: the rules that need it cannot be assessed for this record",
+                )
+            )
+    # DATA-CONTRACT.md: place_of_safety is required for the Mental Health Act powers.
+    power = parsed["detention_power"]["value"].cast(pl.String)
+    mha = power.is_in(pl.Series(sorted(MHA_POWERS)).implode()).fill_null(False)
+    dq_parts.append(
+        _missing_values(
+            raw,
+            "place_of_safety",
+            kept & mha & _is_missing(parsed["place_of_safety"]),
+            path=path,
+            table=table,
+            action=UNUSABLE,
+            reason="place_of_safety is missing: it is required for mha_s136 and mha_s135 detentions",
+        )
+    )
+
+    detentions = _output(raw, parsed, table, kept)
+    loaded = raw[_ID].is_in(detentions[_ID].implode())
+    rejected_ids = raw[_ID].filter(~kept & ~loaded).drop_nulls().unique()
+    return detentions, pl.concat(dq_parts), rejected_ids
+
+
+# ---------------------------------------------------------------- events
+
+_EVENT_SPECS = {spec.name: spec for spec in TABLES["events"]}
+_EVENT_TYPES: tuple[str, ...] = _EVENT_SPECS["event_type"].enum_values
+_DETAIL_CODES: tuple[str, ...] = _EVENT_SPECS["detail"].enum_values
+_DETAIL_SLOTS = 64  # more than there are detail codes, so a (type, detail) pair encodes as one integer
+
+
+def _allowed_pairs() -> pl.Series:
+    pairs = [
+        type_index * _DETAIL_SLOTS + _DETAIL_CODES.index(code)
+        for type_index, event_type in enumerate(_EVENT_TYPES)
+        for code in EVENT_DETAILS[event_type]
+    ]
+    return pl.Series(pairs, dtype=pl.Int64)
+
+
+def _detail_hints() -> dict[str, str]:
+    hints = {}
+    for event_type, codes in EVENT_DETAILS.items():
+        if codes:
+            hints[event_type] = f"is not a detail code for {event_type}: use one of {', '.join(codes)}"
+        else:
+            hints[event_type] = f"is not used: {event_type} takes no detail code"
+    return hints
+
+
+def _check_events(
+    raw_table: _RawTable, loaded_ids: pl.Series, rejected_ids: pl.Series
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """-> (loaded events, data-quality rows). `note` is never validated nor copied."""
+    raw, path, table = raw_table.frame, raw_table.path, raw_table.table
+    parsed = {
+        "custody_record_id": _parse_column(raw[_ID], _EVENT_SPECS[_ID]),
+        "event_time": _parse_column(raw["event_time"], _EVENT_SPECS["event_time"]),
+        "event_type": _parse_column(raw["event_type"], _EVENT_SPECS["event_type"]),
+        "detail": _parse_column(raw["detail"], _EVENT_SPECS["detail"]),
+        "note": _parse_column(raw["note"], _EVENT_SPECS["note"]),
+    }
+    event_type = parsed["event_type"]["value"]
+    work = raw.with_columns(_type=event_type)
+
+    ids = raw[_ID]
+    missing_id = ids.is_null()
+    known = ids.is_in(loaded_ids.implode())
+    parent_rejected = ~missing_id & ~known & ids.is_in(rejected_ids.implode())
+    orphan = ~missing_id & ~known & ~parent_rejected
+    # An event without a usable time or type cannot be placed on the record's timeline.
+    no_time = parsed["event_time"]["value"].is_null()
+    no_type = event_type.is_null()
+    kept = ~(missing_id | orphan | parent_rejected | no_time | no_type)
+
+    common: dict[str, Any] = {"path": path, "table": table, "column": _ID, "action": REJECTED}
+    dq_parts = [
+        _dq(
+            work.filter(missing_id),
+            value=None,
+            reason=pl.lit("custody_record_id is missing: the event cannot be matched to a custody record"),
+            issue="missing_id",
+            **common,
+        ),
+        _dq(
+            work.filter(orphan),
+            value=_ID,
+            reason=pl.format(
+                "custody_record_id {} is not in detentions: add the record, or correct the id", pl.col(_ID)
+            ),
+            issue="orphan",
+            **common,
+        ),
+        _dq(
+            work.filter(parent_rejected),
+            value=_ID,
+            reason=pl.format(
+                "custody_record_id {} was rejected in detentions (see its rows there), so its events are not used",
+                pl.col(_ID),
+            ),
+            issue="parent_rejected",
+            **common,
+        ),
+    ]
+    everywhere = pl.repeat(True, raw.height, eager=True)
+    for name in ("event_time", "event_type"):
+        dq_parts.append(_value_problems(work, name, parsed[name], everywhere, path=path, table=table, action=REJECTED))
+        dq_parts.append(
+            _missing_values(
+                work,
+                name,
+                _is_missing(parsed[name]),
+                path=path,
+                table=table,
+                action=REJECTED,
+                reason=f"{name} is missing: an event without it cannot be used",
+            )
+        )
+
+    # DATA-CONTRACT.md event vocabulary: each event type allows only its own detail codes.
+    detail = parsed["detail"]
+    pair = event_type.to_physical().cast(pl.Int64) * _DETAIL_SLOTS + detail["value"].to_physical().cast(pl.Int64)
+    allowed = pair.is_in(_allowed_pairs().implode()).fill_null(False)
+    bad_detail = kept & ~_is_missing(detail) & ~allowed
+    if bad_detail.any():
+        subset = work.filter(bad_detail).with_columns(
+            _hint=pl.col("_type").cast(pl.String).replace_strict(_detail_hints())
+        )
+        dq_parts.append(
+            _dq(
+                subset,
+                path=path,
+                table=table,
+                column="detail",
+                value="detail",
+                reason=pl.format("'{}' {}", pl.col("detail").str.strip_chars(), pl.col("_hint")),
+                action=UNUSABLE,
+                issue="detail_not_allowed",
+            )
+        )
+        parsed["detail"] = detail.with_columns(value=pl.when(bad_detail).then(None).otherwise(pl.col("value")))
+
+    events = _output(raw, parsed, table, kept)
+    return events, pl.concat(dq_parts)
