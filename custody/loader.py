@@ -398,7 +398,10 @@ def _parse_ndjson(path: Path, data: bytes) -> pl.DataFrame:
     except pl.exceptions.PolarsError as error:
         if "utf-8" in str(error).lower():
             raise _NotUtf8 from error
-        raise _not_readable(path, "ndjson", _first_bad_json_line(data) or error, _NDJSON_FIX) from error
+        # Either a line is not a JSON object, or a key holds values of different JSON types
+        # on different lines (e.g. 7 and "8"): then read every value as text.
+        keys = _json_keys(path, data, error)
+        frame = pl.read_ndjson(data, schema=dict.fromkeys(keys, pl.String()))
     _check_reserved(frame, path)
     # Row numbers are line numbers; polars skips blank lines, so count them back in.
     lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
@@ -414,18 +417,21 @@ def _parse_ndjson(path: Path, data: bytes) -> pl.DataFrame:
 _NDJSON_FIX = 'each line must be one JSON object, e.g. {"custody_record_id": "R1", ...}'
 
 
-def _first_bad_json_line(data: bytes) -> str | None:
-    """Only on the error path: which line is not a JSON object (Python, line by line)."""
+def _json_keys(path: Path, data: bytes, error: Exception) -> list[str]:
+    """Only when polars could not read the file: its keys, or which line is not a JSON object
+    (Python, line by line)."""
+    keys: dict[str, None] = {}
     for number, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             value = json.loads(line)
         except ValueError:
-            return f"line {number} is not valid JSON"
+            raise _not_readable(path, "ndjson", f"line {number} is not valid JSON", _NDJSON_FIX) from error
         if not isinstance(value, dict):
-            return f"line {number} is not a JSON object"
-    return None
+            raise _not_readable(path, "ndjson", f"line {number} is not a JSON object", _NDJSON_FIX) from error
+        keys.update(dict.fromkeys(value))
+    return list(keys)
 
 
 def _read_xlsx(path: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
