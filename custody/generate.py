@@ -471,11 +471,23 @@ class _EventPlan:
         note: I64 | None = None,
     ) -> None:
         """`at`: seconds after arrival; `detail`/`note`: codes (-1 none) per record or one code."""
+        rec = np.flatnonzero(present).astype(np.int64)
+        self.add_at(event_type, rec, at[rec], detail, note)
+
+    def add_at(
+        self,
+        event_type: str,
+        rec: I64,
+        at: F64,
+        detail: I64 | str | None = None,
+        note: I64 | None = None,
+    ) -> None:
+        """Like `add`, for the records `rec` at `at` (both one per event); per-record
+        `detail` and `note` arrays still have one code per record of the set."""
         slot = len(self.slot_type)
         assert slot < 1 << self._SLOT_BITS, "too many event slots for the sort key"
-        rec = np.flatnonzero(present).astype(np.int64)
         # Whole minutes after arrival, rounded up: monotone, so the planned order holds.
-        minutes = np.ceil(at[rec] / MINUTE).astype(np.int64) + self._MINUTE_BIAS
+        minutes = np.ceil(at / MINUTE).astype(np.int64) + self._MINUTE_BIAS
         assert minutes.size == 0 or (minutes.min() >= 0 and minutes.max() < 1 << self._MINUTE_BITS)
         # One int64 key: record, then minute, then the planned order of the slot.
         self.keys.append((rec << (self._MINUTE_BITS + self._SLOT_BITS)) | (minutes << self._SLOT_BITS) | slot)
@@ -882,22 +894,35 @@ def _events(rng: _Rng, facts: dict[str, npt.NDArray[np.generic]], record_ids: pl
     release_detail = np.where(mha, mha_release, release_detail)
     release_p = ~rng.chance(RELEASE_MISSING_SHARE, n)
 
-    # ---- reviews (PACE s40) for the whole PACE-like detention.
-    first_late = ~rng.chance(FIRST_REVIEW_ON_TIME_SHARE, n)
-    review = auth + np.where(
+    # ---- reviews (PACE s40) while the PACE-like detention lasts: (records, times, details).
+    reviews: list[tuple[I64, F64, I64]] = []
+    rec = np.flatnonzero(pace).astype(np.int64)
+    m = rec.size
+    first_late = ~rng.chance(FIRST_REVIEW_ON_TIME_SHARE, m)
+    review = auth[rec] + np.where(
         first_late,
-        6 * HOUR + rng.exponential(LATE_REVIEW_MEAN_MINUTES * MINUTE, n),
-        6 * HOUR - rng.uniform(0, 90 * MINUTE, n),
+        6 * HOUR + rng.exponential(LATE_REVIEW_MEAN_MINUTES * MINUTE, m),
+        6 * HOUR - rng.uniform(0, 90 * MINUTE, m),
     )
-    reviews: list[F64] = [review]
-    for _ in range(MAX_REVIEWS - 1):
-        late = ~rng.chance(LATER_REVIEW_ON_TIME_SHARE, n)
-        review = review + np.where(
-            late,
-            9 * HOUR + rng.exponential(LATE_REVIEW_MEAN_MINUTES * MINUTE, n),
-            9 * HOUR - rng.uniform(0, 120 * MINUTE, n),
-        )
-        reviews.append(review)
+    for nth_review in range(MAX_REVIEWS):
+        if nth_review:
+            late = ~rng.chance(LATER_REVIEW_ON_TIME_SHARE, m)
+            review = review + np.where(
+                late,
+                9 * HOUR + rng.exponential(LATE_REVIEW_MEAN_MINUTES * MINUTE, m),
+                9 * HOUR - rng.uniform(0, 120 * MINUTE, m),
+            )
+        detained = review < end[rec]
+        rec, review = rec[detained], review[detained]
+        m = rec.size
+        if not m:
+            break
+        after_charge = charged_p[rec] & (review >= decision[rec])
+        kind = np.where(after_charge, _DETAIL_CODE["post_charge"], _DETAIL_CODE["pre_charge"])
+        kind = np.where(rng.chance(POSTPONED_REVIEW_SHARE, m), _DETAIL_CODE["postponed"], kind)
+        codes = np.full(n, -1, dtype=np.int64)
+        codes[rec] = kind
+        reviews.append((rec, review, codes))
 
     # ---- cells (Code C 8.8).
     cell_p = pace & rng.chance(CELL_PLACED_SHARE, n)
@@ -924,10 +949,8 @@ def _events(rng: _Rng, facts: dict[str, npt.NDArray[np.generic]], record_ids: pl
     plan.add("extension_authorised", s42_at, s42_p, "s42")
     plan.add("extension_authorised", s43_at, s43_p, "s43")
     plan.add("cell_placed", placed2, cell2_p, reason2)
-    for review in reviews:
-        detail = np.where(charged_p & (review >= decision), _DETAIL_CODE["post_charge"], _DETAIL_CODE["pre_charge"])
-        detail = np.where(rng.chance(POSTPONED_REVIEW_SHARE, n), _DETAIL_CODE["postponed"], detail)
-        plan.add("review", review, pace & (review < end), detail.astype(np.int64))
+    for rec, review, codes in reviews:
+        plan.add_at("review", rec, review, codes)
     plan.add("charged", decision, charged_p)
     plan.add("bail_refused", refused, refused_p)
     plan.add("bail_granted", granted, granted_p)
