@@ -489,6 +489,9 @@ def _normalise_columns(frame: pl.DataFrame, path: Path, table: str) -> pl.DataFr
     if missing:
         listed = ", ".join(f"'{name}'" for name in missing)
         found = [c for c in frame.columns if c != ROW]
+        for separator, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+            if len(found) == 1 and separator in found[0]:
+                raise InputError(f"{path} is separated by {name}, not commas: save it as comma-separated CSV.")
         found_text = f" (its columns are: {', '.join(found)})" if 0 < len(found) <= 12 else ""
         noun, pronoun = ("column", "it") if len(missing) == 1 else ("columns", "them")
         raise InputError(

@@ -445,6 +445,16 @@ def test_missing_required_columns_are_all_named(csv_record_set: RecordSetFactory
         load_record_set(folder)
 
 
+def test_semicolon_separated_files_are_named_as_such(tmp_path: Path) -> None:
+    (tmp_path / "detentions.csv").write_text("custody_record_id;person_id;detention_power;arrival_time\n")
+    write_csv(tmp_path / "events.csv", ("custody_record_id", "event_time", "event_type"), [])
+    with pytest.raises(InputError) as raised:
+        load_record_set(tmp_path)
+    assert str(raised.value) == (
+        f"{tmp_path}/detentions.csv is separated by semicolons, not commas: save it as comma-separated CSV."
+    )
+
+
 def test_repeated_column_names_stop_the_run(csv_record_set: RecordSetFactory) -> None:
     folder = csv_record_set([(*GOOD, "P1")], detention_header=[*DETENTION_HEADER, "Person_ID"])
     with pytest.raises(InputError, match="has two columns named 'person_id' and 'Person_ID'"):
