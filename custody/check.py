@@ -92,11 +92,13 @@ def findings_for(
     records: RecordSet, rules: PreparedRules, *, include_notes: bool = False
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(facts, findings) for a loaded record set."""
-    facts = (
-        build_facts(records.detentions, records.events, records.data_quality, rules.rule_set.settings)
-        .select(needed_facts(rules.compiled))
-        .collect()
-    )
+    facts = build_facts(
+        records.detentions,
+        records.events,
+        records.data_quality,
+        rules.rule_set.settings,
+        columns=needed_facts(rules.compiled),
+    ).collect()
     findings = evaluate(facts.lazy(), rules.compiled, include_notes=include_notes).collect()
     return facts, findings
 

@@ -196,7 +196,7 @@ def generate(
     """Write a realistic synthetic record set of children's custody records (for benchmarks and demos)."""
     from custody.generate import generate_record_set
 
-    counts = generate_record_set(out_dir, records, seed=seed, fmt=fmt.value)  # type: ignore[arg-type]
+    counts = generate_record_set(out_dir, records, seed=seed, fmt=fmt.value)
     typer.echo(
         f"Wrote {counts['records']:,} records, {counts['events']:,} events of {counts['children']:,} children "
         f"to {out_dir}"

@@ -101,9 +101,9 @@ def explain_rule(source: RuleSource) -> str:
     out.append(_wrap(logic.cannot_assess_message, "               ", "      message: "))
     if rule.cases:
         out += ["", f"Test cases ({len(rule.cases)})"]
-        for case in rule.cases:
-            expected = ", ".join(r.expect for r in case.records)
-            out.append(f"  - {case.name} -> {expected}")
+        for rule_case in rule.cases:
+            expected = ", ".join(r.expect for r in rule_case.records)
+            out.append(f"  - {rule_case.name} -> {expected}")
     out += ["", f"File: {source.path}"]
     return "\n".join(out)
 

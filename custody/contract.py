@@ -125,15 +125,11 @@ class Detention(BaseModel):
     model_config = ConfigDict(extra="allow", title="detentions")
 
     custody_record_id: str = Field(description="unique id of the custody record")
-    person_id: str = Field(
-        description="stable (pseudonymous) id of the detained person across records; the child"
-    )
+    person_id: str = Field(description="stable (pseudonymous) id of the detained person across records; the child")
     date_of_birth: dt.date | None = Field(
         None, description="YYYY-MM-DD or DD/MM/YYYY; age is computed at the instant each duty arises"
     )
-    appears_under_18: bool | None = Field(
-        None, description="the custody officer's recorded view where age is unknown"
-    )
+    appears_under_18: bool | None = Field(None, description="the custody officer's recorded view where age is unknown")
     sex: str | None = Field(None, description="as recorded")
     ethnicity: str | None = Field(None, description="as recorded")
     looked_after: bool | None = Field(None, description="the child is looked after by a local authority")
@@ -144,9 +140,7 @@ class Detention(BaseModel):
         description="arrival at the station precincts; for mha_* powers, at the place of safety"
     )
     place_of_safety: PlaceOfSafety | None = Field(None, description="required for mha_* powers")
-    offence_category: OffenceCategory | None = Field(
-        None, description="PACE s38(6A) serious-harm meaning"
-    )
+    offence_category: OffenceCategory | None = Field(None, description="PACE s38(6A) serious-harm meaning")
     indictable: bool | None = Field(None, description="the offence is indictable or either-way (PACE s42)")
 
 
@@ -157,8 +151,8 @@ class Event(BaseModel):
 
     custody_record_id: str = Field(description="the record it belongs to")
     event_time: dt.datetime = Field(description="when it happened")
-    event_type: EventType = Field(description="see the event vocabulary")  # type: ignore[valid-type]
-    detail: EventDetail | None = Field(  # type: ignore[valid-type]
+    event_type: EventType = Field(description="see the event vocabulary")
+    detail: EventDetail | None = Field(
         None, description="a code qualifying the event; allowed codes depend on event_type"
     )
     note: str | None = Field(
@@ -249,12 +243,13 @@ FINDINGS_SCHEMA = pl.Schema(
     {
         "person_id": pl.String(),
         "custody_record_id": pl.String(),
-        "rule_id": pl.String(),
+        # Repeated on every finding: categorical (dictionary-encoded in Parquet, text in CSV).
+        "rule_id": pl.Categorical(),
         "outcome": pl.Enum([o.value for o in Outcome]),
         "severity": pl.Enum([s.value for s in Severity]),
         "basis": pl.Enum([b.value for b in Basis]),
-        "citation": pl.String(),
-        "rule_version": pl.String(),
+        "citation": pl.Categorical(),
+        "rule_version": pl.Categorical(),
         "message": pl.String(),
         "evidence": pl.String(),
         "trigger_at": pl.Datetime("us", "UTC"),

@@ -133,31 +133,71 @@ def dq_flag_columns() -> list[str]:
     ]
 
 
-def _event_aggregations() -> list[pl.Expr]:
-    time, kind, detail = pl.col("event_time"), pl.col("event_type"), pl.col("detail")
-    aggs: list[pl.Expr] = [pl.len().alias("event_count")]
+def _scatter(length: int, name: str, dtype: pl.DataType, at: pl.Series, values: pl.Series) -> pl.Series:
+    """A column of `length` nulls with `values` placed at the record positions `at`."""
+    column = pl.repeat(None, length, dtype=dtype, eager=True).alias(name)
+    return column.scatter(at, values.cast(dtype)) if at.len() else column
+
+
+def _event_facts(events: pl.DataFrame, length: int, wanted: set[str]) -> list[pl.Series]:
+    """Per-record event facts, computed only for the names in `wanted`.
+
+    One group-by per level (record x type, record x type x detail) over all events, then
+    each wanted fact is scattered into place by record position: no per-type filtered
+    aggregation over the whole event table.
+    """
+    instant = pl.Datetime("us", "UTC")
+    columns: list[pl.Series] = []
+    if "event_count" in wanted:
+        counts = events.group_by("_rec").len()
+        columns.append(_scatter(length, "event_count", pl.Int64(), counts["_rec"], counts["len"]))
+    by_type = events.group_by("_rec", "event_type").agg(
+        pl.col("event_time").min().alias("first"), pl.col("event_time").max().alias("last"), pl.len().alias("n")
+    )
+    by_detail = events.group_by("_rec", "event_type", "detail").agg(
+        pl.col("event_time").min().alias("first"), pl.len().alias("n")
+    )
+    first_of_type = (
+        events.filter(
+            pl.col("event_type").is_in([t for t in EVENT_DETAILS if f"{t}_detail" in wanted] + ["certificate"])
+        )
+        .sort("event_time")
+        .group_by("_rec", "event_type", maintain_order=True)
+        .agg(pl.col("detail").first(), pl.col("note").first())
+    )
     for event_type, details in EVENT_DETAILS.items():
-        is_type = kind == event_type
-        aggs += [
-            time.filter(is_type).min().alias(f"{event_type}_at"),
-            time.filter(is_type).max().alias(f"{event_type}_last_at"),
-            is_type.sum().cast(pl.Int64).alias(f"{event_type}_count"),
-        ]
+        of_type = by_type.filter(pl.col("event_type") == event_type)
+        for suffix, field, dtype in (
+            ("at", "first", instant),
+            ("last_at", "last", instant),
+            ("count", "n", pl.Int64()),
+        ):
+            name = f"{event_type}_{suffix}"
+            if name in wanted:
+                columns.append(_scatter(length, name, dtype, of_type["_rec"], of_type[field]))
         if not details:
             continue
-        aggs.append(
-            detail.filter(is_type).sort_by(time.filter(is_type)).first().cast(pl.String).alias(f"{event_type}_detail")
-        )
-        for code in details:
-            with_code = is_type & (detail == code)
-            aggs += [
-                with_code.sum().cast(pl.Int64).alias(f"{event_type}_{code}_count"),
-                time.filter(with_code).min().alias(f"{event_type}_{code}_at"),
-            ]
-        aggs.append((is_type & detail.is_null()).sum().cast(pl.Int64).alias(f"{event_type}_{NO_DETAIL}_count"))
-    certificate = kind == "certificate"
-    aggs.append(pl.col("note").filter(certificate).sort_by(time.filter(certificate)).first().alias("certificate_note"))
-    return aggs
+        if f"{event_type}_detail" in wanted:
+            first = first_of_type.filter(pl.col("event_type") == event_type)
+            columns.append(
+                _scatter(length, f"{event_type}_detail", pl.String(), first["_rec"], first["detail"].cast(pl.String))
+            )
+        for code in (*details, NO_DETAIL):
+            count_name, at_name = f"{event_type}_{code}_count", f"{event_type}_{code}_at"
+            if count_name not in wanted and at_name not in wanted:
+                continue
+            with_code = by_detail.filter(
+                (pl.col("event_type") == event_type)
+                & (pl.col("detail").is_null() if code == NO_DETAIL else (pl.col("detail") == code))
+            )
+            if count_name in wanted:
+                columns.append(_scatter(length, count_name, pl.Int64(), with_code["_rec"], with_code["n"]))
+            if at_name in wanted:
+                columns.append(_scatter(length, at_name, instant, with_code["_rec"], with_code["first"]))
+    if "certificate_note" in wanted:
+        notes = first_of_type.filter(pl.col("event_type") == "certificate")
+        columns.append(_scatter(length, "certificate_note", pl.String(), notes["_rec"], notes["note"]))
+    return columns
 
 
 def _review_schedule(events: pl.LazyFrame, authorised: pl.LazyFrame, settings: FactSettings) -> pl.LazyFrame:
@@ -272,37 +312,68 @@ def build_facts(
     events: pl.DataFrame | pl.LazyFrame,
     data_quality: pl.DataFrame | pl.LazyFrame,
     settings: FactSettings | None = None,
+    columns: Iterable[str] | None = None,
 ) -> pl.LazyFrame:
-    """The facts table, one row per loaded custody record, as a lazy frame."""
+    """The facts table, one row per loaded custody record, in the loaded order.
+
+    `columns` names the facts (and `_dq_*` flags) wanted; only those are computed (default:
+    all). The result is returned as a lazy frame over the computed table.
+    """
     settings = settings or FactSettings()
-    detentions, events, data_quality = detentions.lazy(), events.lazy(), data_quality.lazy()
-    base = detentions.select(
-        *(pl.col(c.name).alias(DETENTION_FACT_NAMES.get(c.name, c.name)) for c in DETENTION_COLUMNS)
-    )
-    per_record = events.group_by("custody_record_id").agg(_event_aggregations())
-    authorised = per_record.select(
-        "custody_record_id", pl.col("detention_authorised_at").alias("authorised_at")
-    ).filter(pl.col("authorised_at").is_not_null())
-    reviews = _review_schedule(events, authorised, settings)
     specs = fact_specs()
-    count_columns = [name for name, spec in specs.items() if spec.kind == "int" and name.endswith("_count")]
-    facts = (
-        base.join(per_record, on="custody_record_id", how="left")
-        .join(reviews, on="custody_record_id", how="left")
-        .join(_dq_flags(data_quality), on="custody_record_id", how="left")
-        .with_columns(
-            *(pl.col(name).fill_null(0) for name in count_columns),
-            pl.col("reviews_held").fill_null(0),
-            *(pl.col(flag).fill_null(False) for flag in dq_flag_columns()),
-            ((pl.col("date_of_birth").dt.month() == 2) & (pl.col("date_of_birth").dt.day() == 29)).alias(
-                "dob_is_29_february"
-            ),
-            age_years(pl.col("date_of_birth"), pl.col("arrival_at"), settings.leap_day_birthday).alias(
-                "age_at_arrival"
-            ),
-        )
+    wanted = set(columns) if columns is not None else {*specs, *dq_flag_columns()}
+    wanted |= {"custody_record_id", "person_id"}
+    base = (
+        detentions.lazy()
+        .select(*(pl.col(c.name).alias(DETENTION_FACT_NAMES.get(c.name, c.name)) for c in DETENTION_COLUMNS))
+        .collect()
     )
-    return facts.select(*specs, *dq_flag_columns())
+    length = base.height
+    positions = base.select("custody_record_id", pl.int_range(length, dtype=pl.UInt32).alias("_rec"))
+    located = (
+        events.lazy()
+        .select("custody_record_id", "event_time", "event_type", "detail", "note")
+        .join(positions.lazy(), on="custody_record_id", how="inner")
+        .drop("custody_record_id")
+        .collect()
+    )
+    facts = base.with_columns(_event_facts(located, length, wanted))
+    review_names = {n for n, spec in specs.items() if evt_flag("review") in spec.lineage and n.startswith("review")}
+    if wanted & review_names:
+        authorised = (
+            facts.lazy().select("custody_record_id", pl.col("detention_authorised_at").alias("authorised_at"))
+            if "detention_authorised_at" in facts.columns
+            else (
+                located.lazy()
+                .filter(pl.col("event_type") == "detention_authorised")
+                .group_by("_rec")
+                .agg(pl.col("event_time").min().alias("authorised_at"))
+                .join(positions.lazy(), on="_rec")
+                .select("custody_record_id", "authorised_at")
+            )
+        )
+        reviews = _review_schedule(
+            events.lazy(), authorised.filter(pl.col("authorised_at").is_not_null()), settings
+        ).collect()
+        facts = facts.join(reviews, on="custody_record_id", how="left", maintain_order="left")
+    flags = [f for f in dq_flag_columns() if f in wanted]
+    if flags:
+        dq = _dq_flags(data_quality.lazy()).collect()
+        facts = facts.join(
+            dq.select("custody_record_id", *flags), on="custody_record_id", how="left", maintain_order="left"
+        )
+    count_columns = [n for n in facts.columns if (n.endswith("_count") and n in specs) or n == "reviews_held"]
+    derived = {
+        "dob_is_29_february": (pl.col("date_of_birth").dt.month() == 2) & (pl.col("date_of_birth").dt.day() == 29),
+        "age_at_arrival": age_years(pl.col("date_of_birth"), pl.col("arrival_at"), settings.leap_day_birthday),
+    }
+    facts = facts.with_columns(
+        *(pl.col(name).fill_null(0) for name in count_columns),
+        *(pl.col(flag).fill_null(False) for flag in flags),
+        *(expr.alias(name) for name, expr in derived.items() if name in wanted),
+    )
+    ordered = [n for n in (*specs, *dq_flag_columns()) if n in wanted and n in facts.columns]
+    return facts.select(ordered).lazy()
 
 
 def headline_figures(facts: pl.LazyFrame) -> dict[str, int]:

@@ -348,85 +348,97 @@ def _evidence(rule: CompiledRule, specs: dict[str, FactSpec], include_notes: boo
     return pl.struct(fields).struct.json_encode()
 
 
+@dataclass(frozen=True)
+class _Step:
+    code: int
+    outcome: str
+    severity: str
+    message: pl.Expr
+
+
+def _steps(rule: CompiledRule, version: CompiledVersion, specs: dict[str, FactSpec]) -> list[_Step]:
+    """Every step that can decide a finding under `version`, with its outcome and message."""
+    cannot = Outcome.cannot_assess.value
+    trigger_text = rule.source.rule.trigger.strip()
+    case_facts = frozenset().union(*(c.condition.facts for c in version.cases if c.condition))
+    scope_facts = frozenset().union(*(c.facts for c in version.conjuncts))
+    steps = [
+        _Step(
+            STEP_SCOPE_UNKNOWN,
+            cannot,
+            version.severity,
+            pl.lit(version.cannot_assess_message) + _explain(scope_facts, specs, version.conjuncts),
+        ),
+        _Step(
+            STEP_TAINTED, cannot, version.severity, pl.lit(version.cannot_assess_message) + _explain(case_facts, specs)
+        ),
+        _Step(
+            STEP_TRIGGER_UNKNOWN,
+            cannot,
+            version.severity,
+            pl.lit(
+                f"The time that decides which version of the law applies ({trigger_text}) is not known, "
+                "so the rule cannot be assessed."
+            )
+            + _explain(rule.trigger.facts, specs),
+        ),
+    ]
+    for j, case in enumerate(version.cases):
+        if case.condition is not None:
+            steps.append(
+                _Step(
+                    CASE_BASE + 2 * j,
+                    cannot,
+                    version.severity,
+                    pl.lit(version.cannot_assess_message) + _explain(case.condition.facts, specs),
+                )
+            )
+        steps.append(_Step(CASE_BASE + 2 * j + 1, case.outcome, case.severity, case.message))
+    return steps
+
+
 def rule_findings(
     facts: pl.LazyFrame, rule: CompiledRule, specs: dict[str, FactSpec], include_notes: bool = False
 ) -> pl.LazyFrame:
-    """The findings of one rule over every record (lazy)."""
-    version = pl.col("_version")
-    last = len(rule.versions) - 1
-    step_chain: Any = pl.when(version.is_null()).then(_step(rule.versions[last], specs, trigger_known=False))
-    for i, v in enumerate(rule.versions):
-        step_chain = step_chain.when(version == i).then(_step(v, specs, trigger_known=True))
-    step = step_chain.otherwise(pl.lit(None, pl.Int32))
+    """The findings of one rule over every record (lazy).
 
-    outcome: Any = pl
-    message: Any = pl
-    severity: Any = pl
-    step_col = pl.col("_step")
-    chosen = version.fill_null(last)
-    trigger_text = rule.source.rule.trigger.strip()
-    for i, v in enumerate(rule.versions):
-        at = chosen == i
-        fixed = [
-            (
-                STEP_SCOPE_UNKNOWN,
-                v.cannot_assess_message,
-                _explain(frozenset().union(*(c.facts for c in v.conjuncts)), specs, v.conjuncts),
-            ),
-            (
-                STEP_TAINTED,
-                v.cannot_assess_message,
-                _explain(frozenset().union(*(c.condition.facts for c in v.cases if c.condition)), specs),
-            ),
-            (
-                STEP_TRIGGER_UNKNOWN,
-                f"The time that decides which version of the law applies ({trigger_text}) is not known, "
-                "so the rule cannot be assessed.",
-                _explain(rule.trigger.facts, specs),
-            ),
-        ]
-        for code, text, why in fixed:
-            outcome = outcome.when(at & (step_col == code)).then(pl.lit(Outcome.cannot_assess.value))
-            message = message.when(at & (step_col == code)).then(pl.lit(text) + why)
-            severity = severity.when(at & (step_col == code)).then(pl.lit(v.severity))
-        for j, case in enumerate(v.cases):
-            unknown, decided = CASE_BASE + 2 * j, CASE_BASE + 2 * j + 1
-            if case.condition is not None:
-                outcome = outcome.when(at & (step_col == unknown)).then(pl.lit(Outcome.cannot_assess.value))
-                message = message.when(at & (step_col == unknown)).then(
-                    pl.lit(v.cannot_assess_message) + _explain(case.condition.facts, specs)
-                )
-                severity = severity.when(at & (step_col == unknown)).then(pl.lit(v.severity))
-            outcome = outcome.when(at & (step_col == decided)).then(pl.lit(case.outcome))
-            message = message.when(at & (step_col == decided)).then(case.message)
-            severity = severity.when(at & (step_col == decided)).then(pl.lit(case.severity))
-
-    def by_version(values: list[str]) -> pl.Expr:
-        chain: Any = pl
-        for i, value in enumerate(values):
-            chain = chain.when(chosen == i).then(pl.lit(value))
-        return chain.otherwise(pl.lit(None, pl.String))  # type: ignore[no-any-return]
-
+    The records are partitioned by the version in force and then by the step that decided,
+    so each record's conditions are evaluated under one version only and its message is
+    formatted once, by the template of its own outcome.
+    """
     rule_model = rule.source.rule
-    return (
-        facts.with_columns(_version=_version_index(rule), _trigger_at=rule.trigger.expr)
-        .with_columns(_step=step)
-        .filter(pl.col("_step").is_not_null())
-        .select(
-            pl.col("person_id"),
-            pl.col("custody_record_id"),
-            pl.lit(rule_model.id).alias("rule_id"),
-            outcome.otherwise(pl.lit(None, pl.String)).cast(FINDINGS_SCHEMA["outcome"]).alias("outcome"),
-            severity.otherwise(pl.lit(None, pl.String)).cast(FINDINGS_SCHEMA["severity"]).alias("severity"),
-            by_version([v.basis for v in rule.versions]).cast(FINDINGS_SCHEMA["basis"]).alias("basis"),
-            by_version([v.citation for v in rule.versions]).alias("citation"),
-            by_version([v.version.effective_from.isoformat() for v in rule.versions]).alias("rule_version"),
-            message.otherwise(pl.lit(None, pl.String)).alias("message"),
-            _evidence(rule, specs, include_notes).alias("evidence"),
-            pl.col("_trigger_at").alias("trigger_at"),
-            pl.col("arrival_at").alias("_arrival_at"),
+    evidence = _evidence(rule, specs, include_notes)
+    decided = facts.with_columns(_version=_version_index(rule), _trigger_at=rule.trigger.expr)
+    last = len(rule.versions) - 1
+    partitions: list[pl.LazyFrame] = []
+    for index in (None, *range(len(rule.versions))):
+        version = rule.versions[last if index is None else index]
+        in_version = pl.col("_version").is_null() if index is None else (pl.col("_version") == index)
+        stepped = (
+            decided.filter(in_version)
+            .with_columns(_step=_step(version, specs, trigger_known=index is not None))
+            .filter(pl.col("_step").is_not_null())
         )
-    )
+        for step in _steps(rule, version, specs):
+            partitions.append(
+                stepped.filter(pl.col("_step") == step.code).select(
+                    pl.col("person_id"),
+                    pl.col("custody_record_id"),
+                    pl.lit(rule_model.id).cast(FINDINGS_SCHEMA["rule_id"]).alias("rule_id"),
+                    pl.lit(step.outcome).cast(FINDINGS_SCHEMA["outcome"]).alias("outcome"),
+                    pl.lit(step.severity).cast(FINDINGS_SCHEMA["severity"]).alias("severity"),
+                    pl.lit(version.basis).cast(FINDINGS_SCHEMA["basis"]).alias("basis"),
+                    pl.lit(version.citation).cast(FINDINGS_SCHEMA["citation"]).alias("citation"),
+                    pl.lit(version.version.effective_from.isoformat())
+                    .cast(FINDINGS_SCHEMA["rule_version"])
+                    .alias("rule_version"),
+                    step.message.alias("message"),
+                    evidence.alias("evidence"),
+                    pl.col("_trigger_at").alias("trigger_at"),
+                    pl.col("arrival_at").alias("_arrival_at"),
+                )
+            )
+    return pl.concat(partitions, how="vertical")
 
 
 def evaluate(facts: pl.LazyFrame, rules: list[CompiledRule], *, include_notes: bool = False) -> pl.LazyFrame:
