@@ -21,7 +21,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from custody.contract import DETENTION_COLUMNS, EVENT_DETAILS, MHA_POWERS, ColumnSpec
-from custody.engine.expr import FactSpec, Kind, age_years, parse_duration
+from custody.engine.expr import FactSpec, Kind, age_years, duration_lit, parse_duration
 
 UNKNOWN_EVENT_FLAG = "_dq_evt_unknown"
 NO_DETAIL = "without_detail"
@@ -222,7 +222,7 @@ def _review_schedule(events: pl.LazyFrame, authorised: pl.LazyFrame, settings: F
         .with_columns(shifted=pl.col("review_at") - pl.duration(microseconds=pl.col("n") * _us(interval)))
         .with_columns(
             floor=pl.min_horizontal(
-                pl.col("authorised_at") + first_offset,
+                pl.col("authorised_at") + duration_lit(first_offset),
                 pl.col("shifted").cum_min().shift(1).over("custody_record_id"),
             )
         )
@@ -242,11 +242,11 @@ def _review_schedule(events: pl.LazyFrame, authorised: pl.LazyFrame, settings: F
     return authorised.join(per_record, on="custody_record_id", how="left").select(
         "custody_record_id",
         pl.col("reviews_held").fill_null(0),
-        (pl.col("authorised_at") + settings.review_first_after).alias("review_first_due_at"),
+        (pl.col("authorised_at") + duration_lit(settings.review_first_after)).alias("review_first_due_at"),
         "review_worst_lateness",
         "review_worst_at",
         "review_worst_due_at",
-        pl.coalesce("review_next_due_at", pl.col("authorised_at") + settings.review_first_after).alias(
+        pl.coalesce("review_next_due_at", pl.col("authorised_at") + duration_lit(settings.review_first_after)).alias(
             "review_next_due_at"
         ),
     )

@@ -6,7 +6,12 @@ import csv
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import freezegun
 import pytest
+
+# freezegun swaps the datetime classes in every loaded module; polars must keep the real
+# ones (it caches Python type -> dtype lookups), or frozen tests poison later ones.
+freezegun.configure(extend_ignore_list=["polars", "pydantic", "pydantic_core", "yaml"])
 
 Rows = Sequence[Sequence[str | None]]
 DETENTION_HEADER = ("custody_record_id", "person_id", "date_of_birth", "detention_power", "arrival_time")

@@ -30,6 +30,7 @@ from custody.engine.expr import (
     Scope,
     compile_condition,
     compile_expression,
+    instant_lit,
     param_value,
     uk_midnight,
 )
@@ -297,9 +298,9 @@ def _version_index(rule: CompiledRule) -> pl.Expr:
     trigger = rule.trigger.expr
     chain: Any = pl
     for i, version in enumerate(rule.versions):
-        in_force = trigger >= pl.lit(version.start)
+        in_force = trigger >= instant_lit(version.start)
         if version.end is not None:
-            in_force = in_force & (trigger < pl.lit(version.end))
+            in_force = in_force & (trigger < instant_lit(version.end))
         chain = chain.when(in_force).then(pl.lit(i, pl.Int32))
     return pl.when(trigger.is_null()).then(pl.lit(None, pl.Int32)).otherwise(chain.otherwise(pl.lit(-1, pl.Int32)))
 

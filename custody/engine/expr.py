@@ -95,6 +95,24 @@ def uk_midnight(day: dt.date) -> dt.datetime:
     return local.astimezone(dt.UTC)
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def instant_lit(instant: dt.datetime) -> pl.Expr:
+    """A UTC instant as a literal, built from integer microseconds.
+
+    (Built from an int rather than a Python datetime: polars caches the Python classes it
+    sees, and a test that froze time with freezegun must not change how later ones run.)
+    """
+    micros = (instant - _EPOCH) // dt.timedelta(microseconds=1)
+    return pl.lit(micros, pl.Int64).cast(pl.Datetime("us", "UTC"))
+
+
+def duration_lit(delta: dt.timedelta) -> pl.Expr:
+    """A duration literal from integer microseconds (see `instant_lit`)."""
+    return pl.lit(delta // dt.timedelta(microseconds=1), pl.Int64).cast(pl.Duration("us"))
+
+
 def param_value(value: Any) -> Compiled:
     """A rule-version parameter as a typed literal."""
     if isinstance(value, bool):
@@ -104,13 +122,13 @@ def param_value(value: Any) -> Compiled:
     if isinstance(value, float):
         return Compiled(pl.lit(value), "float", literal=value, is_literal=True)
     if isinstance(value, dt.timedelta):
-        return Compiled(pl.lit(value), "duration", literal=value, is_literal=True)
+        return Compiled(duration_lit(value), "duration", literal=value, is_literal=True)
     if isinstance(value, dt.date):
-        return Compiled(pl.lit(uk_midnight(value)), "instant", literal=value, is_literal=True)
+        return Compiled(instant_lit(uk_midnight(value)), "instant", literal=value, is_literal=True)
     if isinstance(value, str):
         duration = parse_duration(value)
         if duration is not None:
-            return Compiled(pl.lit(duration), "duration", literal=duration, is_literal=True)
+            return Compiled(duration_lit(duration), "duration", literal=duration, is_literal=True)
         return Compiled(pl.lit(value), "str", literal=value, is_literal=True)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return Compiled(pl.lit(None), "list", literal=list(value), is_literal=True)
@@ -368,7 +386,7 @@ class _Compiler:
         arg = args[0]
         if arg.is_literal:
             value = dt.timedelta(**{unit: float(arg.literal)})
-            return Compiled(pl.lit(value), "duration", literal=value, is_literal=True)
+            return Compiled(duration_lit(value), "duration", literal=value, is_literal=True)
         amounts: dict[str, pl.Expr] = {unit: arg.expr}
         return Compiled(pl.duration(**amounts), "duration", facts)  # type: ignore[arg-type]
 

@@ -1,0 +1,167 @@
+"""`custody check`, `custody explain`, `custody generate` and `custody rules` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import polars as pl
+import pytest
+from conftest import RecordSetFactory
+from freezegun import freeze_time
+from typer.testing import CliRunner
+
+from custody import cli
+from custody.contract import FINDINGS_COLUMNS
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "sample_records" / "demo"
+CONTRACT_FILES = (
+    "findings.parquet",
+    "findings.csv",
+    "children.csv",
+    "exceptions.csv",
+    "exceptions.xlsx",
+    "data_quality.csv",
+    "summary.json",
+    "report.html",
+)
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo")
+    with freeze_time("2026-11-23 09:00:00"):
+        result = runner.invoke(cli.app, ["check", str(DEMO), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_check_writes_every_output_with_the_contract_columns(demo_out: Path) -> None:
+    for name in CONTRACT_FILES:
+        assert (demo_out / name).is_file(), name
+    names = [name for name, _ in FINDINGS_COLUMNS]
+    assert pl.read_csv(demo_out / "findings.csv").columns == names
+    assert pl.read_parquet(demo_out / "findings.parquet").columns == names
+
+
+def test_children_csv_has_one_row_per_child(demo_out: Path) -> None:
+    children = pl.read_csv(demo_out / "children.csv")
+    people = pl.read_csv(DEMO / "detentions.csv")["person_id"].n_unique()
+    assert children.height == people
+    assert children["person_id"].is_unique().all()
+
+
+def test_summary_states_the_run_and_the_headline_figures(demo_out: Path) -> None:
+    summary = json.loads((demo_out / "summary.json").read_text())
+    assert summary["as_of"] == "2026-11-23T09:00:00Z"
+    assert summary["counts"]["records_loaded"] == 43
+    assert len(summary["rules_digest"]) == 64
+    assert len(summary["inputs_digest"]) == 64
+    assert set(summary["outcomes_per_rule"]) == {p.stem for p in (ROOT / "rules").glob("[A-Z]*.yaml")}
+    for key in ("children_detained", "charged_and_refused_bail", "requests_made", "moved", "certificates"):
+        assert key in summary["headline"]
+
+
+def test_findings_are_deterministic(demo_out: Path, tmp_path: Path) -> None:
+    assert runner.invoke(cli.app, ["check", str(DEMO), "--out", str(tmp_path), "-q"]).exit_code == 0
+    for name in ("findings.csv", "findings.parquet", "children.csv", "exceptions.csv"):
+        assert (tmp_path / name).read_bytes() == (demo_out / name).read_bytes(), name
+
+
+def test_notes_are_left_out_unless_asked(demo_out: Path, tmp_path: Path) -> None:
+    notes = [n for n in pl.read_csv(DEMO / "events.csv")["note"].drop_nulls().to_list() if len(n) > 20]
+    assert notes
+    findings = (demo_out / "findings.csv").read_text()
+    assert not any(note in findings for note in notes)
+    runner.invoke(cli.app, ["check", str(DEMO), "--out", str(tmp_path), "-q", "--include-notes"])
+    assert any(note.replace('"', '""') in (tmp_path / "findings.csv").read_text() for note in notes)
+
+
+def test_fail_on_breach_exits_1(tmp_path: Path) -> None:
+    result = runner.invoke(cli.app, ["check", str(DEMO), "--out", str(tmp_path), "-q", "--fail-on", "breach"])
+    assert result.exit_code == 1, result.stderr
+    assert "at or above --fail-on breach" in result.stderr
+
+
+def test_formats_picks_the_outputs(tmp_path: Path) -> None:
+    result = runner.invoke(cli.app, ["check", str(DEMO), "--out", str(tmp_path), "-q", "--formats", "parquet"])
+    assert result.exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["findings.parquet", "summary.json"]
+
+
+def test_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
+    result = runner.invoke(cli.app, ["check", str(DEMO), "--out", str(tmp_path), "--formats", "pdf"])
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+FORMULA_ID = '=HYPERLINK("http://evil.example","x")'
+
+
+def test_formula_text_in_ids_is_inert(csv_record_set: RecordSetFactory, tmp_path: Path) -> None:
+    folder = csv_record_set(
+        [(FORMULA_ID, "+44123", "2005-03-01", "pace_arrest", "2019-07-01 12:00")],
+        [(FORMULA_ID, "2019-07-01 12:05", "detention_authorised", None, None)],
+    )
+    out = tmp_path / "out"
+    assert runner.invoke(cli.app, ["check", str(folder), "--out", str(out), "-q"]).exit_code == 0
+    exceptions = (out / "exceptions.csv").read_text()
+    assert f"'{FORMULA_ID}".replace('"', '""') in exceptions
+    assert "\n=" not in exceptions and ",=" not in exceptions
+    with zipfile.ZipFile(out / "exceptions.xlsx") as book:
+        sheet = book.read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in sheet
+    assert "HYPERLINK" in sheet  # present, as text
+
+
+def test_pseudonymised_ids_are_stable_per_key(tmp_path: Path) -> None:
+    def ids(key: str, folder: str) -> list[str]:
+        out = tmp_path / folder
+        runner.invoke(cli.app, ["check", str(DEMO), "--out", str(out), "-q", "--pseudonymise-key", key])
+        return pl.read_csv(out / "findings.csv")["person_id"].to_list()
+
+    first, again, other = ids("k" * 32, "a"), ids("k" * 32, "b"), ids("x" * 32, "c")
+    assert first == again
+    assert first != other
+    assert not any(p.startswith("C-") for p in first)
+
+
+def test_explain_shows_the_timeline_facts_and_reasons() -> None:
+    result = runner.invoke(cli.app, ["explain", "DEMO-021", str(DEMO)])
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "Timeline (UK time | UTC)" in text
+    assert "BST" in text and "GMT" in text  # the record spans the October clock change
+    assert "PACE-REVIEW: BREACH" in text
+    assert "law: PACE 1984" in text
+    assert "does not apply" in text
+
+
+def test_explain_an_unknown_record_is_one_line_exit_2() -> None:
+    result = runner.invoke(cli.app, ["explain", "NOPE", str(DEMO)])
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith("error: There is no custody record NOPE")
+
+
+def test_generate_then_check(tmp_path: Path) -> None:
+    result = runner.invoke(cli.app, ["generate", str(tmp_path / "g"), "--records", "300", "--seed", "7"])
+    assert result.exit_code == 0, result.output
+    check = runner.invoke(cli.app, ["check", str(tmp_path / "g"), "--out", str(tmp_path / "o"), "-q"])
+    assert check.exit_code == 0, check.output
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["counts"]["records_loaded"] == 300
+
+
+def test_rules_commands() -> None:
+    listed = runner.invoke(cli.app, ["rules", "list"])
+    assert listed.exit_code == 0
+    assert "S38-GROUNDS" in listed.stdout
+    shown = runner.invoke(cli.app, ["rules", "show", "S38-GROUNDS"])
+    assert shown.exit_code == 0
+    for section in ("What it checks", "Why it matters", "Law", "Versions", "Logic", "Test cases", "File:"):
+        assert section in shown.stdout
+    assert runner.invoke(cli.app, ["rules", "show", "NOPE-1"]).exit_code == 2
+    assert runner.invoke(cli.app, ["rules", "test", "S38-REQUEST"]).exit_code == 0
