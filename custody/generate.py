@@ -444,23 +444,24 @@ def _codes(labels: tuple[str | None, ...], vocab: dict[str, int]) -> I64:
 class _EventPlan:
     """Events collected slot by slot: each slot is one possible event per record.
 
-    Only the records present and their minutes are kept per slot; the type, detail
-    and note of an event are looked up from its slot (and record) after one sort of
-    packed int64 keys, which keeps memory traffic low for ten million events.
+    Each event is packed into one int64 key: record, minute after arrival, slot (the
+    planned order of events that share a minute), detail code and note code. One sort
+    of the keys orders the events by record and time; everything is decoded from the
+    sorted keys, so ten million events cost a few array passes.
     """
 
     _MINUTE_BIAS = 4096  # minutes before arrival allowed (the s136 consultation)
+    _MINUTE_BITS = 19  # up to about a year after arrival
     _SLOT_BITS = 6
-    _MINUTE_BITS = 19
+    _DETAIL_BITS = (len(_DETAILS) + 1).bit_length()
+    _NOTE_BITS = (len(_NOTES) + 1).bit_length()
+    _LOW_BITS = _MINUTE_BITS + _SLOT_BITS + _DETAIL_BITS + _NOTE_BITS
 
     def __init__(self, arrival: I64) -> None:
+        assert arrival.size < 1 << (63 - self._LOW_BITS), "too many records for the sort key"
         self.arrival = arrival
         self.keys: list[I64] = []
         self.slot_type: list[int] = []
-        self.slot_detail: list[int] = []  # constant code, or -1
-        self.slot_note: list[int] = []
-        self.detail_rows: dict[int, npt.NDArray[np.int8]] = {}  # slot -> per-record codes
-        self.note_rows: dict[int, npt.NDArray[np.int8]] = {}
 
     def add(
         self,
@@ -472,7 +473,13 @@ class _EventPlan:
     ) -> None:
         """`at`: seconds after arrival; `detail`/`note`: codes (-1 none) per record or one code."""
         rec = np.flatnonzero(present).astype(np.int64)
-        self.add_at(event_type, rec, at[rec], detail, note)
+        self.add_at(
+            event_type,
+            rec,
+            at[rec],
+            detail if detail is None or isinstance(detail, str) else detail[rec],
+            None if note is None else note[rec],
+        )
 
     def add_at(
         self,
@@ -482,52 +489,49 @@ class _EventPlan:
         detail: I64 | str | None = None,
         note: I64 | None = None,
     ) -> None:
-        """Like `add`, for the records `rec` at `at` (both one per event); per-record
-        `detail` and `note` arrays still have one code per record of the set."""
+        """Like `add`, with one entry per event in `rec`, `at`, `detail` and `note`."""
         slot = len(self.slot_type)
         assert slot < 1 << self._SLOT_BITS, "too many event slots for the sort key"
+        self.slot_type.append(_EVENT_CODE[event_type])
         # Whole minutes after arrival, rounded up: monotone, so the planned order holds.
         minutes = np.ceil(at / MINUTE).astype(np.int64) + self._MINUTE_BIAS
         assert minutes.size == 0 or (minutes.min() >= 0 and minutes.max() < 1 << self._MINUTE_BITS)
-        # One int64 key: record, then minute, then the planned order of the slot.
-        self.keys.append((rec << (self._MINUTE_BITS + self._SLOT_BITS)) | (minutes << self._SLOT_BITS) | slot)
-        self.slot_type.append(_EVENT_CODE[event_type])
-        self.slot_detail.append(-1 if detail is None or not isinstance(detail, str) else _DETAIL_CODE[detail])
-        if detail is not None and not isinstance(detail, str):
-            self.detail_rows[slot] = detail.astype(np.int8)
-        self.slot_note.append(-1)
-        if note is not None:
-            self.note_rows[slot] = note.astype(np.int8)
-
-    @staticmethod
-    def _codes(
-        slot: npt.NDArray[np.int8], rec: I64, constant: list[int], rows: dict[int, npt.NDArray[np.int8]]
-    ) -> npt.NDArray[np.int8]:
-        codes = np.asarray(constant, dtype=np.int8)[slot]
-        for row_slot, row in rows.items():
-            here = slot == row_slot
-            codes[here] = row[rec[here]]
-        return codes
+        if detail is None:
+            detail_code: I64 | int = 0
+        elif isinstance(detail, str):
+            detail_code = _DETAIL_CODE[detail] + 1
+        else:
+            detail_code = detail + 1
+        note_code: I64 | int = 0 if note is None else note + 1
+        key = rec << self._MINUTE_BITS | minutes
+        key = key << self._SLOT_BITS | slot
+        key = key << self._DETAIL_BITS | detail_code
+        key = key << self._NOTE_BITS | note_code
+        self.keys.append(key)
 
     def frame(self, record_ids: pl.Series) -> pl.DataFrame:
         keys = np.sort(np.concatenate(self.keys))  # keys are unique: the order is total
-        slot = (keys & ((1 << self._SLOT_BITS) - 1)).astype(np.int8)
-        minutes = ((keys >> self._SLOT_BITS) & ((1 << self._MINUTE_BITS) - 1)) - self._MINUTE_BIAS
-        rec = keys >> (self._MINUTE_BITS + self._SLOT_BITS)
-        del keys
+
+        def field(shift: int, bits: int) -> I64:
+            return (keys >> shift) & ((1 << bits) - 1)
+
+        note = field(0, self._NOTE_BITS) - 1
+        detail = field(self._NOTE_BITS, self._DETAIL_BITS) - 1
+        slot = field(self._NOTE_BITS + self._DETAIL_BITS, self._SLOT_BITS)
+        minutes = field(self._LOW_BITS - self._MINUTE_BITS, self._MINUTE_BITS) - self._MINUTE_BIAS
+        rec = keys >> self._LOW_BITS
         when = self.arrival[rec] + minutes * 60
-        keep = when <= _epoch_seconds(EXTRACT_TAKEN_AT)
-        if not keep.all():
-            slot, rec, when = slot[keep], rec[keep], when[keep]
         raw = pl.DataFrame(
             {
                 "rec": rec,
                 "t": when,
                 "type": np.asarray(self.slot_type, dtype=np.int8)[slot],
-                "detail": self._codes(slot, rec, self.slot_detail, self.detail_rows),
-                "note": self._codes(slot, rec, self.slot_note, self.note_rows),
+                "detail": detail.astype(np.int8),
+                "note": note.astype(np.int8),
             }
         )
+        # The extract is taken at EXTRACT_TAKEN_AT: later events are not in it.
+        raw = raw.filter(pl.col("t") <= _epoch_seconds(EXTRACT_TAKEN_AT))
         return raw.select(
             pl.lit(record_ids).gather(pl.col("rec")).alias("custody_record_id"),
             _utc(pl.col("t")).alias("event_time"),
@@ -920,9 +924,7 @@ def _events(rng: _Rng, facts: dict[str, npt.NDArray[np.generic]], record_ids: pl
         after_charge = charged_p[rec] & (review >= decision[rec])
         kind = np.where(after_charge, _DETAIL_CODE["post_charge"], _DETAIL_CODE["pre_charge"])
         kind = np.where(rng.chance(POSTPONED_REVIEW_SHARE, m), _DETAIL_CODE["postponed"], kind)
-        codes = np.full(n, -1, dtype=np.int64)
-        codes[rec] = kind
-        reviews.append((rec, review, codes))
+        reviews.append((rec, review, kind.astype(np.int64)))
 
     # ---- cells (Code C 8.8).
     cell_p = pace & rng.chance(CELL_PLACED_SHARE, n)
