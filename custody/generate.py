@@ -433,8 +433,10 @@ class _Rng:
         return self.g.exponential(mean, n)
 
     def pick(self, weights: Mapping[Any, float] | tuple[float, ...], n: int) -> I64:
+        """Indices drawn with the given relative weights."""
         w = np.asarray(list(weights.values()) if isinstance(weights, dict) else weights, dtype=np.float64)
-        return self.g.choice(len(w), size=n, p=w / w.sum()).astype(np.int64)
+        cdf = np.cumsum(w / w.sum())
+        return np.minimum(np.searchsorted(cdf, self.g.random(n), side="right"), len(w) - 1).astype(np.int64)
 
 
 def _codes(labels: tuple[str | None, ...], vocab: dict[str, int]) -> I64:
@@ -546,8 +548,8 @@ def _utc(seconds: pl.Expr) -> pl.Expr:
 
 
 def _lookup(labels: tuple[str, ...], codes: pl.Expr) -> pl.Expr:
-    """Labels by code; code -1 is null."""
-    return pl.lit(pl.Series(labels, dtype=pl.String)).gather(pl.when(codes >= 0).then(codes))
+    """Labels by code; code -1 is null (a negative index counts from the end)."""
+    return pl.lit(pl.Series([*labels, None], dtype=pl.String)).gather(codes)
 
 
 def _court_sitting(rng: _Rng, instant: I64) -> tuple[I64, I64]:
