@@ -88,19 +88,23 @@ def inputs_digest(paths: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
-def findings_for(
-    records: RecordSet, rules: PreparedRules, *, include_notes: bool = False
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(facts, findings) for a loaded record set."""
-    facts = build_facts(
+def facts_for(records: RecordSet, rules: PreparedRules) -> pl.DataFrame:
+    """The facts the rules read, one row per loaded custody record."""
+    return build_facts(
         records.detentions,
         records.events,
         records.data_quality,
         rules.rule_set.settings,
         columns=needed_facts(rules.compiled),
     ).collect()
-    findings = evaluate(facts.lazy(), rules.compiled, include_notes=include_notes).collect()
-    return facts, findings
+
+
+def findings_for(
+    records: RecordSet, rules: PreparedRules, *, include_notes: bool = False
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(facts, findings) for a loaded record set."""
+    facts = facts_for(records, rules)
+    return facts, evaluate(facts.lazy(), rules.compiled, include_notes=include_notes).collect()
 
 
 def run_check(
@@ -117,8 +121,13 @@ def run_check(
     rules = rules or prepare_rules()
     say("Loading the records")
     records = load_record_set(source)
+    say("Deriving the facts")
+    facts = facts_for(records, rules)
+    quality, files = records.data_quality, records.files
+    rows_read, rows_used, rows_rejected = records.rows_read, records.rows_used, records.rows_rejected
+    del records  # the loaded tables are not needed any more: free them before evaluating
     say("Evaluating the rules")
-    facts, findings = findings_for(records, rules, include_notes=include_notes)
+    findings = evaluate(facts.lazy(), rules.compiled, include_notes=include_notes).collect()
     say("Summarising")
     applied = findings.group_by("custody_record_id").agg(pl.len().alias("rules_applied"))
     record_table = (
@@ -131,24 +140,24 @@ def run_check(
         "tool_version": custody.__version__,
         "rules_digest": rules.rule_set.digest,
         "rules_dir": str(rules.rule_set.directory),
-        "inputs_digest": inputs_digest(records.files.values()),
-        "inputs": {table: str(path) for table, path in records.files.items()},
+        "inputs_digest": inputs_digest(files.values()),
+        "inputs": {table: str(path) for table, path in files.items()},
         "as_of": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "run_seconds": round(time.perf_counter() - started, 3),
         "include_notes": include_notes,
         "counts": {
-            "detention_rows": records.rows_read["detentions"],
-            "event_rows": records.rows_read["events"],
-            "records_loaded": records.rows_used["detentions"],
-            "events_loaded": records.rows_used["events"],
-            "rows_rejected": sum(records.rows_rejected.values()),
+            "detention_rows": rows_read["detentions"],
+            "event_rows": rows_read["events"],
+            "records_loaded": rows_used["detentions"],
+            "events_loaded": rows_used["events"],
+            "rows_rejected": sum(rows_rejected.values()),
             "children": facts["person_id"].n_unique(),
             "findings": findings.height,
         },
     }
     return CheckResult(
         findings=findings,
-        data_quality=records.data_quality,
+        data_quality=quality,
         records=record_table,
         headline=headline_figures(facts.lazy()),
         rules=rules.info,
