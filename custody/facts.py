@@ -20,7 +20,7 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from custody.contract import DETENTION_COLUMNS, EVENT_DETAILS, MHA_POWERS, ColumnSpec
+from custody.contract import ALL_DETAIL_CODES, DETENTION_COLUMNS, EVENT_DETAILS, MHA_POWERS, ColumnSpec
 from custody.engine.expr import FactSpec, Kind, age_years, duration_lit, parse_duration
 
 UNKNOWN_EVENT_FLAG = "_dq_evt_unknown"
@@ -139,34 +139,56 @@ def _scatter(length: int, name: str, dtype: pl.DataType, at: pl.Series, values: 
     return column.scatter(at, values.cast(dtype)) if at.len() else column
 
 
-def _event_facts(events: pl.DataFrame, length: int, wanted: set[str]) -> list[pl.Series]:
+_TYPE_CODES: dict[str, int] = {name: code for code, name in enumerate(EVENT_DETAILS)}
+_DETAIL_CODES: dict[str, int] = {name: code for code, name in enumerate(ALL_DETAIL_CODES)}
+_NO_DETAIL_CODE = len(ALL_DETAIL_CODES)
+
+
+def _runs(located: pl.DataFrame, key: pl.Expr) -> pl.DataFrame:
+    """Per value of `key`: first and last instant, count, and the detail and note of the first.
+
+    Sorting once by (key, time) and cutting the sorted rows into runs is much faster than a
+    hash group-by when nearly every (record, type) pair is its own group.
+    """
+    ordered = located.select(key.alias("k"), "event_time", "detail", "note").sort("k", "event_time")
+    index = pl.int_range(pl.len(), dtype=pl.Int64)
+    starts = ordered.with_columns(_i=index).filter((pl.col("k") != pl.col("k").shift(1)).fill_null(True))
+    ends = ordered.with_columns(_i=index).filter((pl.col("k") != pl.col("k").shift(-1)).fill_null(True))
+    return starts.select(
+        "k",
+        pl.col("event_time").alias("first"),
+        ends["event_time"].alias("last"),
+        (ends["_i"] - pl.col("_i") + 1).alias("n"),
+        "detail",
+        "note",
+    )
+
+
+def _event_facts(located: pl.DataFrame, length: int, wanted: set[str]) -> list[pl.Series]:
     """Per-record event facts, computed only for the names in `wanted`.
 
-    One group-by per level (record x type, record x type x detail) over all events, then
-    each wanted fact is scattered into place by record position: no per-type filtered
-    aggregation over the whole event table.
+    Events are cut into runs per (record, type) and per (record, type, detail), and each
+    wanted fact is scattered into place by record position.
     """
     instant = pl.Datetime("us", "UTC")
     columns: list[pl.Series] = []
     if "event_count" in wanted:
-        counts = events.group_by("_rec").len()
+        counts = located.group_by("_rec").len()
         columns.append(_scatter(length, "event_count", pl.Int64(), counts["_rec"], counts["len"]))
-    by_type = events.group_by("_rec", "event_type").agg(
-        pl.col("event_time").min().alias("first"), pl.col("event_time").max().alias("last"), pl.len().alias("n")
+    type_code = pl.col("event_type").cast(pl.String).replace_strict(_TYPE_CODES, return_dtype=pl.UInt64)
+    by_type = _runs(located, pl.col("_rec").cast(pl.UInt64) * 32 + type_code).with_columns(
+        _rec=(pl.col("k") // 32).cast(pl.UInt32), _type=(pl.col("k") % 32)
     )
-    by_detail = events.group_by("_rec", "event_type", "detail").agg(
-        pl.col("event_time").min().alias("first"), pl.len().alias("n")
+    detail_types = [t for t, details in EVENT_DETAILS.items() if details and any(n.startswith(f"{t}_") for n in wanted)]
+    detail_code = (
+        pl.col("detail").cast(pl.String).replace_strict(_DETAIL_CODES, default=_NO_DETAIL_CODE, return_dtype=pl.UInt64)
     )
-    first_of_type = (
-        events.filter(
-            pl.col("event_type").is_in([t for t in EVENT_DETAILS if f"{t}_detail" in wanted] + ["certificate"])
-        )
-        .sort("event_time")
-        .group_by("_rec", "event_type", maintain_order=True)
-        .agg(pl.col("detail").first(), pl.col("note").first())
-    )
+    by_detail = _runs(
+        located.filter(pl.col("event_type").cast(pl.String).is_in(detail_types)),
+        (pl.col("_rec").cast(pl.UInt64) * 32 + type_code) * 64 + detail_code,
+    ).with_columns(_rec=(pl.col("k") // 2048).cast(pl.UInt32), _type=(pl.col("k") // 64) % 32, _detail=pl.col("k") % 64)
     for event_type, details in EVENT_DETAILS.items():
-        of_type = by_type.filter(pl.col("event_type") == event_type)
+        of_type = by_type.filter(pl.col("_type") == _TYPE_CODES[event_type])
         for suffix, field, dtype in (
             ("at", "first", instant),
             ("last_at", "last", instant),
@@ -175,33 +197,31 @@ def _event_facts(events: pl.DataFrame, length: int, wanted: set[str]) -> list[pl
             name = f"{event_type}_{suffix}"
             if name in wanted:
                 columns.append(_scatter(length, name, dtype, of_type["_rec"], of_type[field]))
-        if not details:
-            continue
         if f"{event_type}_detail" in wanted:
-            first = first_of_type.filter(pl.col("event_type") == event_type)
             columns.append(
-                _scatter(length, f"{event_type}_detail", pl.String(), first["_rec"], first["detail"].cast(pl.String))
+                _scatter(
+                    length, f"{event_type}_detail", pl.String(), of_type["_rec"], of_type["detail"].cast(pl.String)
+                )
             )
-        for code in (*details, NO_DETAIL):
+        if event_type == "certificate" and "certificate_note" in wanted:
+            columns.append(_scatter(length, "certificate_note", pl.String(), of_type["_rec"], of_type["note"]))
+        for code in (*details, NO_DETAIL) if details else ():
             count_name, at_name = f"{event_type}_{code}_count", f"{event_type}_{code}_at"
             if count_name not in wanted and at_name not in wanted:
                 continue
+            code_number = _NO_DETAIL_CODE if code == NO_DETAIL else _DETAIL_CODES[code]
             with_code = by_detail.filter(
-                (pl.col("event_type") == event_type)
-                & (pl.col("detail").is_null() if code == NO_DETAIL else (pl.col("detail") == code))
+                (pl.col("_type") == _TYPE_CODES[event_type]) & (pl.col("_detail") == code_number)
             )
             if count_name in wanted:
                 columns.append(_scatter(length, count_name, pl.Int64(), with_code["_rec"], with_code["n"]))
             if at_name in wanted:
                 columns.append(_scatter(length, at_name, instant, with_code["_rec"], with_code["first"]))
-    if "certificate_note" in wanted:
-        notes = first_of_type.filter(pl.col("event_type") == "certificate")
-        columns.append(_scatter(length, "certificate_note", pl.String(), notes["_rec"], notes["note"]))
     return columns
 
 
-def _review_schedule(events: pl.LazyFrame, authorised: pl.LazyFrame, settings: FactSettings) -> pl.LazyFrame:
-    """PACE s40 review due times, vectorised.
+def _review_schedule(located: pl.DataFrame, authorised: pl.DataFrame, settings: FactSettings) -> pl.DataFrame:
+    """PACE s40 review due times, vectorised; one row per record (`_rec`) with detention authorised.
 
     s40(3): first review no later than `first` after detention was first authorised, then at
     intervals of at most `interval`. s40(7) (R in LAW.md): a late review does not move later
@@ -212,24 +232,23 @@ def _review_schedule(events: pl.LazyFrame, authorised: pl.LazyFrame, settings: F
     interval = settings.review_interval
     first_offset = settings.review_first_after - interval
     held = (
-        events.filter(
-            (pl.col("event_type") == "review") & (pl.col("detail").cast(pl.String) != "postponed").fill_null(True)
-        )
-        .select("custody_record_id", pl.col("event_time").alias("review_at"))
-        .join(authorised, on="custody_record_id", how="inner")
-        .sort("custody_record_id", "review_at")
-        .with_columns(n=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("custody_record_id"))
+        located.lazy()
+        .filter((pl.col("event_type") == "review") & (pl.col("detail").cast(pl.String) != "postponed").fill_null(True))
+        .select("_rec", pl.col("event_time").alias("review_at"))
+        .join(authorised.lazy(), on="_rec", how="inner")
+        .sort("_rec", "review_at")
+        .with_columns(n=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("_rec"))
         .with_columns(shifted=pl.col("review_at") - pl.duration(microseconds=pl.col("n") * _us(interval)))
         .with_columns(
             floor=pl.min_horizontal(
                 pl.col("authorised_at") + duration_lit(first_offset),
-                pl.col("shifted").cum_min().shift(1).over("custody_record_id"),
+                pl.col("shifted").cum_min().shift(1).over("_rec"),
             )
         )
         .with_columns(due_at=pl.col("floor") + pl.duration(microseconds=pl.col("n") * _us(interval)))
         .with_columns(lateness=pl.col("review_at") - pl.col("due_at"))
     )
-    per_record = held.group_by("custody_record_id").agg(
+    per_record = held.group_by("_rec").agg(
         pl.len().cast(pl.Int64).alias("reviews_held"),
         pl.col("lateness").max().alias("review_worst_lateness"),
         pl.col("review_at").sort_by("lateness", "review_at").last().alias("review_worst_at"),
@@ -239,16 +258,20 @@ def _review_schedule(events: pl.LazyFrame, authorised: pl.LazyFrame, settings: F
             + pl.duration(microseconds=(pl.col("n").last() + 1) * _us(interval))
         ).alias("review_next_due_at"),
     )
-    return authorised.join(per_record, on="custody_record_id", how="left").select(
-        "custody_record_id",
-        pl.col("reviews_held").fill_null(0),
-        (pl.col("authorised_at") + duration_lit(settings.review_first_after)).alias("review_first_due_at"),
-        "review_worst_lateness",
-        "review_worst_at",
-        "review_worst_due_at",
-        pl.coalesce("review_next_due_at", pl.col("authorised_at") + duration_lit(settings.review_first_after)).alias(
-            "review_next_due_at"
-        ),
+    first_due = pl.col("authorised_at") + duration_lit(settings.review_first_after)
+    return (
+        authorised.lazy()
+        .join(per_record, on="_rec", how="left")
+        .select(
+            "_rec",
+            pl.col("reviews_held").fill_null(0),
+            first_due.alias("review_first_due_at"),
+            "review_worst_lateness",
+            "review_worst_at",
+            "review_worst_due_at",
+            pl.coalesce("review_next_due_at", first_due).alias("review_next_due_at"),
+        )
+        .collect()
     )
 
 
@@ -341,21 +364,18 @@ def build_facts(
     review_names = {n for n, spec in specs.items() if evt_flag("review") in spec.lineage and n.startswith("review")}
     if wanted & review_names:
         authorised = (
-            facts.lazy().select("custody_record_id", pl.col("detention_authorised_at").alias("authorised_at"))
-            if "detention_authorised_at" in facts.columns
-            else (
-                located.lazy()
-                .filter(pl.col("event_type") == "detention_authorised")
-                .group_by("_rec")
-                .agg(pl.col("event_time").min().alias("authorised_at"))
-                .join(positions.lazy(), on="_rec")
-                .select("custody_record_id", "authorised_at")
-            )
+            located.lazy()
+            .filter(pl.col("event_type") == "detention_authorised")
+            .group_by("_rec")
+            .agg(pl.col("event_time").min().alias("authorised_at"))
+            .collect()
         )
-        reviews = _review_schedule(
-            events.lazy(), authorised.filter(pl.col("authorised_at").is_not_null()), settings
-        ).collect()
-        facts = facts.join(reviews, on="custody_record_id", how="left", maintain_order="left")
+        reviews = _review_schedule(located, authorised, settings)
+        facts = facts.with_columns(
+            _scatter(length, name, dtype, reviews["_rec"], reviews[name])
+            for name, dtype in reviews.schema.items()
+            if name != "_rec"
+        )
     flags = [f for f in dq_flag_columns() if f in wanted]
     if flags:
         dq = _dq_flags(data_quality.lazy()).collect()
