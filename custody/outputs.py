@@ -22,6 +22,7 @@ import os
 import re
 import zipfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,9 @@ UK_HUMAN_FORMAT = "%Y-%m-%d %H:%M:%S %Z"
 
 _FORMULA_START = r"^[=+\-@\t\r]"
 # A fixed codec and level, so the same findings always give the same bytes.
-_PARQUET_COMPRESSION_LEVEL = 3
+_PARQUET_COMPRESSION_LEVEL = 1  # zstd: level 1 is ~10% faster than 3 for a file <1% larger
+_WRITER_THREADS = 3
+_WRITE_ORDER = ("csv", "xlsx", "parquet", "exceptions", "children", "html", "data_quality")
 
 
 # ---------------------------------------------------------------- formats
@@ -561,14 +564,20 @@ def write_outputs(
         "data_quality": lambda path: _write_csv(data_quality_frame(result), path),
         "html": lambda path: _write_text(_render_html(result), path),
     }
-    written: list[Path] = []
-    for fmt in FORMATS:
-        if fmt == "summary" or fmt not in chosen:
-            continue
+
+    def write(fmt: str) -> Path:
         final = out_dir / FILE_NAMES[fmt]
         with atomic_path(final) as temporary:
             writers[fmt](temporary)
-        written.append(final)
+        return final
+
+    # The files are independent renderings of one table: write them side by side (polars
+    # and zlib release the GIL), largest first. Each is still atomic; the order of
+    # `written` is fixed, and summary.json, which lists them, is written last.
+    wanted = [fmt for fmt in FORMATS if fmt != "summary" and fmt in chosen]
+    with ThreadPoolExecutor(max_workers=_WRITER_THREADS) as pool:
+        futures = {fmt: pool.submit(write, fmt) for fmt in sorted(wanted, key=_WRITE_ORDER.index)}
+        written: list[Path] = [futures[fmt].result() for fmt in wanted]
 
     summary_path = out_dir / FILE_NAMES["summary"]
     content = summary(
