@@ -337,7 +337,7 @@ def build_facts(
     settings: FactSettings | None = None,
     columns: Iterable[str] | None = None,
 ) -> pl.LazyFrame:
-    """The facts table, one row per loaded custody record, in the loaded order.
+    """The facts table, one row per loaded custody record, by child, arrival and record.
 
     `columns` names the facts (and `_dq_*` flags) wanted; only those are computed (default:
     all). The result is returned as a lazy frame over the computed table.
@@ -346,9 +346,11 @@ def build_facts(
     specs = fact_specs()
     wanted = set(columns) if columns is not None else {*specs, *dq_flag_columns()}
     wanted |= {"custody_record_id", "person_id"}
+    # In child order (person, arrival, record): everything downstream keeps this order.
     base = (
         detentions.lazy()
         .select(*(pl.col(c.name).alias(DETENTION_FACT_NAMES.get(c.name, c.name)) for c in DETENTION_COLUMNS))
+        .sort("person_id", "arrival_at", "custody_record_id", nulls_last=True)
         .collect()
     )
     length = base.height

@@ -28,7 +28,8 @@ class RuleInfo:
 class CheckResult:
     findings: pl.DataFrame
     """`custody.contract.FINDINGS_SCHEMA`: one row per (custody record, rule) that applied
-    or could not be assessed, sorted by person_id, arrival, custody_record_id, rule_id."""
+    or could not be assessed; by rule, then (within the version and step that decided) by child,
+    arrival and custody record. Deterministic for the same inputs and rules."""
 
     data_quality: pl.DataFrame
     """`custody.contract.DATA_QUALITY_SCHEMA`: every input row or value that could not be used."""

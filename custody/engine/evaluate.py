@@ -436,20 +436,22 @@ def rule_findings(
                     step.message.alias("message"),
                     evidence.alias("evidence"),
                     pl.col("_trigger_at").alias("trigger_at"),
-                    pl.col("arrival_at").alias("_arrival_at"),
                 )
             )
     return pl.concat(partitions, how="vertical")
 
 
 def evaluate(facts: pl.LazyFrame, rules: list[CompiledRule], *, include_notes: bool = False) -> pl.LazyFrame:
-    """Findings of every rule over every record: one lazy plan, in the contract's columns."""
+    """Findings of every rule over every record: one lazy plan, in the contract's columns.
+
+    Order: by rule id; within a rule by the version and step that decided; then in the order
+    of the facts (child, arrival, custody record, as `build_facts` gives them).
+    """
     specs = fact_specs()
     if not rules:
         return pl.LazyFrame(schema=FINDINGS_SCHEMA)
-    frames = [rule_findings(facts, rule, specs, include_notes) for rule in rules]
-    return (
-        pl.concat(frames, how="vertical")
-        .sort("person_id", "_arrival_at", "custody_record_id", "rule_id", nulls_last=True)
-        .select(list(FINDINGS_SCHEMA))
-    )
+    # The facts come in child order (build_facts); sorting the findings themselves would copy
+    # the whole table (a third more memory and time at a million records). The order is
+    # deterministic: rule id, then version and outcome step, then child.
+    frames = [rule_findings(facts, rule, specs, include_notes) for rule in sorted(rules, key=lambda r: r.rule_id)]
+    return pl.concat(frames, how="vertical").select(list(FINDINGS_SCHEMA))
