@@ -14,20 +14,12 @@ from typer.testing import CliRunner
 
 from custody import cli
 from custody.contract import FINDINGS_COLUMNS
+from custody.outputs import FILE_NAMES
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "sample_records" / "demo"
-CONTRACT_FILES = (
-    "findings.parquet",
-    "findings.csv",
-    "children.csv",
-    "exceptions.csv",
-    "exceptions.xlsx",
-    "data_quality.csv",
-    "summary.json",
-    "report.html",
-)
+CONTRACT_FILES = tuple(FILE_NAMES.values())
 
 
 @pytest.fixture(scope="module")
