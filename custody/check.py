@@ -136,6 +136,7 @@ def run_check(
         .with_columns(pl.col("rules_applied").fill_null(0).cast(pl.Int64))
         .sort("person_id", "arrival_time", "custody_record_id", nulls_last=True)
     )
+    headline = headline_figures(facts.lazy())
     meta = {
         "tool_version": custody.__version__,
         "rules_digest": rules.rule_set.digest,
@@ -151,7 +152,8 @@ def run_check(
             "records_loaded": rows_used["detentions"],
             "events_loaded": rows_used["events"],
             "rows_rejected": sum(rows_rejected.values()),
-            "children": facts["person_id"].n_unique(),
+            "persons": facts["person_id"].n_unique(),
+            "children": headline["children_detained"],
             "findings": findings.height,
         },
     }
@@ -159,7 +161,7 @@ def run_check(
         findings=findings,
         data_quality=quality,
         records=record_table,
-        headline=headline_figures(facts.lazy()),
+        headline=headline,
         rules=rules.info,
         meta=meta,
     )

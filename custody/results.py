@@ -47,4 +47,5 @@ class CheckResult:
     rules: list[RuleInfo]
     meta: dict[str, Any] = field(default_factory=dict)
     """tool_version, rules_digest, inputs_digest, as_of (ISO UTC), run_seconds,
-    counts: {detention_rows, event_rows, records_loaded, events_loaded, rows_rejected, children}."""
+    counts: {detention_rows, event_rows, records_loaded, events_loaded, rows_rejected, persons (distinct
+    person_id), children (of them, under 18 at arrival or recorded as appearing so), findings}."""
