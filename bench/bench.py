@@ -90,15 +90,27 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def run_engine(folder: Path, formats: str) -> dict[str, object]:
+def _core_rules_dir() -> Path:
+    """A rule folder holding only the three core rules (the same files as rules/)."""
+    import shutil
+
+    from custody.engine.rulefile import default_rules_dir
+
+    source, target = default_rules_dir(), Path(tempfile.mkdtemp(prefix="core-rules-"))
+    for name in (*CORE_RULES, "_facts"):
+        shutil.copy(source / f"{name}.yaml", target / f"{name}.yaml")
+    return target
+
+
+def run_engine(folder: Path, formats: str, core_only: bool = False) -> dict[str, object]:
     """One `custody check` run in this process (called in a subprocess by the driver)."""
     import polars as pl
 
-    from custody.check import run_check
+    from custody.check import prepare_rules, run_check
     from custody.outputs import parse_formats, write_outputs
 
     started = time.perf_counter()
-    result = run_check(folder)
+    result = run_check(folder, rules=prepare_rules(_core_rules_dir() if core_only else None))
     with tempfile.TemporaryDirectory() as out:
         write_outputs(result, Path(out), formats=parse_formats(formats))
     seconds = time.perf_counter() - started
@@ -123,6 +135,7 @@ def run_duckdb(folder: Path) -> dict[str, object]:
 
 
 def _measure(kind: str, folder: Path, formats: str) -> dict[str, object]:
+    """kind: engine (all rules), core (the engine with the three core rules only), duckdb."""
     command = [sys.executable, __file__, "--one", kind, str(folder), "--formats", formats]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -150,7 +163,10 @@ def main() -> int:
 
     if args.one:
         kind, folder = args.one
-        result = run_engine(Path(folder), args.formats) if kind == "engine" else run_duckdb(Path(folder))
+        if kind == "duckdb":
+            result = run_duckdb(Path(folder))
+        else:
+            result = run_engine(Path(folder), args.formats, core_only=kind == "core")
         print(json.dumps(result))
         return 0
 
@@ -159,20 +175,24 @@ def main() -> int:
     failed = False
     for records in args.records:
         folder = _dataset(records)
-        engine_runs, duck_runs = [], []
-        for _ in range(args.repeat):  # alternate, so drift in the machine hits both alike
+        engine_runs, duck_runs, core_runs = [], [], []
+        for _ in range(args.repeat):  # alternate, so drift in the machine hits all alike
             engine_runs.append(_measure("engine", folder, "parquet"))
             duck_runs.append(_measure("duckdb", folder, "parquet"))
+            core_runs.append(_measure("core", folder, "parquet"))
         engine_s = statistics.median(float(r["seconds"]) for r in engine_runs)  # type: ignore[arg-type]
         duck_s = statistics.median(float(r["seconds"]) for r in duck_runs)  # type: ignore[arg-type]
         engine_mb = max(float(r["peak_mb"]) for r in engine_runs)  # type: ignore[arg-type]
         duck_mb = max(float(r["peak_mb"]) for r in duck_runs)  # type: ignore[arg-type]
-        agree = engine_runs[0]["counts"] == duck_runs[0]["counts"]
+        core_s = statistics.median(float(r["seconds"]) for r in core_runs)  # type: ignore[arg-type]
+        core_mb = max(float(r["peak_mb"]) for r in core_runs)  # type: ignore[arg-type]
+        agree = engine_runs[0]["counts"] == duck_runs[0]["counts"] == core_runs[0]["counts"]
         failed |= not agree
         print(f"\n{records:,} records ({engine_runs[0]['findings']:,} findings), median of {args.repeat}:")
         print(f"  custody check --formats parquet : {engine_s:8.2f} s   peak {engine_mb:8.0f} MB")
         print(f"  DuckDB SQL, three core rules    : {duck_s:8.2f} s   peak {duck_mb:8.0f} MB")
         print(f"  ratio engine / DuckDB           : {engine_s / duck_s:8.2f}")
+        print(f"  same, three core rules only     : {core_s:8.2f} s   peak {core_mb:8.0f} MB   ratio {core_s / duck_s:.2f}")
         print(f"  three-rule counts agree         : {'yes' if agree else 'NO'}")
         if not agree:
             print(f"    engine: {json.dumps(engine_runs[0]['counts'], sort_keys=True)}")
