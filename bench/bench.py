@@ -192,15 +192,20 @@ def main() -> int:
         print(f"  custody check --formats parquet : {engine_s:8.2f} s   peak {engine_mb:8.0f} MB")
         print(f"  DuckDB SQL, three core rules    : {duck_s:8.2f} s   peak {duck_mb:8.0f} MB")
         print(f"  ratio engine / DuckDB           : {engine_s / duck_s:8.2f}")
-        print(f"  same, three core rules only     : {core_s:8.2f} s   peak {core_mb:8.0f} MB   ratio {core_s / duck_s:.2f}")
+        print(
+            f"  same, three core rules only     : {core_s:8.2f} s   peak {core_mb:8.0f} MB"
+            f"   ratio {core_s / duck_s:.2f}"
+        )
         print(f"  three-rule counts agree         : {'yes' if agree else 'NO'}")
         if not agree:
             print(f"    engine: {json.dumps(engine_runs[0]['counts'], sort_keys=True)}")
             print(f"    duckdb: {json.dumps(duck_runs[0]['counts'], sort_keys=True)}")
         if args.full:
             full = _measure("engine", folder, "all")
-            print(f"  custody check, all outputs      : {float(full['seconds']):8.2f} s   peak "  # type: ignore[arg-type]
-                  f"{float(full['peak_mb']):8.0f} MB")  # type: ignore[arg-type]
+            print(
+                f"  custody check, all outputs      : {float(full['seconds']):8.2f} s   peak "  # type: ignore[arg-type]
+                f"{float(full['peak_mb']):8.0f} MB"
+            )  # type: ignore[arg-type]
     return 1 if failed else 0
 
 
