@@ -110,17 +110,22 @@ def run_engine(folder: Path, formats: str, core_only: bool = False) -> dict[str,
     from custody.outputs import parse_formats, write_outputs
 
     started = time.perf_counter()
-    result = run_check(folder, rules=prepare_rules(_core_rules_dir() if core_only else None))
-    with tempfile.TemporaryDirectory() as out:
+    with tempfile.TemporaryDirectory() as out:  # as `custody check` does: findings spilled beside the outputs
+        spill = Path(out) / ".spill"
+        spill.mkdir()
+        result = run_check(folder, rules=prepare_rules(_core_rules_dir() if core_only else None), spill_dir=spill)
         write_outputs(result, Path(out), formats=parse_formats(formats))
-    seconds = time.perf_counter() - started
-    core = (
-        result.findings.filter(pl.col("rule_id").is_in(CORE_RULES))
-        .group_by("rule_id", pl.col("outcome").cast(pl.String))
-        .len()
-    )
+        seconds = time.perf_counter() - started
+        core = (
+            result.findings.lazy()
+            .filter(pl.col("rule_id").cast(pl.String).is_in(CORE_RULES))
+            .group_by(pl.col("rule_id").cast(pl.String), pl.col("outcome").cast(pl.String))
+            .len()
+            .collect()
+        )
+        findings = result.findings.lazy().select(pl.len()).collect().item()
     counts = {f"{r}/{o}": n for r, o, n in core.iter_rows()}
-    return {"seconds": seconds, "peak_mb": _peak_mb(), "counts": counts, "findings": result.findings.height}
+    return {"seconds": seconds, "peak_mb": _peak_mb(), "counts": counts, "findings": findings}
 
 
 def run_duckdb(folder: Path) -> dict[str, object]:

@@ -113,8 +113,13 @@ def run_check(
     rules: PreparedRules | None = None,
     include_notes: bool = False,
     progress: Progress | None = None,
+    spill_dir: Path | None = None,
 ) -> CheckResult:
-    """Load, evaluate every rule over every record, and return the findings and what renders them."""
+    """Load, evaluate every rule over every record, and return the findings and what renders them.
+
+    With `spill_dir`, the findings are written there as Parquet while they are computed and the
+    result holds a lazy scan of that file (it must outlive the result's use).
+    """
     started = time.perf_counter()
     say = progress or (lambda _stage: None)
     say("Reading the rules")
@@ -127,9 +132,18 @@ def run_check(
     rows_read, rows_used, rows_rejected = records.rows_read, records.rows_used, records.rows_rejected
     del records  # the loaded tables are not needed any more: free them before evaluating
     say("Evaluating the rules")
-    findings = evaluate(facts.lazy(), rules.compiled, include_notes=include_notes).collect()
+    plan = evaluate(facts.lazy(), rules.compiled, include_notes=include_notes)
+    findings: pl.DataFrame | pl.LazyFrame
+    if spill_dir is None:
+        findings = plan.collect()
+    else:
+        # Streamed to disk as it is computed: a million records give ~5M findings (~3 GB of
+        # messages and evidence) that need never be in memory at once. Outputs read the file.
+        spilled = spill_dir / "findings.parquet"
+        plan.sink_parquet(spilled, compression="zstd", compression_level=1)
+        findings = pl.scan_parquet(spilled)
     say("Summarising")
-    applied = findings.group_by("custody_record_id").agg(pl.len().alias("rules_applied"))
+    applied = findings.lazy().group_by("custody_record_id").agg(pl.len().alias("rules_applied")).collect()
     record_table = (
         facts.select("person_id", "custody_record_id", pl.col("arrival_at").alias("arrival_time"))
         .join(applied, on="custody_record_id", how="left")
@@ -154,7 +168,7 @@ def run_check(
             "rows_rejected": sum(rows_rejected.values()),
             "persons": facts["person_id"].n_unique(),
             "children": headline["children_detained"],
-            "findings": findings.height,
+            "findings": int(applied["rules_applied"].sum()),
         },
     }
     return CheckResult(

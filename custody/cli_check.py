@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -93,24 +94,31 @@ def check(
     chosen = parse_formats(formats)
     source = _source(records, events)
     console = Console(stderr=True, quiet=quiet)
-    with console.status("Checking…", spinner="dots") as status:
-        result = run_check(
-            source,
-            rules=prepare_rules(rules),
-            include_notes=include_notes,
-            progress=lambda stage: status.update(f"{stage}…"),
-        )
-        status.update("Writing the outputs…")
-        written = write_outputs(result, out, formats=chosen, pseudonymise_key=pseudonymise_key)
-    if not quiet:
-        print_summary(Console(), result, written)
-    if fail_on is not None:
-        failing = result.findings.filter(pl.col("outcome").cast(pl.String).is_in(sorted(FAIL_ON_OUTCOMES[fail_on])))
-        if failing.height:
-            Console(stderr=True).print(
-                f"{failing.height} finding(s) at or above --fail-on {fail_on.value}: exit 1.", highlight=False
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file: give a folder for the outputs.")
+    out.mkdir(parents=True, exist_ok=True)
+    # The findings are spilled to a hidden folder inside --out while the outputs are
+    # written (millions of findings are never held in memory at once), then removed.
+    with tempfile.TemporaryDirectory(prefix=".custody-spill-", dir=out) as spill:
+        with console.status("Checking…", spinner="dots") as status:
+            result = run_check(
+                source,
+                rules=prepare_rules(rules),
+                include_notes=include_notes,
+                progress=lambda stage: status.update(f"{stage}…"),
+                spill_dir=Path(spill),
             )
-            raise typer.Exit(1)
+            status.update("Writing the outputs…")
+            written = write_outputs(result, out, formats=chosen, pseudonymise_key=pseudonymise_key)
+        if not quiet:
+            print_summary(Console(), result, written)
+        failing = 0
+        if fail_on is not None:
+            at_or_above = pl.col("outcome").cast(pl.String).is_in(sorted(FAIL_ON_OUTCOMES[fail_on]))
+            failing = result.findings.lazy().filter(at_or_above).select(pl.len()).collect().item()
+    if failing:
+        Console(stderr=True).print(f"{failing} finding(s) at or above --fail-on {fail_on}: exit 1.", highlight=False)
+        raise typer.Exit(1)
 
 
 def _local(value: object) -> str:

@@ -25,13 +25,15 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
 from custody.contract import CONTRACT_VERSION, DATA_QUALITY_SCHEMA, FINDINGS_SCHEMA, UK_TZ, Outcome
 from custody.errors import UsageError
 from custody.results import CheckResult
+
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 FORMATS: tuple[str, ...] = (
     "parquet",
@@ -125,9 +127,10 @@ def parse_formats(text: str) -> frozenset[str]:
 # ---------------------------------------------------------------- derived tables
 
 
-def findings_frame(result: CheckResult) -> pl.DataFrame:
-    """The findings with exactly the contract columns, in contract order and types."""
-    return result.findings.select(pl.col(name).cast(dtype) for name, dtype in FINDINGS_SCHEMA.items())
+def findings_frame(result: CheckResult) -> pl.LazyFrame:
+    """The findings with exactly the contract columns, in contract order and types (lazy: the
+    findings may be a scan of a spilled Parquet file too large to hold at once)."""
+    return result.findings.lazy().select(pl.col(name).cast(dtype) for name, dtype in FINDINGS_SCHEMA.items())
 
 
 def data_quality_frame(result: CheckResult) -> pl.DataFrame:
@@ -140,14 +143,24 @@ def children_frame(result: CheckResult) -> pl.DataFrame:
     A child whose records no rule applied to (say an adult, or never charged) still has a
     row, with zero counts and worst_outcome `none`.
     """
-    findings = result.findings
     outcome = pl.col("outcome").cast(pl.String)
-    per_child_findings = findings.group_by("person_id").agg(
-        pl.len().cast(pl.Int64).alias("rules_applied"),
-        (outcome == Outcome.breach.value).sum().cast(pl.Int64).alias("breaches"),
-        (outcome == Outcome.compliant.value).sum().cast(pl.Int64).alias("compliant"),
-        (outcome == Outcome.cannot_assess.value).sum().cast(pl.Int64).alias("cannot_assess"),
-        pl.col("rule_id").filter(outcome == Outcome.breach.value).unique().sort().str.join(";").alias("rules_breached"),
+    per_child_findings = (
+        result.findings.lazy()
+        .group_by("person_id")
+        .agg(
+            pl.len().cast(pl.Int64).alias("rules_applied"),
+            (outcome == Outcome.breach.value).sum().cast(pl.Int64).alias("breaches"),
+            (outcome == Outcome.compliant.value).sum().cast(pl.Int64).alias("compliant"),
+            (outcome == Outcome.cannot_assess.value).sum().cast(pl.Int64).alias("cannot_assess"),
+            pl.col("rule_id")
+            .cast(pl.String)
+            .filter(outcome == Outcome.breach.value)
+            .unique()
+            .sort()
+            .str.join(";")
+            .alias("rules_breached"),
+        )
+        .collect()
     )
     arrival_uk = pl.col("arrival_time").cast(pl.Datetime("us", "UTC")).dt.convert_time_zone(UK_TZ)
     per_child_records = result.records.group_by("person_id").agg(
@@ -186,6 +199,8 @@ def exceptions_frame(result: CheckResult) -> pl.DataFrame:
     findings = findings_frame(result)
     return (
         findings.filter(pl.col("outcome").cast(pl.String).is_in(EXCEPTION_OUTCOMES))
+        .drop("evidence")
+        .collect()
         .sort(["person_id", "trigger_at", "custody_record_id", "rule_id"], nulls_last=True)
         .with_columns(pl.col("trigger_at").dt.convert_time_zone(UK_TZ).dt.strftime(UK_HUMAN_FORMAT).alias("when_uk"))
         .select(pl.col(name).cast(pl.String).alias(label) for name, label in EXCEPTION_COLUMNS.items())
@@ -195,7 +210,13 @@ def exceptions_frame(result: CheckResult) -> pl.DataFrame:
 def outcomes_per_rule(result: CheckResult) -> dict[str, dict[str, int]]:
     """{rule_id: {breach, compliant, cannot_assess}} for every rule in the registry (zeros
     included), in registry order; a rule id found only in the findings follows, sorted."""
-    counts = result.findings.group_by(pl.col("rule_id"), pl.col("outcome").cast(pl.String)).len().rows()
+    counts = (
+        result.findings.lazy()
+        .group_by(pl.col("rule_id").cast(pl.String), pl.col("outcome").cast(pl.String))
+        .len()
+        .collect()
+        .rows()
+    )
     table: dict[str, dict[str, int]] = {rule.rule_id: {o.value: 0 for o in Outcome} for rule in result.rules}
     for rule_id in sorted({str(rule_id) for rule_id, _, _ in counts} - table.keys()):
         table[rule_id] = {o.value: 0 for o in Outcome}
@@ -222,28 +243,24 @@ def records_without_applicable_rule(result: CheckResult) -> int:
 # ---------------------------------------------------------------- spreadsheet safety
 
 
-def _inert(column: str) -> pl.Expr:
-    """The text column, with a value a spreadsheet would run as a formula made plain text."""
-    text = pl.col(column)
-    return pl.when(text.str.contains(_FORMULA_START)).then(pl.lit("'") + text).otherwise(text).alias(column)
+def _inert_text(text: pl.Expr) -> pl.Expr:
+    """Text with a value a spreadsheet would run as a formula made plain text."""
+    return pl.when(text.str.contains(_FORMULA_START)).then(pl.lit("'") + text).otherwise(text)
 
 
-def csv_safe(frame: pl.DataFrame) -> pl.DataFrame:
+def csv_safe(frame: FrameT) -> FrameT:
     """Every text column made inert; datetimes as ISO 8601 UTC with `Z`; numbers left as numbers."""
+    schema = frame.collect_schema()
     exprs: list[pl.Expr] = []
-    for name, dtype in frame.schema.items():
+    for name, dtype in schema.items():
         if isinstance(dtype, pl.Datetime):
             utc = pl.col(name).dt.convert_time_zone("UTC") if dtype.time_zone else pl.col(name)
             exprs.append(utc.dt.strftime(UTC_FORMAT).alias(name))
-        elif isinstance(dtype, (pl.String, pl.Enum, pl.Categorical)):
-            exprs.append(pl.col(name).cast(pl.String))
+        elif isinstance(dtype, pl.String | pl.Enum | pl.Categorical):
+            exprs.append(_inert_text(pl.col(name).cast(pl.String)).alias(name))
         else:
             exprs.append(pl.col(name))
-    converted = frame.select(exprs)
-    text_columns = [
-        name for name, dtype in frame.schema.items() if isinstance(dtype, pl.String | pl.Enum | pl.Categorical)
-    ]
-    return converted.with_columns(_inert(name) for name in text_columns)
+    return frame.select(exprs)
 
 
 # ---------------------------------------------------------------- atomic files
@@ -282,10 +299,14 @@ def atomic_path(final: Path) -> Iterator[Path]:
     _fsync_dir(final.parent)
 
 
-def _write_csv(frame: pl.DataFrame, path: Path) -> None:
+def _write_csv(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
     # No BOM: these files are read by pipelines as well as people, and a BOM would become
     # part of the first column name for many readers. exceptions.xlsx is the Excel rendering.
-    csv_safe(frame).write_csv(path, include_header=True, line_terminator="\n", null_value="")
+    # A lazy frame is streamed to the file in batches (the findings can be millions of rows).
+    if isinstance(frame, pl.LazyFrame):
+        csv_safe(frame).sink_csv(path, include_header=True, line_terminator="\n", null_value="")
+    else:
+        csv_safe(frame).write_csv(path, include_header=True, line_terminator="\n", null_value="")
 
 
 # ---------------------------------------------------------------- XLSX
@@ -488,12 +509,12 @@ def summary(result: CheckResult, *, formats: frozenset[str], files: list[str], p
         run[key] = _sorted_keys(meta[key])
     run.setdefault("contract_version", CONTRACT_VERSION)
     findings_by_outcome = {o.value: 0 for o in Outcome}
-    for outcome, n in result.findings.group_by(pl.col("outcome").cast(pl.String)).len().rows():
+    for outcome, n in result.findings.lazy().group_by(pl.col("outcome").cast(pl.String)).len().collect().rows():
         findings_by_outcome[str(outcome)] = int(n)
     return {
         **run,
         "headline": {key: int(value) for key, value in result.headline.items()},
-        "findings": {"rows": result.findings.height, **findings_by_outcome},
+        "findings": {"rows": sum(findings_by_outcome.values()), **findings_by_outcome},
         "outcomes_per_rule": outcomes_per_rule(result),
         "records": result.records.height,
         "records_without_applicable_rule": records_without_applicable_rule(result),
@@ -551,7 +572,7 @@ def write_outputs(
     chosen = formats | {"summary"}
 
     writers: dict[str, Callable[[Path], None]] = {
-        "parquet": lambda path: findings_frame(result).write_parquet(
+        "parquet": lambda path: findings_frame(result).sink_parquet(
             path,
             compression="zstd",
             compression_level=_PARQUET_COMPRESSION_LEVEL,

@@ -171,7 +171,8 @@ def pseudonymise(result: CheckResult, key: str) -> CheckResult:
     if not key:
         raise UsageError("The pseudonymisation key is empty; give a secret of at least 16 characters.")
     key_bytes = key.encode("utf-8")
-    findings, records, quality = result.findings, result.records, result.data_quality
+    # Held in memory: pseudonymising a spilled (lazy) findings table reads it back whole.
+    findings, records, quality = result.findings.lazy().collect(), result.records, result.data_quality
 
     dq_column = pl.col("column").cast(pl.String).str.strip_chars().str.to_lowercase()
     dq_person_values = quality.filter(dq_column == "person_id").get_column("value")

@@ -26,10 +26,12 @@ class RuleInfo:
 
 @dataclass
 class CheckResult:
-    findings: pl.DataFrame
+    findings: pl.DataFrame | pl.LazyFrame
     """`custody.contract.FINDINGS_SCHEMA`: one row per (custody record, rule) that applied
-    or could not be assessed; by rule, then (within the version and step that decided) by child,
-    arrival and custody record. Deterministic for the same inputs and rules."""
+    or could not be assessed (a lazy frame when `run_check(spill_dir=...)` spilled it to a
+    Parquet file, so that millions of findings are never held at once); by rule, then (within
+    the version and step that decided) by child, arrival and custody record. Deterministic for
+    the same inputs and rules."""
 
     data_quality: pl.DataFrame
     """`custody.contract.DATA_QUALITY_SCHEMA`: every input row or value that could not be used."""
