@@ -21,6 +21,7 @@ from custody.engine.evaluate import CompiledRule, compile_rule_set, evaluate
 from custody.engine.rulefile import RuleSet, default_rules_dir, load_rule_set
 from custody.facts import build_facts, fact_specs, headline_figures
 from custody.loader import RecordSet, load_record_set
+from custody.outputs import FINDINGS_PARQUET_LEVEL
 from custody.results import CheckResult, RuleInfo
 
 Progress = Callable[[str], None]
@@ -140,7 +141,7 @@ def run_check(
         # Streamed to disk as it is computed: a million records give ~5M findings (~3 GB of
         # messages and evidence) that need never be in memory at once. Outputs read the file.
         spilled = spill_dir / "findings.parquet"
-        plan.sink_parquet(spilled, compression="zstd", compression_level=1)
+        plan.sink_parquet(spilled, compression="zstd", compression_level=FINDINGS_PARQUET_LEVEL, statistics=True)
         findings = pl.scan_parquet(spilled)
     say("Summarising")
     applied = findings.lazy().group_by("custody_record_id").agg(pl.len().alias("rules_applied")).collect()
@@ -178,4 +179,5 @@ def run_check(
         headline=headline,
         rules=rules.info,
         meta=meta,
+        findings_file=None if spill_dir is None else spill_dir / "findings.parquet",
     )

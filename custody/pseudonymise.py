@@ -215,4 +215,5 @@ def pseudonymise(result: CheckResult, key: str) -> CheckResult:
         .otherwise(pl.col("value"))
         .alias("value"),
     ).select(columns)
-    return replace(result, findings=findings, records=records, data_quality=quality)
+    # findings_file (the spilled, un-pseudonymised findings) must not be copied out as it is.
+    return replace(result, findings=findings, records=records, data_quality=quality, findings_file=None)

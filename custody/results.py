@@ -7,6 +7,7 @@ Every output (CSV, Parquet, XLSX, JSON, HTML, terminal) is a rendering of a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -48,6 +49,9 @@ class CheckResult:
 
     rules: list[RuleInfo]
     meta: dict[str, Any] = field(default_factory=dict)
+    findings_file: Path | None = None
+    """The Parquet file `findings` was spilled to, already in the contract's form (columns,
+    order, types, compression), so that writing findings.parquet is a file copy."""
     """tool_version, rules_digest, inputs_digest, as_of (ISO UTC), run_seconds,
     counts: {detention_rows, event_rows, records_loaded, events_loaded, rows_rejected, persons (distinct
     person_id), children (of them, under 18 at arrival or recorded as appearing so), findings}."""

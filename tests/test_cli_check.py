@@ -157,3 +157,15 @@ def test_rules_commands() -> None:
         assert section in shown.stdout
     assert runner.invoke(cli.app, ["rules", "show", "NOPE-1"]).exit_code == 2
     assert runner.invoke(cli.app, ["rules", "test", "S38-REQUEST"]).exit_code == 0
+
+
+def test_pseudonymised_parquet_holds_no_raw_ids(tmp_path: Path) -> None:
+    result = runner.invoke(cli.app, ["check", str(DEMO), "--out", str(tmp_path), "-q", "--pseudonymise-key", "k" * 32])
+    assert result.exit_code == 0, result.output
+    findings = pl.read_parquet(tmp_path / "findings.parquet")
+    assert not findings["custody_record_id"].str.starts_with("DEMO-").any()
+    assert not findings["person_id"].str.starts_with("C-").any()
+
+
+def test_no_spill_is_left_in_the_output_folder(demo_out: Path) -> None:
+    assert not [p for p in demo_out.iterdir() if p.name.startswith(".")]
