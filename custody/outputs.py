@@ -572,14 +572,16 @@ def write_outputs(
     out_dir.mkdir(parents=True, exist_ok=True)
     chosen = formats | {"summary"}
 
+    # The exception list is rendered three ways (CSV, XLSX, HTML): build it once.
+    exceptions = exceptions_frame(result) if chosen & {"exceptions", "xlsx", "html"} else pl.DataFrame()
     writers: dict[str, Callable[[Path], None]] = {
         "parquet": lambda path: _write_findings_parquet(result, path),
         "csv": lambda path: _write_csv(findings_frame(result), path),
         "children": lambda path: _write_csv(children_frame(result), path),
-        "exceptions": lambda path: _write_csv(exceptions_frame(result), path),
-        "xlsx": lambda path: write_exceptions_xlsx(exceptions_frame(result), path),
+        "exceptions": lambda path: _write_csv(exceptions, path),
+        "xlsx": lambda path: write_exceptions_xlsx(exceptions, path),
         "data_quality": lambda path: _write_csv(data_quality_frame(result), path),
-        "html": lambda path: _write_text(_render_html(result), path),
+        "html": lambda path: _write_text(_render_html(result, exceptions), path),
     }
 
     def write(fmt: str) -> Path:
@@ -623,7 +625,7 @@ def _write_text(text: str, path: Path) -> None:
     path.write_text(text, encoding="utf-8", newline="\n")
 
 
-def _render_html(result: CheckResult) -> str:
+def _render_html(result: CheckResult, exceptions: pl.DataFrame) -> str:
     from custody.report import render_html
 
-    return render_html(result)
+    return render_html(result, exceptions=exceptions)

@@ -160,8 +160,8 @@ def _rules(result: CheckResult) -> str:
     )
 
 
-def _exceptions(result: CheckResult, max_rows: int) -> str:
-    exceptions = exceptions_frame(result)
+def _exceptions(result: CheckResult, max_rows: int, exceptions: pl.DataFrame | None = None) -> str:
+    exceptions = exceptions_frame(result) if exceptions is None else exceptions
     total = exceptions.height
     if total == 0:
         return '<p class="note">No breaches and nothing that could not be assessed.</p>'
@@ -220,8 +220,10 @@ def render_html(
     *,
     max_exception_rows: int = MAX_EXCEPTION_ROWS,
     max_data_quality_rows: int = MAX_DATA_QUALITY_ROWS,
+    exceptions: pl.DataFrame | None = None,
 ) -> str:
-    """The whole report as one self-contained HTML document."""
+    """The whole report as one self-contained HTML document (`exceptions`: the exception list,
+    when the caller has it already)."""
     title = "Children in police custody: records checked against the law"
     return f"""<!DOCTYPE html>
 <html lang="en-GB">
@@ -248,7 +250,7 @@ not a finding of fact.</p>
 {_rules(result)}
 
 <h2>Exceptions</h2>
-{_exceptions(result, max_exception_rows)}
+{_exceptions(result, max_exception_rows, exceptions)}
 
 <h2>Data quality</h2>
 {_data_quality(result, max_data_quality_rows)}
