@@ -58,6 +58,7 @@ table.meta th { position: static; }
 .compliant { color: #1a7f37; }
 td.msg { max-width: 40rem; }
 code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: .85em; word-break: break-all; }
+code.id { word-break: normal; white-space: nowrap; }
 .note { color: #57606a; font-size: .9rem; }
 @media print { th { position: static; } body { margin: 0; max-width: none; } }
 """
@@ -142,7 +143,7 @@ def _rules(result: CheckResult) -> str:
         cannot = counts[Outcome.cannot_assess.value]
         rows.append(
             (
-                f"<code>{_e(rule_id)}</code>",
+                f"<code class=\"id\">{_e(rule_id)}</code>",
                 _e(rule.title if rule else ""),
                 _e(rule.basis if rule else ""),
                 _e(rule.severity if rule else ""),
