@@ -143,7 +143,7 @@ def _rules(result: CheckResult) -> str:
         cannot = counts[Outcome.cannot_assess.value]
         rows.append(
             (
-                f"<code class=\"id\">{_e(rule_id)}</code>",
+                f'<code class="id">{_e(rule_id)}</code>',
                 _e(rule.title if rule else ""),
                 _e(rule.basis if rule else ""),
                 _e(rule.severity if rule else ""),
