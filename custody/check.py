@@ -19,26 +19,12 @@ import polars as pl
 import custody
 from custody.engine.evaluate import CompiledRule, compile_rule_set, evaluate
 from custody.engine.rulefile import RuleSet, default_rules_dir, load_rule_set
-from custody.facts import build_facts, fact_specs, headline_figures
+from custody.facts import HEADLINE_FACTS, build_facts, fact_specs, headline_figures
 from custody.loader import RecordSet, load_record_set
 from custody.outputs import FINDINGS_PARQUET_LEVEL
 from custody.results import CheckResult, RuleInfo
 
 Progress = Callable[[str], None]
-HEADLINE_FACTS = (
-    "person_id",
-    "custody_record_id",
-    "arrival_at",
-    "age_at_arrival",
-    "appears_under_18",
-    "charged_count",
-    "bail_refused_count",
-    "la_requested_count",
-    "transferred_to_la_count",
-    "certificate_count",
-    "detention_power",
-    "place_of_safety",
-)
 
 
 @dataclass

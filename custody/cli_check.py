@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from enum import StrEnum
 from pathlib import Path
@@ -138,7 +139,7 @@ def explain_record(record_id: str, records: RecordSet, rules: PreparedRules) -> 
         raise UsageError(f"There is no custody record {record_id} in these records: check the id.")
     events = records.events.filter(pl.col("custody_record_id") == record_id).sort("event_time", "_row")
     quality = records.data_quality.filter(pl.col("custody_record_id") == record_id)
-    subset = RecordSet(**{**records.__dict__, "detentions": detention, "events": events, "data_quality": quality})
+    subset = dataclasses.replace(records, detentions=detention, events=events, data_quality=quality)
     facts, findings = findings_for(subset, rules)
     row = detention.row(0, named=True)
     lines = [f"Custody record {record_id} (child {row['person_id']})", ""]

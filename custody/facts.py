@@ -398,6 +398,23 @@ def build_facts(
     return facts.select(ordered).lazy()
 
 
+HEADLINE_FACTS: tuple[str, ...] = (
+    "person_id",
+    "custody_record_id",
+    "arrival_at",
+    "age_at_arrival",
+    "appears_under_18",
+    "charged_count",
+    "bail_refused_count",
+    "la_requested_count",
+    "transferred_to_la_count",
+    "certificate_count",
+    "detention_power",
+    "place_of_safety",
+)
+"""The facts `headline_figures` reads (and `run_check` keeps per record): computed whatever the rules need."""
+
+
 def headline_figures(facts: pl.LazyFrame) -> dict[str, int]:
     """The inspection's headline figures (the seed report's funnel), from the facts.
 
