@@ -5,10 +5,12 @@ form of the data contract (../shared/DATA-CONTRACT.md). The data are clean (ever
 row reads); the *law* is not always followed, at the rates reported in LAW.md
 ("Real-world figures"), so the checker has realistic breaches to find.
 
-Everything is vectorised with numpy: each column is drawn for all records at once,
-and events come from per-record event plans (one array per plan "slot") that are
-stacked, filtered and sorted once. There is no per-row Python, so a million
-records (about nine million events) take seconds.
+Everything is vectorised with numpy: each column is drawn for all records of a
+chunk (CHUNK_RECORDS records) at once, and events come from per-record event plans
+(one array per plan "slot") that are stacked, filtered and sorted once per chunk.
+There is no per-row Python, so a million records (about 8.5 million events) take
+seconds, and memory stays bounded by the chunk: ten million records are written
+chunk by chunk (see `generate_record_set`).
 
 Times are drawn as instants (UTC seconds); every interval below (6 h, 9 h, 24 h)
 is elapsed time, as the law counts it. Times of day ("court next morning", the
@@ -25,7 +27,10 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import math
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -414,8 +419,15 @@ def _local_to_utc(local: I64) -> I64:
 class _Rng:
     """A numpy generator with the few draws used here, vectorised."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int | np.random.SeedSequence) -> None:
         self.g = np.random.Generator(np.random.PCG64(seed))
+
+    @classmethod
+    def for_chunk(cls, seed: int, chunk: int) -> _Rng:
+        """The generator of chunk `chunk`: the seed itself for the first chunk (so a
+        set of one chunk is what one generator gives), else the chunk's own stream,
+        independent of the others (numpy's `SeedSequence(seed).spawn(...)[chunk]`)."""
+        return cls(seed if chunk == 0 else np.random.SeedSequence(seed, spawn_key=(chunk,)))
 
     def u(self, n: int) -> F64:
         return self.g.random(n)
@@ -575,6 +587,22 @@ def _clip(x: F64, low: float | F64, high: float | F64) -> F64:
     return np.minimum(np.maximum(x, low), high)
 
 
+_FIRST_YEAR = FIRST_ARRIVAL_DATE.year
+_YEARS = LAST_ARRIVAL_DATE.year - _FIRST_YEAR + 1
+
+
+@dataclass
+class _Carry:
+    """What one chunk hands on to the next, so that the chunks read as one extract."""
+
+    #: Person numbers used so far: a chunk's children are numbered after them.
+    people: int = 0
+    #: Records so far per (force, arrival year): the record-id sequence continues.
+    seq: I64 = field(default_factory=lambda: np.zeros((len(FORCES), _YEARS), dtype=np.int64))
+    #: Each force's s38(6) request and transfer rates, drawn in the first chunk.
+    force_rates: tuple[F64, F64] | None = None
+
+
 def _children(rng: _Rng, records: int) -> tuple[I64, I64, I64]:
     """(person index, arrival UTC seconds, date of birth as epoch day) per record."""
     counts = rng.g.geometric(1.0 / RECORDS_PER_CHILD, size=int(records / RECORDS_PER_CHILD) + 16)
@@ -635,8 +663,9 @@ def _children(rng: _Rng, records: int) -> tuple[I64, I64, I64]:
     return person, arrival, dob
 
 
-def _detentions(rng: _Rng, records: int) -> tuple[pl.DataFrame, dict[str, npt.NDArray[np.generic]]]:
-    """The detentions table, sorted by arrival, and the arrays the event plans need."""
+def _detentions(rng: _Rng, records: int, carry: _Carry) -> tuple[pl.DataFrame, dict[str, npt.NDArray[np.generic]]]:
+    """The detentions table, sorted by arrival, and the arrays the event plans need.
+    Person numbers and record-id sequences continue from `carry`, which is updated."""
     person, arrival, dob = _children(rng, records)
     order = np.argsort(arrival, kind="stable")
     person, arrival = person[order], arrival[order]
@@ -648,7 +677,8 @@ def _detentions(rng: _Rng, records: int) -> tuple[pl.DataFrame, dict[str, npt.ND
     ethnicity = rng.pick(ETHNICITY_WEIGHTS, people)
     looked_after = rng.chance(LOOKED_AFTER_SHARE, people)
     home_force = rng.pick(tuple(f[2] for f in FORCES), people)
-    person_number = rng.g.permutation(people).astype(np.int64)
+    person_number = rng.g.permutation(people).astype(np.int64) + carry.people
+    carry.people += people
 
     # Per record.
     dob_missing = rng.chance(MISSING_DOB_SHARE, n)
@@ -695,8 +725,15 @@ def _detentions(rng: _Rng, records: int) -> tuple[pl.DataFrame, dict[str, npt.ND
     codes = tuple(f[1] for f in FORCES)
     suites = tuple(s for f in FORCES for s in f[3])
     year = pl.from_epoch(pl.col("t"), time_unit="s").dt.replace_time_zone("UTC").dt.convert_time_zone(UK_TZ).dt.year()
-    frame = frame.with_columns(year.alias("year")).with_columns(
-        (pl.int_range(pl.len()).over("force", "year") + 1).alias("seq")
+    frame = frame.with_columns(year.alias("year"))
+    year_index = frame["year"].to_numpy().astype(np.int64) - _FIRST_YEAR
+    assert year_index.size == 0 or (year_index.min() >= 0 and year_index.max() < _YEARS)
+    cell = force * _YEARS + year_index
+    # Numbered within (force, year) in arrival order, after the earlier chunks' records.
+    base = carry.seq.ravel()[cell]
+    carry.seq += np.bincount(cell, minlength=carry.seq.size).reshape(carry.seq.shape)
+    frame = frame.with_columns(pl.Series("base", base)).with_columns(
+        (pl.int_range(pl.len()).over("force", "year") + 1 + pl.col("base")).alias("seq")
     )
     table = frame.select(
         pl.format(
@@ -733,7 +770,7 @@ def _detentions(rng: _Rng, records: int) -> tuple[pl.DataFrame, dict[str, npt.ND
     return table, facts
 
 
-def _events(rng: _Rng, facts: dict[str, npt.NDArray[np.generic]], record_ids: pl.Series) -> pl.DataFrame:
+def _events(rng: _Rng, facts: dict[str, npt.NDArray[np.generic]], record_ids: pl.Series, carry: _Carry) -> pl.DataFrame:
     arrival = facts["arrival"].astype(np.int64)
     power = facts["power"].astype(np.int64)
     n = arrival.size
@@ -794,8 +831,12 @@ def _events(rng: _Rng, facts: dict[str, npt.NDArray[np.generic]], record_ids: pl
     juvenile_limit = np.where(refused_abs >= _epoch_seconds(dt.datetime(2015, 10, 26, tzinfo=dt.UTC)), 18, 17)
     juvenile = np.where(facts["dob_missing"].astype(np.bool_), facts["appears_u18"], age_at_refusal < juvenile_limit)
     force = facts["force"].astype(np.int64)
-    request_rate = rng.uniform(*LA_REQUEST_RATE_RANGE, len(FORCES))[force]
-    transfer_rate = rng.uniform(*LA_TRANSFER_RATE_RANGE, len(FORCES))[force]
+    # A force keeps its rates over the whole extract: the first chunk's draws.
+    rates = (rng.uniform(*LA_REQUEST_RATE_RANGE, len(FORCES)), rng.uniform(*LA_TRANSFER_RATE_RANGE, len(FORCES)))
+    if carry.force_rates is None:
+        carry.force_rates = rates
+    request_rate = carry.force_rates[0][force]
+    transfer_rate = carry.force_rates[1][force]
     req_p = refused_p & rng.chance(np.where(juvenile, request_rate, NOT_JUVENILE_REQUEST_SHARE), n)
     secure_p = np.asarray([SECURE_REQUEST_SHARE[o] for o in _OFFENCES])[np.maximum(offence, 0)]
     secure = rng.chance(secure_p, n)
@@ -971,11 +1012,11 @@ def _events(rng: _Rng, facts: dict[str, npt.NDArray[np.generic]], record_ids: pl
     return plan.frame(record_ids)
 
 
-def _build(records: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    rng = _Rng(seed)
-    detentions, facts = _detentions(rng, records)
-    events = _events(rng, facts, detentions["custody_record_id"])
-    return detentions, events
+def _build(records: int, rng: _Rng, carry: _Carry) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One chunk of `records` records, as written (enums as strings); updates `carry`."""
+    detentions, facts = _detentions(rng, records, carry)
+    events = _events(rng, facts, detentions["custody_record_id"], carry)
+    return detentions.cast(_as_written("detentions")), events.cast(_as_written("events"))
 
 
 def _as_written(table: str) -> pl.Schema:
@@ -985,39 +1026,92 @@ def _as_written(table: str) -> pl.Schema:
     )
 
 
+#: Records generated at a time. Output is a function of (records, seed) only because
+#: this is a constant, not a machine-dependent figure: keep it fixed, since changing
+#: it changes every set of more records than it. Half a million records (about 4.2
+#: million events) take about 1.3 GB at the peak.
+CHUNK_RECORDS = 500_000
+#: Compression of the temporary per-chunk Parquet files (read once, then deleted).
+_PART_COMPRESSION: Literal["lz4"] = "lz4"
+#: Rows per row group when the chunks are joined into one Parquet file: fixed, so
+#: that the joined file is the same bytes whatever the number of threads.
+_ROW_GROUP_ROWS = 512 * 512
+
+_TABLES = ("detentions", "events")
+
+
+def _write_csv(frame: pl.DataFrame, path: Path, *, header: bool) -> None:
+    """Times as ISO 8601 with the UK offset; without `header`, rows are appended."""
+    local = frame.with_columns(pl.col(pl.Datetime("us", "UTC")).dt.convert_time_zone(UK_TZ))
+    with path.open("wb" if header else "ab") as handle:
+        local.write_csv(handle, include_header=header, datetime_format="%Y-%m-%dT%H:%M:%S%:z", date_format="%Y-%m-%d")
+
+
+def _write_chunk(records: int, rng: _Rng, carry: _Carry, write: Callable[[str, pl.DataFrame], None]) -> dict[str, int]:
+    """Build one chunk, `write(table, frame)` both tables and return its counts. The
+    frames are freed on return, so only one chunk is held in memory at a time."""
+    detentions, events = _build(records, rng, carry)
+    write("detentions", detentions)
+    write("events", events)
+    return {"records": detentions.height, "events": events.height, "children": detentions["person_id"].n_unique()}
+
+
 def generate_record_set(
     out_dir: Path,
     records: int,
     *,
     seed: int = 0,
     fmt: Literal["parquet", "csv"] = "parquet",
+    chunk_records: int = CHUNK_RECORDS,
 ) -> dict[str, int]:
     """Write a synthetic record set of `records` custody records of children to
     `out_dir/detentions.<fmt>` and `out_dir/events.<fmt>`, in the contract's form.
 
-    The same `seed` gives byte-identical files. Parquet holds UTC instants, dates,
-    booleans and enum values as strings; CSV holds times as ISO 8601 with the UK
-    offset (`2019-10-27T01:30:00+01:00`). Returns the counts of records, events and
-    children (distinct `person_id`).
+    The records are made `chunk_records` at a time (CHUNK_RECORDS; only tests change
+    it), so memory is bounded whatever `records` is. Chunk k draws from its own random
+    stream of (seed, k); the first chunk's stream is the seed itself, so a set of at
+    most `chunk_records` records is exactly one chunk, as if unchunked. A child's
+    records are all in one chunk; person numbers and the record-id sequences per force
+    and year continue across chunks, so ids are unique over the set; each force keeps
+    the s38(6) rates drawn in the first chunk. Detentions are sorted by arrival *within
+    each chunk* of `chunk_records` rows; events are grouped by record in the same order
+    and in time order within a record.
+
+    The same `records`, `seed` and `fmt` give byte-identical files. Parquet holds UTC
+    instants, dates, booleans and enum values as strings; CSV holds times as ISO 8601
+    with the UK offset (`2019-10-27T01:30:00+01:00`). Parquet of several chunks is
+    written to temporary files in `out_dir`, then streamed into one file. Returns the
+    counts of records, events and children (distinct `person_id`).
     """
     if records < 0:
         raise ValueError(f"records must be 0 or more, not {records}")
     if fmt not in ("parquet", "csv"):
         raise ValueError(f"fmt must be 'parquet' or 'csv', not {fmt!r}")
-    detentions, events = _build(records, seed)
-    detentions = detentions.cast(_as_written("detentions"))
-    events = events.cast(_as_written("events"))
+    if chunk_records < 1:
+        raise ValueError(f"chunk_records must be 1 or more, not {chunk_records}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, frame in (("detentions", detentions), ("events", events)):
-        path = out_dir / f"{name}.{fmt}"
-        if fmt == "parquet":
-            frame.write_parquet(path)
-        else:
-            local = frame.with_columns(pl.col(pl.Datetime("us", "UTC")).dt.convert_time_zone(UK_TZ))
-            local.write_csv(path, datetime_format="%Y-%m-%dT%H:%M:%S%:z", date_format="%Y-%m-%d")
-    return {
-        "records": detentions.height,
-        "events": events.height,
-        "children": detentions["person_id"].n_unique(),
-    }
+    finals = {name: out_dir / f"{name}.{fmt}" for name in _TABLES}
+    sizes = [min(chunk_records, records - start) for start in range(0, records, chunk_records)] or [0]
+    carry = _Carry()
+    totals = {"records": 0, "events": 0, "children": 0}
+
+    def generate(write: Callable[[int, str, pl.DataFrame], None]) -> None:
+        for k, size in enumerate(sizes):
+            counts = _write_chunk(size, _Rng.for_chunk(seed, k), carry, partial(write, k))
+            for key, value in counts.items():
+                totals[key] += value  # person ids of different chunks are disjoint
+
+    if fmt == "csv":
+        generate(lambda k, name, frame: _write_csv(frame, finals[name], header=k == 0))
+    elif len(sizes) == 1:
+        generate(lambda _, name, frame: frame.write_parquet(finals[name]))
+    else:
+        with tempfile.TemporaryDirectory(prefix=".generate-", dir=out_dir) as temp:
+            parts = {name: [Path(temp) / f"{name}-{k:06d}.parquet" for k in range(len(sizes))] for name in _TABLES}
+            generate(lambda k, name, frame: frame.write_parquet(parts[name][k], compression=_PART_COMPRESSION))
+            for name in _TABLES:
+                pl.scan_parquet(parts[name]).sink_parquet(
+                    finals[name], compression="zstd", row_group_size=_ROW_GROUP_ROWS, maintain_order=True
+                )
+    return totals

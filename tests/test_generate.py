@@ -10,7 +10,8 @@ import polars as pl
 import pytest
 
 from custody.contract import DETENTION_COLUMNS, EVENT_COLUMNS, EVENT_DETAILS, UK_TZ, polars_schema
-from custody.generate import generate_record_set
+from custody.generate import CHUNK_RECORDS, generate_record_set
+from custody.loader import load_record_set
 
 RECORDS = 5_000
 SEED = 11
@@ -197,6 +198,103 @@ def test_empty_and_tiny(tmp_path: Path) -> None:
     assert one["children"] == 1
     with pytest.raises(ValueError, match="records"):
         generate_record_set(tmp_path / "neg", -1)
+
+
+# ------------------------------------------------------------------ chunks
+
+CHUNKED = 1_000
+CHUNK = 300  # four chunks: 300, 300, 300, 100
+
+
+@pytest.fixture(scope="module")
+def chunked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int]]:
+    folder = tmp_path_factory.mktemp("chunked")
+    return folder, generate_record_set(folder, CHUNKED, seed=SEED, chunk_records=CHUNK)
+
+
+def test_chunked_set_is_one_clean_extract(chunked: tuple[Path, dict[str, int]]) -> None:
+    folder, counts = chunked
+    assert sorted(p.name for p in folder.iterdir()) == ["detentions.parquet", "events.parquet"]  # no temporaries
+    detentions = pl.read_parquet(folder / "detentions.parquet")
+    events = pl.read_parquet(folder / "events.parquet")
+    assert detentions.schema == _as_written("detentions")
+    assert events.schema == _as_written("events")
+    assert counts == {
+        "records": detentions.height,
+        "events": events.height,
+        "children": detentions["person_id"].n_unique(),
+    }
+    assert counts["records"] == CHUNKED
+    assert detentions["custody_record_id"].is_unique().all()
+    assert events.join(detentions, on="custody_record_id", how="anti").height == 0
+    # Record ids number each force's year 1, 2, 3, ... across chunks, without gaps.
+    seq = detentions.select(
+        pl.col("custody_record_id").str.slice(0, 8).alias("force_year"),
+        pl.col("custody_record_id").str.slice(9).cast(pl.Int64).alias("seq"),
+    )
+    numbering = seq.group_by("force_year").agg(pl.len(), pl.col("seq").max().alias("max"), pl.col("seq").n_unique())
+    assert (numbering["len"] == numbering["max"]).all()
+    assert (numbering["len"] == numbering["seq"]).all()
+    # Rows come chunk by chunk, each sorted by arrival; a child is in one chunk only.
+    chunk = detentions.with_row_index().with_columns((pl.col("index") // CHUNK).alias("chunk"))
+    assert chunk.group_by("person_id").agg(pl.col("chunk").n_unique())["chunk"].max() == 1
+    assert chunk["chunk"].n_unique() == 4
+    for _, part in chunk.group_by("chunk"):
+        assert part["arrival_time"].is_sorted()
+    # Events follow the detentions' order, one run per record.
+    in_order = events["custody_record_id"].unique(maintain_order=True)
+    assert (
+        in_order.to_list()
+        == detentions.filter(pl.col("custody_record_id").is_in(in_order.implode()))["custody_record_id"].to_list()
+    )
+    assert events.select(pl.col("custody_record_id").rle_id()).to_series().n_unique() == in_order.len()
+
+
+def test_chunked_set_loads_without_rejections(chunked: tuple[Path, dict[str, int]], tmp_path: Path) -> None:
+    generate_record_set(tmp_path, CHUNKED, seed=SEED, fmt="csv", chunk_records=CHUNK)
+    for folder in (chunked[0], tmp_path):
+        record_set = load_record_set(folder)
+        assert record_set.rows_rejected == {"detentions": 0, "events": 0}
+        assert record_set.rows_used == {"detentions": CHUNKED, "events": chunked[1]["events"]}
+
+
+def test_chunked_same_seed_same_bytes(tmp_path: Path) -> None:
+    for fmt in ("parquet", "csv"):
+        a, b = tmp_path / f"a_{fmt}", tmp_path / f"b_{fmt}"
+        counts = generate_record_set(a, CHUNKED, seed=3, fmt=fmt, chunk_records=CHUNK)
+        assert counts == generate_record_set(b, CHUNKED, seed=3, fmt=fmt, chunk_records=CHUNK)
+        assert _digests(a) == _digests(b)
+        assert set(_digests(a)) == {f"detentions.{fmt}", f"events.{fmt}"}
+    # The CSV holds the same rows as the Parquet, under one header.
+    for table in ("detentions", "events"):
+        lines = (tmp_path / "a_csv" / f"{table}.csv").read_text(encoding="utf-8").splitlines()
+        assert sum(line.startswith("custody_record_id,") for line in lines) == 1
+        text = pl.read_csv(tmp_path / "a_csv" / f"{table}.csv", infer_schema=False)
+        parquet = pl.read_parquet(tmp_path / "a_parquet" / f"{table}.parquet")
+        assert text["custody_record_id"].equals(parquet["custody_record_id"])
+
+
+def test_first_chunk_is_the_set_of_that_size(chunked: tuple[Path, dict[str, int]], tmp_path: Path) -> None:
+    generate_record_set(tmp_path, CHUNK, seed=SEED, chunk_records=CHUNK)
+    for table in ("detentions", "events"):
+        alone = pl.read_parquet(tmp_path / f"{table}.parquet")
+        first = pl.read_parquet(chunked[0] / f"{table}.parquet").head(alone.height)
+        assert first.equals(alone)
+
+
+def test_up_to_one_chunk_is_unchanged(tmp_path: Path) -> None:
+    assert CHUNK_RECORDS >= 100_000  # the benchmark's cached sets up to this size are one chunk
+    for fmt in ("parquet", "csv"):
+        default, exact = tmp_path / f"default_{fmt}", tmp_path / f"exact_{fmt}"
+        counts = generate_record_set(default, 1_000, seed=20261123, fmt=fmt)
+        assert counts == generate_record_set(exact, 1_000, seed=20261123, fmt=fmt, chunk_records=1_000)
+        assert _digests(default) == _digests(exact)
+        # As generated in one pass before chunking (numpy's PCG64 stream is stable).
+        assert counts == {"records": 1_000, "events": 8_594, "children": 772}
+    ids = pl.read_parquet(tmp_path / "default_parquet" / "detentions.parquet")["custody_record_id"]
+    assert ids.head(3).to_list() == ["DOR-2014-000001", "SYP-2014-000001", "SYP-2014-000002"]
+    with pytest.raises(ValueError, match="chunk_records"):
+        generate_record_set(tmp_path / "bad", 10, chunk_records=0)
 
 
 # ------------------------------------------------------------------ realism
