@@ -17,10 +17,12 @@ from pathlib import Path
 import polars as pl
 
 import custody
-from custody.engine.evaluate import CompiledRule, compile_rule_set, evaluate
+from custody.batches import BATCH_RECORDS, Batch, plan_batches
+from custody.contract import FINDINGS_SCHEMA
+from custody.engine.evaluate import SEGMENT, CompiledRule, compile_rule_set, evaluate
 from custody.engine.rulefile import RuleSet, default_rules_dir, load_rule_set
 from custody.facts import HEADLINE_FACTS, build_facts, fact_specs, headline_figures
-from custody.loader import RecordSet, load_record_set
+from custody.loader import RecordSet, find_tables, load_record_set
 from custody.outputs import FINDINGS_PARQUET_LEVEL
 from custody.results import CheckResult, RuleInfo
 
@@ -101,43 +103,39 @@ def run_check(
     include_notes: bool = False,
     progress: Progress | None = None,
     spill_dir: Path | None = None,
+    batch_records: int = BATCH_RECORDS,
 ) -> CheckResult:
     """Load, evaluate every rule over every record, and return the findings and what renders them.
 
     With `spill_dir`, the findings are written there as Parquet while they are computed and the
-    result holds a lazy scan of that file (it must outlive the result's use).
+    result holds a lazy scan of them (the folder must outlive the result's use). A Parquet
+    record set of more than `batch_records` records is then checked in batches of children
+    (`custody.batches`), each loaded, validated and evaluated on its own; the findings are
+    the same, in the same order, as from one pass.
     """
     started = time.perf_counter()
     say = progress or (lambda _stage: None)
     say("Reading the rules")
     rules = rules or prepare_rules()
-    say("Loading the records")
-    records = load_record_set(source)
-    say("Deriving the facts")
-    facts = facts_for(records, rules)
-    quality, files = records.data_quality, records.files
-    rows_read, rows_used, rows_rejected = records.rows_read, records.rows_used, records.rows_rejected
-    del records  # the loaded tables are not needed any more: free them before evaluating
-    say("Evaluating the rules")
-    plan = evaluate(facts.lazy(), rules.compiled, include_notes=include_notes)
-    findings: pl.DataFrame | pl.LazyFrame
-    if spill_dir is None:
-        findings = plan.collect()
+    files = find_tables(source)
+    batches = None if spill_dir is None else plan_batches(files, batch_records)
+    if batches is None:
+        run = _check_whole(source, rules, include_notes, say, spill_dir)
     else:
-        # Streamed to disk as it is computed: a million records give ~5M findings (~3 GB of
-        # messages and evidence) that need never be in memory at once. Outputs read the file.
-        spilled = spill_dir / "findings.parquet"
-        plan.sink_parquet(spilled, compression="zstd", compression_level=FINDINGS_PARQUET_LEVEL, statistics=True)
-        findings = pl.scan_parquet(spilled)
+        assert spill_dir is not None
+        run = _check_batches(source, batches, rules, include_notes, say, spill_dir)
+
     say("Summarising")
+    findings, kept = run.findings, run.kept
     applied = findings.lazy().group_by("custody_record_id").agg(pl.len().alias("rules_applied")).collect()
     record_table = (
-        facts.select("person_id", "custody_record_id", pl.col("arrival_at").alias("arrival_time"))
+        kept.select("person_id", "custody_record_id", pl.col("arrival_at").alias("arrival_time"))
         .join(applied, on="custody_record_id", how="left")
         .with_columns(pl.col("rules_applied").fill_null(0).cast(pl.Int64))
         .sort("person_id", "arrival_time", "custody_record_id", nulls_last=True)
     )
-    headline = headline_figures(facts.lazy())
+    headline = headline_figures(kept.lazy())
+    rows_read, rows_used = run.rows_read, run.rows_used
     meta = {
         "tool_version": custody.__version__,
         "rules_digest": rules.rule_set.digest,
@@ -152,18 +150,146 @@ def run_check(
             "event_rows": rows_read["events"],
             "records_loaded": rows_used["detentions"],
             "events_loaded": rows_used["events"],
-            "rows_rejected": sum(rows_rejected.values()),
-            "persons": facts["person_id"].n_unique(),
+            "rows_rejected": sum(rows_read.values()) - sum(rows_used.values()),
+            "persons": kept["person_id"].n_unique(),
             "children": headline["children_detained"],
             "findings": int(applied["rules_applied"].sum()),
         },
     }
     return CheckResult(
         findings=findings,
-        data_quality=quality,
+        data_quality=run.data_quality,
         records=record_table,
         headline=headline,
         rules=rules.info,
         meta=meta,
+        findings_file=run.findings_file,
+    )
+
+
+@dataclass
+class _Run:
+    findings: pl.DataFrame | pl.LazyFrame
+    kept: pl.DataFrame
+    """The headline facts of every loaded record (person_id, custody_record_id, arrival_at, ...)."""
+    data_quality: pl.DataFrame
+    rows_read: dict[str, int]
+    rows_used: dict[str, int]
+    findings_file: Path | None
+
+
+def _spill(plan: pl.LazyFrame, path: Path, row_group_size: int | None = None) -> None:
+    plan.sink_parquet(
+        path,
+        compression="zstd",
+        compression_level=FINDINGS_PARQUET_LEVEL,
+        statistics=True,
+        row_group_size=row_group_size,
+    )
+
+
+def _check_whole(
+    source: Path | tuple[Path, Path],
+    rules: PreparedRules,
+    include_notes: bool,
+    say: Progress,
+    spill_dir: Path | None,
+) -> _Run:
+    say("Loading the records")
+    records = load_record_set(source)
+    say("Deriving the facts")
+    facts = facts_for(records, rules)
+    quality, rows_read, rows_used = records.data_quality, records.rows_read, records.rows_used
+    del records  # the loaded tables are not needed any more: free them before evaluating
+    say("Evaluating the rules")
+    plan = evaluate(facts.lazy(), rules.compiled, include_notes=include_notes)
+    findings: pl.DataFrame | pl.LazyFrame
+    if spill_dir is None:
+        findings = plan.collect()
+    else:
+        # Streamed to disk as it is computed: a million records give ~5M findings (~3 GB of
+        # messages and evidence) that need never be in memory at once. Outputs read the file.
+        spilled = spill_dir / "findings.parquet"
+        _spill(plan, spilled)
+        findings = pl.scan_parquet(spilled)
+    return _Run(
+        findings=findings,
+        kept=facts.select(HEADLINE_FACTS),
+        data_quality=quality,
+        rows_read=rows_read,
+        rows_used=rows_used,
         findings_file=None if spill_dir is None else spill_dir / "findings.parquet",
     )
+
+
+def _check_batches(
+    source: Path | tuple[Path, Path],
+    batches: list[Batch],
+    rules: PreparedRules,
+    include_notes: bool,
+    say: Progress,
+    spill_dir: Path,
+) -> _Run:
+    kept, quality = [], []
+    rows_read = {"detentions": 0, "events": 0}
+    rows_used = {"detentions": 0, "events": 0}
+    spills = []
+    for batch in batches:
+        say(f"Checking children in batch {batch.index + 1} of {len(batches)}")
+        records = load_record_set(source, batch=batch)
+        facts = facts_for(records, rules)
+        quality.append(records.data_quality)
+        for table in rows_read:
+            rows_read[table] += records.rows_read[table]
+            rows_used[table] += records.rows_used[table]
+        del records
+        kept.append(facts.select(HEADLINE_FACTS))
+        spilled = spill_dir / f"findings-{batch.index:05d}.parquet"
+        # Small row groups, so that each (rule, version, step) segment is read back cheaply.
+        _spill(
+            evaluate(facts.lazy(), rules.compiled, include_notes=include_notes, segments=True),
+            spilled,
+            row_group_size=_SPILL_ROW_GROUP,
+        )
+        spills.append(spilled)
+        del facts
+    order = {"detentions": 0, "events": 1}
+    data_quality = pl.concat(quality).sort(
+        pl.col("table").replace_strict(order, return_dtype=pl.UInt8), "row", maintain_order=True
+    )
+    return _Run(
+        findings=_interleave(spills),
+        kept=pl.concat(kept),
+        data_quality=data_quality,
+        rows_read=rows_read,
+        rows_used=rows_used,
+        findings_file=None,
+    )
+
+
+_SPILL_ROW_GROUP = 65_536
+
+
+def _interleave(spills: list[Path]) -> pl.LazyFrame:
+    """The batches' findings in one-pass order: each segment (rule, version, step) of every
+    batch in turn. Each batch wrote its segments in order, so a segment is a slice of its file."""
+    sizes = [
+        dict(pl.scan_parquet(path).group_by(SEGMENT).len().collect().iter_rows())  # segment -> rows
+        for path in spills
+    ]
+    starts = []
+    for size in sizes:
+        offset, start = 0, {}
+        for segment in sorted(size):
+            start[segment] = offset
+            offset += size[segment]
+        starts.append(start)
+    pieces = [
+        pl.scan_parquet(path).slice(starts[k][segment], sizes[k][segment]).drop(SEGMENT)
+        for segment in sorted(set().union(*sizes))
+        for k, path in enumerate(spills)
+        if segment in sizes[k]
+    ]
+    if not pieces:
+        return pl.LazyFrame(schema=FINDINGS_SCHEMA)
+    return pl.concat(pieces, how="vertical")

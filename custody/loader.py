@@ -38,6 +38,7 @@ from typing import Any
 
 import polars as pl
 
+from custody.batches import Batch
 from custody.contract import (
     DATA_QUALITY_SCHEMA,
     EVENT_DETAILS,
@@ -131,12 +132,15 @@ class RecordSet:
         }
 
 
-def load_record_set(source: Path | str | tuple[Path | str, Path | str]) -> RecordSet:
+def load_record_set(source: Path | str | tuple[Path | str, Path | str], *, batch: Batch | None = None) -> RecordSet:
     """Load a record set from a folder (holding `detentions.<ext>` and `events.<ext>`) or
-    from two files (detentions first). Raises `InputError` for structural problems."""
+    from two files (detentions first). Raises `InputError` for structural problems.
+
+    With `batch` (from `custody.batches.plan_batches`, Parquet only), only that batch's rows
+    are read; row numbers stay the file's."""
     files = find_tables(source)
-    detentions_raw = _read_table(files["detentions"], "detentions")
-    events_raw = _read_table(files["events"], "events")
+    detentions_raw = _read_table(files["detentions"], "detentions", None if batch is None else batch.detentions)
+    events_raw = _read_table(files["events"], "events", None if batch is None else batch.events)
 
     detentions, detention_dq, rejected_ids = _check_detentions(detentions_raw)
     events, event_dq = _check_events(events_raw, detentions[_ID], rejected_ids)
@@ -223,9 +227,14 @@ class _RawTable:
     warnings: pl.DataFrame  # DATA_QUALITY_SCHEMA + _issue
 
 
-def _read_table(path: Path, table: str) -> _RawTable:
+def _read_table(path: Path, table: str, where: pl.Expr | None = None) -> _RawTable:
     kind = SUFFIXES[path.suffix.lower()]
-    frame, lossy = _READERS[kind](path)
+    if where is None:
+        frame, lossy = _READERS[kind](path)
+    elif kind == "parquet":
+        frame, lossy = _read_parquet(path, where)
+    else:
+        raise ValueError(f"only Parquet tables are read in batches, not {path.name}")
     frame = _clean_values(_normalise_columns(frame, path, table), table)
     # Rows without any value (blank lines, empty spreadsheet rows) hold no record: skip them.
     if frame[_ID].null_count():
@@ -363,13 +372,24 @@ def _empty(path: Path) -> InputError:
     )
 
 
-def _read_parquet(path: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+def _read_parquet(path: Path, where: pl.Expr | None = None) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The table, or with `where` only the rows it keeps (numbered as in the whole file)."""
     if path.stat().st_size == 0:
         raise _empty(path)
     try:
-        frame = pl.read_parquet(path)
+        if where is None:
+            frame = pl.read_parquet(path)
+        else:
+            scan = pl.scan_parquet(path)
+            _check_reserved(pl.DataFrame(schema=scan.collect_schema()), path)
+            frame = scan.with_row_index(ROW, offset=1).filter(where).collect()
+            frame = frame.with_columns(pl.col(ROW).cast(pl.Int64))
+    except InputError:
+        raise
     except Exception as error:  # polars and arrow raise several kinds for a damaged file
         raise _not_readable(path, "parquet", error, "check the file is complete, or export it again") from error
+    if where is not None:
+        return frame, None
     _check_reserved(frame, path)
     return _with_row_numbers(frame, 1), None
 

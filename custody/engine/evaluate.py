@@ -398,14 +398,24 @@ def _steps(rule: CompiledRule, version: CompiledVersion, specs: dict[str, FactSp
     return steps
 
 
+SEGMENT = "_segment"
+"""Optional findings column: the index of the (rule, version, step) part a finding came from."""
+
+
 def rule_findings(
-    facts: pl.LazyFrame, rule: CompiledRule, specs: dict[str, FactSpec], include_notes: bool = False
-) -> pl.LazyFrame:
-    """The findings of one rule over every record (lazy).
+    facts: pl.LazyFrame,
+    rule: CompiledRule,
+    specs: dict[str, FactSpec],
+    include_notes: bool = False,
+    *,
+    first_segment: int | None = None,
+) -> list[pl.LazyFrame]:
+    """The findings of one rule over every record (lazy), one frame per segment.
 
     The records are partitioned by the version in force and then by the step that decided,
     so each record's conditions are evaluated under one version only and its message is
-    formatted once, by the template of its own outcome.
+    formatted once, by the template of its own outcome. With `first_segment`, each frame
+    carries its running index in `SEGMENT` (from `first_segment` on).
     """
     rule_model = rule.source.rule
     evidence = _evidence(rule, specs, include_notes)
@@ -436,22 +446,34 @@ def rule_findings(
                     step.message.alias("message"),
                     evidence.alias("evidence"),
                     pl.col("_trigger_at").alias("trigger_at"),
+                    *(
+                        []
+                        if first_segment is None
+                        else [pl.lit(first_segment + len(partitions), dtype=pl.UInt32).alias(SEGMENT)]
+                    ),
                 )
             )
-    return pl.concat(partitions, how="vertical")
+    return partitions
 
 
-def evaluate(facts: pl.LazyFrame, rules: list[CompiledRule], *, include_notes: bool = False) -> pl.LazyFrame:
+def evaluate(
+    facts: pl.LazyFrame, rules: list[CompiledRule], *, include_notes: bool = False, segments: bool = False
+) -> pl.LazyFrame:
     """Findings of every rule over every record: one lazy plan, in the contract's columns.
 
     Order: by rule id; within a rule by the version and step that decided; then in the order
-    of the facts (child, arrival, custody record, as `build_facts` gives them).
+    of the facts (child, arrival, custody record, as `build_facts` gives them). With
+    `segments`, a last column `SEGMENT` numbers those (rule, version, step) parts in order,
+    so that findings of several batches of children can be interleaved into this order.
     """
     specs = fact_specs()
+    columns = [*FINDINGS_SCHEMA, *([SEGMENT] if segments else [])]
     if not rules:
-        return pl.LazyFrame(schema=FINDINGS_SCHEMA)
+        return pl.LazyFrame(schema={**FINDINGS_SCHEMA, **({SEGMENT: pl.UInt32()} if segments else {})})
     # The facts come in child order (build_facts); sorting the findings themselves would copy
     # the whole table (a third more memory and time at a million records). The order is
     # deterministic: rule id, then version and outcome step, then child.
-    frames = [rule_findings(facts, rule, specs, include_notes) for rule in sorted(rules, key=lambda r: r.rule_id)]
-    return pl.concat(frames, how="vertical").select(list(FINDINGS_SCHEMA))
+    frames: list[pl.LazyFrame] = []
+    for rule in sorted(rules, key=lambda r: r.rule_id):
+        frames += rule_findings(facts, rule, specs, include_notes, first_segment=len(frames) if segments else None)
+    return pl.concat(frames, how="vertical").select(columns)
