@@ -13,6 +13,7 @@ import polars as pl
 import typer
 from rich.console import Console
 
+from custody.batches import BATCH_RECORDS
 from custody.check import PreparedRules, findings_for, prepare_rules, run_check
 from custody.contract import UK_TZ
 from custody.errors import UsageError
@@ -86,6 +87,15 @@ def check(
         bool, typer.Option("--include-notes", help="Include free-text notes in the evidence (personal data).")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    batch_records: Annotated[
+        int,
+        typer.Option(
+            "--batch-records",
+            min=1,
+            help="Check a Parquet record set with more records than this in batches of children of about "
+            "this many records (lower it to use less memory; the findings are the same).",
+        ),
+    ] = BATCH_RECORDS,
 ) -> None:
     """Check every custody record against every rule and write the findings.
 
@@ -108,6 +118,7 @@ def check(
                 include_notes=include_notes,
                 progress=lambda stage: status.update(f"{stage}…"),
                 spill_dir=Path(spill),
+                batch_records=batch_records,
             )
             status.update("Writing the outputs…")
             written = write_outputs(result, out, formats=chosen, pseudonymise_key=pseudonymise_key)
