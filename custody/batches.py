@@ -13,32 +13,28 @@ within a batch, and the batches follow each other in that same order. Rows witho
 custody_record_id, and events whose custody_record_id is in no detentions row, go to the
 first batch, where the loader reports them as it always does. Row numbers are the file's.
 
-Only Parquet record sets are read this way (a filter is pushed into the scan of each
-table); other formats are read whole.
+Planning reads the two id columns, then splits each table once, a slice of rows at a time,
+into per-batch pieces (with the file's row numbers) in a working folder: one pass over the
+data, however many batches. Only Parquet record sets are read this way; other formats are
+read whole.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
+from custody.loader import ROW, Batch
 from custody.timeparse import is_nested
 
 BATCH_RECORDS = 1_000_000
 """Records per batch by default: a million records peak at about 2.5 GB."""
 
+SPLIT_ROWS = 4_000_000
+"""Rows of a table read at a time while splitting it into batches."""
+
 _ID = "custody_record_id"
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Which rows of each table belong to one batch: a filter over the file's own columns."""
-
-    index: int
-    detentions: pl.Expr
-    events: pl.Expr
 
 
 def _clean_id(column: str) -> pl.Expr:
@@ -55,8 +51,9 @@ def _column(schema: pl.Schema, name: str) -> str | None:
     return None
 
 
-def plan_batches(files: dict[str, Path], records_per_batch: int = BATCH_RECORDS) -> list[Batch] | None:
-    """The batches to check `files` in, or None to read the record set whole.
+def plan_batches(files: dict[str, Path], work_dir: Path, records_per_batch: int = BATCH_RECORDS) -> list[Batch] | None:
+    """Split `files` into batches of about `records_per_batch` records, written under
+    `work_dir`; or None to read the record set whole.
 
     None when either table is not Parquet, when detentions has at most `records_per_batch`
     rows, or when the files cannot be planned (the loader then reports the problem).
@@ -66,18 +63,24 @@ def plan_batches(files: dict[str, Path], records_per_batch: int = BATCH_RECORDS)
     if any(path.suffix.lower() != ".parquet" for path in files.values()):
         return None
     try:
-        detentions = pl.scan_parquet(files["detentions"])
-        if detentions.select(pl.len()).collect().item() <= records_per_batch:
+        scans = {table: pl.scan_parquet(path) for table, path in files.items()}
+        if scans["detentions"].select(pl.len()).collect().item() <= records_per_batch:
             return None
-        det_schema = detentions.collect_schema()
-        ev_schema = pl.scan_parquet(files["events"]).collect_schema()
+        schemas = {table: scan.collect_schema() for table, scan in scans.items()}
     except Exception:  # a damaged file: the loader says what is wrong with it
         return None
-    det_id, person, ev_id = _column(det_schema, _ID), _column(det_schema, "person_id"), _column(ev_schema, _ID)
-    if det_id is None or person is None or ev_id is None:
+    if any(name.replace("\ufeff", "").strip().lower() == ROW for schema in schemas.values() for name in schema):
+        return None  # the loader refuses a column of that name
+    ids = {table: _column(schema, _ID) for table, schema in schemas.items()}
+    person = _column(schemas["detentions"], "person_id")
+    if ids["detentions"] is None or ids["events"] is None or person is None:
         return None
 
-    rows = detentions.select(_clean_id(det_id).alias("id"), _clean_id(person).alias("person")).collect()
+    rows = (
+        scans["detentions"]
+        .select(_clean_id(ids["detentions"]).alias("id"), _clean_id(person).alias("person"))
+        .collect()
+    )
     # A record belongs to its child; rows repeating an id with different children go with the
     # first of them, so that the loader sees every row of that id together.
     records = rows.drop_nulls("id").group_by("id").agg(pl.col("person").min())
@@ -87,20 +90,39 @@ def plan_batches(files: dict[str, Path], records_per_batch: int = BATCH_RECORDS)
         .sort("person", nulls_last=False)
         .with_columns(part=((pl.col("len").cum_sum() - pl.col("len")) // records_per_batch).cast(pl.UInt32))
     )
-    parts = (
-        records.join(children.select("person", "part"), on="person", how="left", nulls_equal=True)
-        .group_by("part")
-        .agg("id")
-        .sort("part")
+    parts = records.join(children.select("person", "part"), on="person", how="left", nulls_equal=True).select(
+        "id", "part"
     )
-    every_id = records["id"].implode()
-    batches = []
-    for index, ids in enumerate(parts["id"]):
-        mine = ids.implode()
-        det_keep = _clean_id(det_id).is_in(mine)
-        ev_keep = _clean_id(ev_id).is_in(mine)
-        if index == 0:
-            det_keep = det_keep | _clean_id(det_id).is_null()
-            ev_keep = ev_keep | _clean_id(ev_id).is_null() | ~_clean_id(ev_id).is_in(every_id)
-        batches.append(Batch(index=index, detentions=det_keep, events=ev_keep))
-    return batches if len(batches) > 1 else None
+    count = int(parts["part"].max() or 0) + 1  # type: ignore[arg-type]
+    if count < 2:
+        return None
+    pieces = {
+        table: _split(scans[table], ids[table], parts, work_dir / table, count)  # type: ignore[arg-type]
+        for table in ("detentions", "events")
+    }
+    return [
+        Batch(index=k, detentions=tuple(pieces["detentions"][k]), events=tuple(pieces["events"][k]))
+        for k in range(count)
+    ]
+
+
+def _split(scan: pl.LazyFrame, id_column: str, parts: pl.DataFrame, folder: Path, count: int) -> list[list[Path]]:
+    """Each batch's rows of one table, as pieces in file order. Rows without an id, or with
+    an id in no detentions row, go to the first batch (the loader reports them there)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    total = scan.select(pl.len()).collect().item()
+    pieces: list[list[Path]] = [[] for _ in range(count)]
+    for number, start in enumerate(range(0, total, SPLIT_ROWS)):
+        chunk = (
+            scan.with_row_index(ROW, offset=1)
+            .slice(start, SPLIT_ROWS)
+            .with_columns(pl.col(ROW).cast(pl.Int64), _clean_id(id_column).alias("_key"))
+            .join(parts.lazy(), left_on="_key", right_on="id", how="left", maintain_order="left")
+            .with_columns(pl.col("part").fill_null(0))
+            .collect()
+        )
+        for (part,), rows in chunk.partition_by("part", as_dict=True, maintain_order=True).items():
+            piece = folder / f"{part:05d}-{number:05d}.parquet"
+            rows.drop("_key", "part").write_parquet(piece, compression="lz4")
+            pieces[int(part)].append(piece)
+    return pieces

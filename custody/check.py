@@ -17,12 +17,12 @@ from pathlib import Path
 import polars as pl
 
 import custody
-from custody.batches import BATCH_RECORDS, Batch, plan_batches
+from custody.batches import BATCH_RECORDS, plan_batches
 from custody.contract import FINDINGS_SCHEMA
 from custody.engine.evaluate import SEGMENT, CompiledRule, compile_rule_set, evaluate
 from custody.engine.rulefile import RuleSet, default_rules_dir, load_rule_set
 from custody.facts import HEADLINE_FACTS, build_facts, fact_specs, headline_figures
-from custody.loader import RecordSet, find_tables, load_record_set
+from custody.loader import Batch, RecordSet, find_tables, load_record_set
 from custody.outputs import FINDINGS_PARQUET_LEVEL
 from custody.results import CheckResult, RuleInfo
 
@@ -118,7 +118,9 @@ def run_check(
     say("Reading the rules")
     rules = rules or prepare_rules()
     files = find_tables(source)
-    batches = None if spill_dir is None else plan_batches(files, batch_records)
+    if spill_dir is not None:
+        say("Sizing up the records")
+    batches = None if spill_dir is None else plan_batches(files, spill_dir / "batches", batch_records)
     if batches is None:
         run = _check_whole(source, rules, include_notes, say, spill_dir)
     else:
@@ -237,6 +239,8 @@ def _check_batches(
     for batch in batches:
         say(f"Checking children in batch {batch.index + 1} of {len(batches)}")
         records = load_record_set(source, batch=batch)
+        for piece in (*batch.detentions, *batch.events):
+            piece.unlink()
         facts = facts_for(records, rules)
         quality.append(records.data_quality)
         for table in rows_read:

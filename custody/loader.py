@@ -38,7 +38,6 @@ from typing import Any
 
 import polars as pl
 
-from custody.batches import Batch
 from custody.contract import (
     DATA_QUALITY_SCHEMA,
     EVENT_DETAILS,
@@ -93,6 +92,17 @@ _MAX_ROWS_LISTED = 5
 # ---------------------------------------------------------------- the result
 
 
+@dataclass(frozen=True)
+class Batch:
+    """One batch of a large Parquet record set (planned by `custody.batches`): the pieces of
+    each table holding that batch's rows, with the file's own columns and its row numbers in
+    `_row`, in file order."""
+
+    index: int
+    detentions: tuple[Path, ...]
+    events: tuple[Path, ...]
+
+
 @dataclass
 class RecordSet:
     """A loaded record set: the usable rows of both tables, and every problem found."""
@@ -137,7 +147,7 @@ def load_record_set(source: Path | str | tuple[Path | str, Path | str], *, batch
     from two files (detentions first). Raises `InputError` for structural problems.
 
     With `batch` (from `custody.batches.plan_batches`, Parquet only), only that batch's rows
-    are read; row numbers stay the file's."""
+    are read, from its pieces; row numbers and the files reported stay those of the record set."""
     files = find_tables(source)
     detentions_raw = _read_table(files["detentions"], "detentions", None if batch is None else batch.detentions)
     events_raw = _read_table(files["events"], "events", None if batch is None else batch.events)
@@ -227,12 +237,12 @@ class _RawTable:
     warnings: pl.DataFrame  # DATA_QUALITY_SCHEMA + _issue
 
 
-def _read_table(path: Path, table: str, where: pl.Expr | None = None) -> _RawTable:
+def _read_table(path: Path, table: str, pieces: tuple[Path, ...] | None = None) -> _RawTable:
     kind = SUFFIXES[path.suffix.lower()]
-    if where is None:
+    if pieces is None:
         frame, lossy = _READERS[kind](path)
     elif kind == "parquet":
-        frame, lossy = _read_parquet(path, where)
+        frame, lossy = _read_pieces(path, pieces), None
     else:
         raise ValueError(f"only Parquet tables are read in batches, not {path.name}")
     frame = _clean_values(_normalise_columns(frame, path, table), table)
@@ -372,26 +382,27 @@ def _empty(path: Path) -> InputError:
     )
 
 
-def _read_parquet(path: Path, where: pl.Expr | None = None) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """The table, or with `where` only the rows it keeps (numbered as in the whole file)."""
+def _read_parquet(path: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     if path.stat().st_size == 0:
         raise _empty(path)
     try:
-        if where is None:
-            frame = pl.read_parquet(path)
-        else:
-            scan = pl.scan_parquet(path)
-            _check_reserved(pl.DataFrame(schema=scan.collect_schema()), path)
-            frame = scan.with_row_index(ROW, offset=1).filter(where).collect()
-            frame = frame.with_columns(pl.col(ROW).cast(pl.Int64))
-    except InputError:
-        raise
+        frame = pl.read_parquet(path)
     except Exception as error:  # polars and arrow raise several kinds for a damaged file
         raise _not_readable(path, "parquet", error, "check the file is complete, or export it again") from error
-    if where is not None:
-        return frame, None
     _check_reserved(frame, path)
     return _with_row_numbers(frame, 1), None
+
+
+def _read_pieces(path: Path, pieces: tuple[Path, ...]) -> pl.DataFrame:
+    """One batch's rows of Parquet table `path`, from the pieces the planner split it into."""
+    try:
+        schema = pl.scan_parquet(path).collect_schema()
+    except Exception as error:
+        raise _not_readable(path, "parquet", error, "check the file is complete, or export it again") from error
+    _check_reserved(pl.DataFrame(schema=schema), path)
+    if not pieces:
+        return pl.DataFrame(schema={**schema, ROW: pl.Int64()})
+    return pl.read_parquet(list(pieces)).rechunk()  # polars 2.1 can panic on some multi-chunk frames
 
 
 def _read_ndjson(path: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:

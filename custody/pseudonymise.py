@@ -21,6 +21,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 import polars as pl
 
@@ -32,6 +33,8 @@ RECORD_PREFIX = "R-"
 DIGEST_HEX_CHARS = 16
 
 _SHA256_BLOCK = 64
+
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 
 def _hmac_sha256(key: bytes, prefix: bytes) -> Callable[[bytes], bytes]:
@@ -78,11 +81,13 @@ def _distinct(parts: Iterable[pl.Series]) -> pl.Series:
     return pl.concat([p.cast(pl.String).rename("id") for p in parts], how="vertical").unique()
 
 
-def _with_pseudonym(frame: pl.DataFrame, column: str, mapping: pl.DataFrame, alias: str) -> pl.DataFrame:
+def _with_pseudonym(frame: Frame, column: str, mapping: pl.DataFrame, alias: str) -> Frame:
     """`frame` with column `alias` holding the pseudonym of `column` (a join: faster than
     `replace_strict` for millions of distinct ids; row order kept)."""
     return frame.join(
-        mapping.rename({"original": "_original", "pseudonym": alias}),
+        mapping.rename({"original": "_original", "pseudonym": alias}).lazy()
+        if isinstance(frame, pl.LazyFrame)
+        else mapping.rename({"original": "_original", "pseudonym": alias}),
         left_on=pl.col(column).cast(pl.String),
         right_on="_original",
         how="left",
@@ -90,8 +95,8 @@ def _with_pseudonym(frame: pl.DataFrame, column: str, mapping: pl.DataFrame, ali
     ).drop("_original", strict=False)
 
 
-def _replace_ids(frame: pl.DataFrame, person_map: pl.DataFrame, record_map: pl.DataFrame) -> pl.DataFrame:
-    columns = frame.columns
+def _replace_ids(frame: Frame, person_map: pl.DataFrame, record_map: pl.DataFrame) -> Frame:
+    columns = frame.collect_schema().names()
     frame = _with_pseudonym(frame, "person_id", person_map, "_person")
     frame = _with_pseudonym(frame, "custody_record_id", record_map, "_record")
     return frame.with_columns(
@@ -111,17 +116,19 @@ def _quotes_own_id(text_columns: Sequence[str]) -> pl.Expr:
     return quotes
 
 
-def _without_quoted_ids(findings: pl.DataFrame, person_map: pl.DataFrame, record_map: pl.DataFrame) -> pl.DataFrame:
+def _without_quoted_ids(findings: pl.LazyFrame, person_map: pl.DataFrame, record_map: pl.DataFrame) -> pl.LazyFrame:
     """Message and evidence with the row's own ids replaced, where they quote them.
 
     The engine is not expected to write ids into messages; this is a safety net. The test
-    for it is vectorised, and only rows that do quote an id are rewritten in Python.
+    for it is vectorised (one pass over the findings), and only rows that do quote an id
+    are rewritten in Python.
     """
-    text_columns = [c for c in ("message", "evidence") if c in findings.columns]
-    if not text_columns or findings.height == 0:
+    columns = findings.collect_schema().names()
+    text_columns = [c for c in ("message", "evidence") if c in columns]
+    if not text_columns:
         return findings
     indexed = findings.with_row_index("_row")
-    quoting = indexed.filter(_quotes_own_id(text_columns))
+    quoting = indexed.filter(_quotes_own_id(text_columns)).collect()
     if quoting.height == 0:
         return findings
     persons = _as_dict(person_map.filter(pl.col("original").is_in(quoting.get_column("person_id").implode())))
@@ -144,11 +151,11 @@ def _without_quoted_ids(findings: pl.DataFrame, person_map: pl.DataFrame, record
         schema={"_row": pl.UInt32, **{f"_new_{c}": pl.String for c in text_columns}},
     ).with_columns(pl.lit(True).alias("_patched"))
     return (
-        indexed.join(patch, on="_row", how="left", maintain_order="left")
+        indexed.join(patch.lazy(), on="_row", how="left", maintain_order="left")
         .with_columns(
             pl.when(pl.col("_patched")).then(pl.col(f"_new_{c}")).otherwise(pl.col(c)).alias(c) for c in text_columns
         )
-        .select(findings.columns)
+        .select(columns)
     )
 
 
@@ -171,15 +178,16 @@ def pseudonymise(result: CheckResult, key: str) -> CheckResult:
     if not key:
         raise UsageError("The pseudonymisation key is empty; give a secret of at least 16 characters.")
     key_bytes = key.encode("utf-8")
-    # Held in memory: pseudonymising a spilled (lazy) findings table reads it back whole.
-    findings, records, quality = result.findings.lazy().collect(), result.records, result.data_quality
+    # A spilled (lazy) findings table stays lazy: its ids are replaced as it is written out.
+    findings, records, quality = result.findings.lazy(), result.records, result.data_quality
 
     dq_column = pl.col("column").cast(pl.String).str.strip_chars().str.to_lowercase()
     dq_person_values = quality.filter(dq_column == "person_id").get_column("value")
     dq_record_values = quality.filter(dq_column == "custody_record_id").get_column("value")
 
+    # Every finding is about a loaded record, so the records hold every id the findings do.
     person_map = _pseudonyms(
-        _distinct([findings.get_column("person_id"), records.get_column("person_id"), dq_person_values]),
+        _distinct([records.get_column("person_id"), dq_person_values]),
         key=key_bytes,
         kind="person_id",
         prefix=PERSON_PREFIX,
@@ -187,7 +195,6 @@ def pseudonymise(result: CheckResult, key: str) -> CheckResult:
     record_map = _pseudonyms(
         _distinct(
             [
-                findings.get_column("custody_record_id"),
                 records.get_column("custody_record_id"),
                 quality.get_column("custody_record_id"),
                 dq_record_values,
@@ -198,9 +205,7 @@ def pseudonymise(result: CheckResult, key: str) -> CheckResult:
         prefix=RECORD_PREFIX,
     )
 
-    findings = _without_quoted_ids(findings, person_map, record_map)
-
-    findings = _replace_ids(findings, person_map, record_map)
+    hidden = _replace_ids(_without_quoted_ids(findings, person_map, record_map), person_map, record_map)
     records = _replace_ids(records, person_map, record_map)
     columns = quality.columns
     quality = _with_pseudonym(quality, "custody_record_id", record_map, "_record")
@@ -216,4 +221,10 @@ def pseudonymise(result: CheckResult, key: str) -> CheckResult:
         .alias("value"),
     ).select(columns)
     # findings_file (the spilled, un-pseudonymised findings) must not be copied out as it is.
-    return replace(result, findings=findings, records=records, data_quality=quality, findings_file=None)
+    return replace(
+        result,
+        findings=hidden.collect() if isinstance(result.findings, pl.DataFrame) else hidden,
+        records=records,
+        data_quality=quality,
+        findings_file=None,
+    )

@@ -10,6 +10,7 @@ from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
 from custody import cli
+import custody.batches as batches_module
 from custody.batches import plan_batches
 from custody.check import CheckResult, run_check
 from custody.generate import generate_record_set
@@ -51,14 +52,21 @@ def _assert_same(whole: CheckResult, batched: CheckResult) -> None:
 
 
 @pytest.mark.parametrize("batch_records", [3])
-def test_messy_records_in_batches_match_one_pass(messy_parquet: Path, tmp_path: Path, batch_records: int) -> None:
-    batches = plan_batches({t: messy_parquet / f"{t}.parquet" for t in ("detentions", "events")}, batch_records)
+def test_messy_records_in_batches_match_one_pass(
+    messy_parquet: Path, tmp_path: Path, batch_records: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tables are split a slice of rows at a time: slices of 7 rows keep the row numbers exact.
+    monkeypatch.setattr(batches_module, "SPLIT_ROWS", 7)
+    files = {t: messy_parquet / f"{t}.parquet" for t in ("detentions", "events")}
+    batches = plan_batches(files, tmp_path / "plan", batch_records)
     assert batches is not None and len(batches) > 2
     whole = _check(messy_parquet, tmp_path / "whole", 10**9)
     batched = _check(messy_parquet, tmp_path / "batched", batch_records)
     _assert_same(whole, batched)
     # The planted problems are all still reported, once each.
-    issues = set(batched.data_quality["reason"].str.extract(r"(with different values|not in detentions|rejected in detentions)"))
+    issues = set(
+        batched.data_quality["reason"].str.extract(r"(with different values|not in detentions|rejected in detentions)")
+    )
     assert {"with different values", "not in detentions", "rejected in detentions"} <= issues
 
 
@@ -81,23 +89,24 @@ def test_every_row_is_in_exactly_one_batch(tmp_path: Path) -> None:
         {"custody_record_id": ["R1 ", "R2", "R3", "R4", None, "R5", "R6", "R7", "R7", ""]},
     ).write_parquet(tmp_path / "events.parquet")
     files = {t: tmp_path / f"{t}.parquet" for t in ("detentions", "events")}
-    batches = plan_batches(files, 2)
+    batches = plan_batches(files, tmp_path / "plan", 2)
     assert batches is not None
     member = {
         table: pl.concat(
-            pl.scan_parquet(path)
-            .with_row_index("row")
-            .filter(getattr(batch, table))
-            .select("row", pl.lit(batch.index).alias("batch"))
-            .collect()
+            pl.read_parquet(piece).select(pl.col("_row") - 1, pl.lit(batch.index).alias("batch"))
             for batch in batches
-        ).sort("row")
-        for table, path in files.items()
+            for piece in getattr(batch, table)
+        ).sort("_row")
+        for table in files
     }
-    assert member["detentions"]["row"].to_list() == list(range(8))
-    assert member["events"]["row"].to_list() == list(range(10))
-    det = dict(zip(member["detentions"]["row"], member["detentions"]["batch"], strict=True))
-    ev = dict(zip(member["events"]["row"], member["events"]["batch"], strict=True))
+    assert member["detentions"]["_row"].to_list() == list(range(8))
+    assert member["events"]["_row"].to_list() == list(range(10))
+    # Each piece holds the file's columns, in file order.
+    first = pl.read_parquet(batches[0].events[0])
+    assert set(first.columns) == {"custody_record_id", "_row"}
+    assert first["_row"].is_sorted()
+    det = dict(zip(member["detentions"]["_row"], member["detentions"]["batch"], strict=True))
+    ev = dict(zip(member["events"]["_row"], member["events"]["batch"], strict=True))
     # A child's records stay together (P1: R2 and R6; P2: R1 and R7), with their events;
     # the rows of a repeated id go together whatever their child; ids trimmed as the loader does.
     assert det[1] == det[6] == ev[1] == ev[6]
@@ -107,12 +116,13 @@ def test_every_row_is_in_exactly_one_batch(tmp_path: Path) -> None:
     assert det[4] == det[5] == ev[3] == ev[4] == ev[5] == ev[9] == 0
 
 
-def test_small_or_non_parquet_sets_are_read_whole(generated: Path) -> None:
+def test_small_or_non_parquet_sets_are_read_whole(generated: Path, tmp_path: Path) -> None:
     files = {t: generated / f"{t}.parquet" for t in ("detentions", "events")}
-    assert plan_batches(files, 400) is None
-    assert plan_batches({t: MESSY / f"{t}.csv" for t in ("detentions", "events")}, 1) is None
+    assert plan_batches(files, tmp_path, 400) is None
+    assert plan_batches({t: MESSY / f"{t}.csv" for t in ("detentions", "events")}, tmp_path, 1) is None
     with pytest.raises(ValueError, match="1 or more"):
-        plan_batches(files, 0)
+        plan_batches(files, tmp_path, 0)
+    assert not list(tmp_path.iterdir())
 
 
 def test_check_cli_batches_give_identical_outputs(generated: Path, tmp_path: Path) -> None:

@@ -189,3 +189,16 @@ def test_many_ids_are_hashed_once_each_and_joined_back() -> None:
     assert hidden.records.get_column("custody_record_id").n_unique() == n
     assert hidden.records.get_column("person_id").n_unique() == n
     assert elapsed < 5, elapsed
+
+
+def test_spilled_findings_are_pseudonymised_lazily(result: CheckResult) -> None:
+    """A spilled findings table (a lazy scan, millions of rows) is not read back whole."""
+    from dataclasses import replace
+
+    eager = pseudonymise(result, "a secret key of some length")
+    lazy = pseudonymise(replace(result, findings=result.findings.lazy()), "a secret key of some length")
+    assert isinstance(lazy.findings, pl.LazyFrame)
+    collected = lazy.findings.collect()
+    assert collected.equals(eager.findings)
+    assert collected.get_column("person_id").null_count() == 0
+    assert not {*collected.get_column("person_id"), *collected.get_column("custody_record_id")} & ORIGINAL_IDS
