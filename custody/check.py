@@ -19,7 +19,7 @@ import polars as pl
 import custody
 from custody.batches import BATCH_RECORDS, plan_batches
 from custody.contract import FINDINGS_SCHEMA
-from custody.engine.evaluate import SEGMENT, CompiledRule, compile_rule_set, evaluate
+from custody.engine.evaluate import CompiledRule, compile_rule_set, evaluate, evaluate_segments
 from custody.engine.rulefile import RuleSet, default_rules_dir, load_rule_set
 from custody.facts import HEADLINE_FACTS, build_facts, fact_specs, headline_figures
 from custody.loader import Batch, RecordSet, find_tables, load_record_set
@@ -180,14 +180,8 @@ class _Run:
     findings_file: Path | None
 
 
-def _spill(plan: pl.LazyFrame, path: Path, row_group_size: int | None = None) -> None:
-    plan.sink_parquet(
-        path,
-        compression="zstd",
-        compression_level=FINDINGS_PARQUET_LEVEL,
-        statistics=True,
-        row_group_size=row_group_size,
-    )
+def _spill(plan: pl.LazyFrame, path: Path) -> None:
+    plan.sink_parquet(path, compression="zstd", compression_level=FINDINGS_PARQUET_LEVEL, statistics=True)
 
 
 def _check_whole(
@@ -232,10 +226,13 @@ def _check_batches(
     say: Progress,
     spill_dir: Path,
 ) -> _Run:
+    """Each batch loaded, validated and evaluated on its own. Its findings are spilled a
+    segment (rule, version, step) at a time, to one file per segment and batch, so that the
+    files read in (segment, batch) order are the findings in one-pass order."""
     kept, quality = [], []
     rows_read = {"detentions": 0, "events": 0}
     rows_used = {"detentions": 0, "events": 0}
-    spills = []
+    segments: dict[int, list[Path]] = {}
     for batch in batches:
         say(f"Checking children in batch {batch.index + 1} of {len(batches)}")
         records = load_record_set(source, batch=batch)
@@ -248,52 +245,24 @@ def _check_batches(
             rows_used[table] += records.rows_used[table]
         del records
         kept.append(facts.select(HEADLINE_FACTS))
-        spilled = spill_dir / f"findings-{batch.index:05d}.parquet"
-        # Small row groups, so that each (rule, version, step) segment is read back cheaply.
-        _spill(
-            evaluate(facts.lazy(), rules.compiled, include_notes=include_notes, segments=True),
-            spilled,
-            row_group_size=_SPILL_ROW_GROUP,
-        )
-        spills.append(spilled)
+        frames = evaluate_segments(facts.lazy(), rules.compiled, include_notes=include_notes, materialise=True)
+        for number, frame in enumerate(frames):
+            if frame is None:
+                continue
+            spilled = spill_dir / f"findings-{number:05d}-{batch.index:05d}.parquet"
+            _spill(frame, spilled)
+            segments.setdefault(number, []).append(spilled)
         del facts
     order = {"detentions": 0, "events": 1}
     data_quality = pl.concat(quality).sort(
         pl.col("table").replace_strict(order, return_dtype=pl.UInt8), "row", maintain_order=True
     )
+    files = [path for number in sorted(segments) for path in segments[number]]
     return _Run(
-        findings=_interleave(spills),
+        findings=pl.scan_parquet(files) if files else pl.LazyFrame(schema=FINDINGS_SCHEMA),
         kept=pl.concat(kept),
         data_quality=data_quality,
         rows_read=rows_read,
         rows_used=rows_used,
         findings_file=None,
     )
-
-
-_SPILL_ROW_GROUP = 65_536
-
-
-def _interleave(spills: list[Path]) -> pl.LazyFrame:
-    """The batches' findings in one-pass order: each segment (rule, version, step) of every
-    batch in turn. Each batch wrote its segments in order, so a segment is a slice of its file."""
-    sizes = [
-        dict(pl.scan_parquet(path).group_by(SEGMENT).len().collect().iter_rows())  # segment -> rows
-        for path in spills
-    ]
-    starts = []
-    for size in sizes:
-        offset, start = 0, {}
-        for segment in sorted(size):
-            start[segment] = offset
-            offset += size[segment]
-        starts.append(start)
-    pieces = [
-        pl.scan_parquet(path).slice(starts[k][segment], sizes[k][segment]).drop(SEGMENT)
-        for segment in sorted(set().union(*sizes))
-        for k, path in enumerate(spills)
-        if segment in sizes[k]
-    ]
-    if not pieces:
-        return pl.LazyFrame(schema=FINDINGS_SCHEMA)
-    return pl.concat(pieces, how="vertical")

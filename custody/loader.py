@@ -94,8 +94,8 @@ _MAX_ROWS_LISTED = 5
 
 @dataclass(frozen=True)
 class Batch:
-    """One batch of a large Parquet record set (planned by `custody.batches`): the pieces of
-    each table holding that batch's rows, with the file's own columns and its row numbers in
+    """One batch of a large Parquet record set (planned by `custody.batches`): the pieces
+    (Arrow IPC files) of each table holding that batch's rows, with the file's own columns and its row numbers in
     `_row`, in file order."""
 
     index: int
@@ -402,7 +402,7 @@ def _read_pieces(path: Path, pieces: tuple[Path, ...]) -> pl.DataFrame:
     _check_reserved(pl.DataFrame(schema=schema), path)
     if not pieces:
         return pl.DataFrame(schema={**schema, ROW: pl.Int64()})
-    return pl.read_parquet(list(pieces)).rechunk()  # polars 2.1 can panic on some multi-chunk frames
+    return pl.scan_ipc(list(pieces)).collect().rechunk()  # polars 2.1 can panic on some multi-chunk frames
 
 
 def _read_ndjson(path: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:

@@ -78,7 +78,9 @@ def test_generated_records_in_batches_match_one_pass(generated: Path, tmp_path: 
     _assert_same(whole, batched)
 
 
-def test_every_row_is_in_exactly_one_batch(tmp_path: Path) -> None:
+@pytest.mark.parametrize("by_hash", [True, False])
+def test_every_row_is_in_exactly_one_batch(tmp_path: Path, by_hash: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batches_module, "ROUTE_BY_HASH", by_hash)
     pl.DataFrame(
         {
             "custody_record_id": ["R1", "R2", " R3", "R3", None, "R5", "R6", "R7"],
@@ -93,7 +95,7 @@ def test_every_row_is_in_exactly_one_batch(tmp_path: Path) -> None:
     assert batches is not None
     member = {
         table: pl.concat(
-            pl.read_parquet(piece).select(pl.col("_row") - 1, pl.lit(batch.index).alias("batch"))
+            pl.read_ipc(piece).select(pl.col("_row") - 1, pl.lit(batch.index).alias("batch"))
             for batch in batches
             for piece in getattr(batch, table)
         ).sort("_row")
@@ -102,7 +104,7 @@ def test_every_row_is_in_exactly_one_batch(tmp_path: Path) -> None:
     assert member["detentions"]["_row"].to_list() == list(range(8))
     assert member["events"]["_row"].to_list() == list(range(10))
     # Each piece holds the file's columns, in file order.
-    first = pl.read_parquet(batches[0].events[0])
+    first = pl.read_ipc(batches[0].events[0])
     assert set(first.columns) == {"custody_record_id", "_row"}
     assert first["_row"].is_sorted()
     det = dict(zip(member["detentions"]["_row"], member["detentions"]["batch"], strict=True))

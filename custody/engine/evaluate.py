@@ -16,6 +16,7 @@ import ast
 import dataclasses
 import datetime as dt
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -398,30 +399,28 @@ def _steps(rule: CompiledRule, version: CompiledVersion, specs: dict[str, FactSp
     return steps
 
 
-SEGMENT = "_segment"
-"""Optional findings column: the index of the (rule, version, step) part a finding came from."""
-
-
 def rule_findings(
     facts: pl.LazyFrame,
     rule: CompiledRule,
     specs: dict[str, FactSpec],
     include_notes: bool = False,
     *,
-    first_segment: int | None = None,
-) -> list[pl.LazyFrame]:
-    """The findings of one rule over every record (lazy), one frame per segment.
+    materialise: bool = False,
+) -> list[pl.LazyFrame | None]:
+    """The findings of one rule over every record (lazy), one frame per segment: a version
+    in force and the step that decided.
 
     The records are partitioned by the version in force and then by the step that decided,
     so each record's conditions are evaluated under one version only and its message is
-    formatted once, by the template of its own outcome. With `first_segment`, each frame
-    carries its running index in `SEGMENT` (from `first_segment` on).
+    formatted once, by the template of its own outcome. With `materialise`, each version's
+    decisions are computed here, once, so the segments can be run one by one, and a segment
+    that holds no record is None.
     """
     rule_model = rule.source.rule
     evidence = _evidence(rule, specs, include_notes)
     decided = facts.with_columns(_version=_version_index(rule), _trigger_at=rule.trigger.expr)
     last = len(rule.versions) - 1
-    partitions: list[pl.LazyFrame] = []
+    partitions: list[pl.LazyFrame | None] = []
     for index in (None, *range(len(rule.versions))):
         version = rule.versions[last if index is None else index]
         in_version = pl.col("_version").is_null() if index is None else (pl.col("_version") == index)
@@ -430,7 +429,15 @@ def rule_findings(
             .with_columns(_step=_step(version, specs, trigger_known=index is not None))
             .filter(pl.col("_step").is_not_null())
         )
+        present = None
+        if materialise:
+            computed = stepped.collect()
+            present = set(computed["_step"].unique().to_list())
+            stepped = computed.lazy()
         for step in _steps(rule, version, specs):
+            if present is not None and step.code not in present:
+                partitions.append(None)
+                continue
             partitions.append(
                 stepped.filter(pl.col("_step") == step.code).select(
                     pl.col("person_id"),
@@ -446,34 +453,37 @@ def rule_findings(
                     step.message.alias("message"),
                     evidence.alias("evidence"),
                     pl.col("_trigger_at").alias("trigger_at"),
-                    *(
-                        []
-                        if first_segment is None
-                        else [pl.lit(first_segment + len(partitions), dtype=pl.UInt32).alias(SEGMENT)]
-                    ),
                 )
             )
     return partitions
 
 
-def evaluate(
-    facts: pl.LazyFrame, rules: list[CompiledRule], *, include_notes: bool = False, segments: bool = False
-) -> pl.LazyFrame:
+def evaluate(facts: pl.LazyFrame, rules: list[CompiledRule], *, include_notes: bool = False) -> pl.LazyFrame:
     """Findings of every rule over every record: one lazy plan, in the contract's columns.
 
     Order: by rule id; within a rule by the version and step that decided; then in the order
-    of the facts (child, arrival, custody record, as `build_facts` gives them). With
-    `segments`, a last column `SEGMENT` numbers those (rule, version, step) parts in order,
-    so that findings of several batches of children can be interleaved into this order.
+    of the facts (child, arrival, custody record, as `build_facts` gives them).
     """
-    specs = fact_specs()
-    columns = [*FINDINGS_SCHEMA, *([SEGMENT] if segments else [])]
     if not rules:
-        return pl.LazyFrame(schema={**FINDINGS_SCHEMA, **({SEGMENT: pl.UInt32()} if segments else {})})
+        return pl.LazyFrame(schema=FINDINGS_SCHEMA)
     # The facts come in child order (build_facts); sorting the findings themselves would copy
     # the whole table (a third more memory and time at a million records). The order is
     # deterministic: rule id, then version and outcome step, then child.
-    frames: list[pl.LazyFrame] = []
+    segments = evaluate_segments(facts, rules, include_notes=include_notes)
+    return pl.concat([frame for frame in segments if frame is not None], how="vertical")
+
+
+def evaluate_segments(
+    facts: pl.LazyFrame, rules: list[CompiledRule], *, include_notes: bool = False, materialise: bool = False
+) -> Iterator[pl.LazyFrame | None]:
+    """The findings of `evaluate`, a segment (rule, version, step) at a time, in that order.
+
+    The segments are the same for any facts, so the findings of several batches of children
+    can be put in one-pass order segment by segment. With `materialise`, each rule's
+    decisions are computed (in memory) as its segments are reached, and each segment is a
+    small plan that can be run on its own; a segment that holds no record is then None.
+    """
+    specs = fact_specs()
     for rule in sorted(rules, key=lambda r: r.rule_id):
-        frames += rule_findings(facts, rule, specs, include_notes, first_segment=len(frames) if segments else None)
-    return pl.concat(frames, how="vertical").select(columns)
+        for frame in rule_findings(facts, rule, specs, include_notes, materialise=materialise):
+            yield None if frame is None else frame.select(list(FINDINGS_SCHEMA))
