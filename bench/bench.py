@@ -5,6 +5,9 @@ Run by hand (not part of the test suite):
 
     pip install -e ".[bench]"
     python bench/bench.py --records 100000 1000000 [--repeat 3] [--full]
+    python bench/bench.py --records 10000000 --repeat 1     # ~20 minutes; 10M is checked in batches
+
+Generated record sets are kept in bench/data/ (not committed) and reused.
 
 Each measurement runs in a fresh subprocess (so peak memory is that run's own), the two
 contenders alternate, and medians are reported with their ratio. The three rules' outcome

@@ -98,6 +98,7 @@ def plan_batches(files: dict[str, Path], work_dir: Path, records_per_batch: int 
     parts = records.join(children.select("person", "part"), on="person", how="left", nulls_equal=True).select(
         "id", "part"
     )
+    del rows, records, children  # free them before splitting (they hold every id as text)
     # Rows are routed by a 64-bit hash of their id (a join on integers is several times faster
     # than on text). All rows of one id share its hash, so they stay together; an id in no
     # detentions row that happens to share a hash goes to that batch and is reported there.
@@ -127,7 +128,8 @@ def _hashed_id(column: str) -> pl.Expr:
 
 def _split(scan: pl.LazyFrame, key: pl.Expr, parts: pl.DataFrame, folder: Path, count: int) -> list[list[Path]]:
     """Each batch's rows of one table, as pieces in file order. Rows without an id, or with
-    an id in no detentions row, go to the first batch (the loader reports them there)."""
+    an id in no detentions row, go to the first batch (the loader reports them there);
+    `key` is the id, or its hash."""
     folder.mkdir(parents=True, exist_ok=True)
     total = scan.select(pl.len()).collect().item()
     pieces: list[list[Path]] = [[] for _ in range(count)]
