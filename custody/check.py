@@ -147,6 +147,7 @@ def run_check(
         "as_of": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "run_seconds": round(time.perf_counter() - started, 3),
         "include_notes": include_notes,
+        "batches": 1 if batches is None else len(batches),
         "counts": {
             "detention_rows": rows_read["detentions"],
             "event_rows": rows_read["events"],

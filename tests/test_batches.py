@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import polars as pl
@@ -140,3 +141,7 @@ def test_check_cli_batches_give_identical_outputs(generated: Path, tmp_path: Pat
         pl.read_parquet(outs["whole"] / "findings.parquet"), pl.read_parquet(outs["batched"] / "findings.parquet")
     )
     assert not list(outs["batched"].glob(".custody-spill-*"))
+    summaries = {name: json.loads((out / "summary.json").read_text()) for name, out in outs.items()}
+    assert summaries["whole"]["batches"] == 1
+    assert summaries["batched"]["batches"] == 2
+    assert summaries["whole"]["counts"] == summaries["batched"]["counts"]
