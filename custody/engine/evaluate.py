@@ -428,6 +428,8 @@ def rule_findings(
             decided.filter(in_version)
             .with_columns(_step=_step(version, specs, trigger_known=index is not None))
             .filter(pl.col("_step").is_not_null())
+            # The evidence is the same whatever the step: built once per version, not per step.
+            .with_columns(evidence.alias("_evidence"))
         )
         present = None
         if materialise:
@@ -451,7 +453,7 @@ def rule_findings(
                     .cast(FINDINGS_SCHEMA["rule_version"])
                     .alias("rule_version"),
                     step.message.alias("message"),
-                    evidence.alias("evidence"),
+                    pl.col("_evidence").alias("evidence"),
                     pl.col("_trigger_at").alias("trigger_at"),
                 )
             )
