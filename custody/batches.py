@@ -26,7 +26,7 @@ from pathlib import Path
 
 import polars as pl
 
-from custody.loader import ROW, Batch
+from custody.loader import ROW, Batch, id_as_read, source_column
 from custody.timeparse import is_nested
 
 BATCH_RECORDS = 1_000_000
@@ -42,18 +42,12 @@ _ID = "custody_record_id"
 _SEED = 20261123
 
 
-def _clean_id(column: str) -> pl.Expr:
-    """An id as the loader reads it: as text, trimmed, blank as missing."""
-    text = pl.col(column).cast(pl.String).str.strip_chars()
-    return pl.when(text.str.len_bytes() > 0).then(text)
-
-
-def _column(schema: pl.Schema, name: str) -> str | None:
-    """The file's column that the loader reads as contract column `name` (None if absent or odd)."""
-    for column, dtype in schema.items():
-        if column.replace("\ufeff", "").strip().lower() == name:
-            return None if is_nested(dtype) or dtype == pl.Binary else column
-    return None
+def _id_column(schema: pl.Schema, name: str) -> str | None:
+    """The file's column read as id column `name`, if it is of a type routed by its text."""
+    column = source_column(schema.names(), name)
+    if column is None or is_nested(schema[column]) or schema[column] == pl.Binary:
+        return None
+    return column
 
 
 def plan_batches(files: dict[str, Path], work_dir: Path, records_per_batch: int = BATCH_RECORDS) -> list[Batch] | None:
@@ -74,18 +68,14 @@ def plan_batches(files: dict[str, Path], work_dir: Path, records_per_batch: int 
         schemas = {table: scan.collect_schema() for table, scan in scans.items()}
     except Exception:  # a damaged file: the loader says what is wrong with it
         return None
-    if any(name.replace("\ufeff", "").strip().lower() == ROW for schema in schemas.values() for name in schema):
+    if any(source_column(schema.names(), ROW) is not None for schema in schemas.values()):
         return None  # the loader refuses a column of that name
-    ids = {table: _column(schema, _ID) for table, schema in schemas.items()}
-    person = _column(schemas["detentions"], "person_id")
-    if ids["detentions"] is None or ids["events"] is None or person is None:
+    det_id, ev_id = _id_column(schemas["detentions"], _ID), _id_column(schemas["events"], _ID)
+    person = _id_column(schemas["detentions"], "person_id")
+    if det_id is None or ev_id is None or person is None:
         return None
 
-    rows = (
-        scans["detentions"]
-        .select(_clean_id(ids["detentions"]).alias("id"), _clean_id(person).alias("person"))
-        .collect()
-    )
+    rows = scans["detentions"].select(id_as_read(det_id).alias("id"), id_as_read(person).alias("person")).collect()
     # A record belongs to its child; rows repeating an id with different children go with the
     # first of them, so that the loader sees every row of that id together.
     records = rows.drop_nulls("id").group_by("id").agg(pl.col("person").min())
@@ -107,13 +97,13 @@ def plan_batches(files: dict[str, Path], work_dir: Path, records_per_batch: int 
     if ROUTE_BY_HASH and not hashed["id"].is_duplicated().any():
         parts, key = hashed, _hashed_id
     else:
-        key = _clean_id
-    count = int(parts["part"].max() or 0) + 1  # type: ignore[arg-type]
+        key = id_as_read
+    count = int(parts.select(pl.col("part").max()).item() or 0) + 1
     if count < 2:
         return None
     pieces = {
-        table: _split(scans[table], key(ids[table]), parts, work_dir / table, count)  # type: ignore[arg-type]
-        for table in ("detentions", "events")
+        table: _split(scans[table], key(column), parts, work_dir / table, count)
+        for table, column in (("detentions", det_id), ("events", ev_id))
     }
     return [
         Batch(index=k, detentions=tuple(pieces["detentions"][k]), events=tuple(pieces["events"][k]))
@@ -122,7 +112,7 @@ def plan_batches(files: dict[str, Path], work_dir: Path, records_per_batch: int 
 
 
 def _hashed_id(column: str) -> pl.Expr:
-    clean = _clean_id(column)
+    clean = id_as_read(column)
     return pl.when(clean.is_not_null()).then(clean.hash(_SEED))
 
 

@@ -22,7 +22,7 @@ from custody.contract import FINDINGS_SCHEMA
 from custody.engine.evaluate import CompiledRule, compile_rule_set, evaluate, evaluate_segments
 from custody.engine.rulefile import RuleSet, default_rules_dir, load_rule_set
 from custody.facts import HEADLINE_FACTS, build_facts, fact_specs, headline_figures
-from custody.loader import Batch, RecordSet, find_tables, load_record_set
+from custody.loader import Batch, RecordSet, find_tables, load_record_set, sort_data_quality
 from custody.outputs import FINDINGS_PARQUET_LEVEL
 from custody.results import CheckResult, RuleInfo
 
@@ -118,14 +118,14 @@ def run_check(
     say("Reading the rules")
     rules = rules or prepare_rules()
     files = find_tables(source)
-    if spill_dir is not None:
+    batches = None
+    if spill_dir is not None:  # batches spill their findings: only a spilling check can use them
         say("Sizing up the records")
-    batches = None if spill_dir is None else plan_batches(files, spill_dir / "batches", batch_records)
-    if batches is None:
-        run = _check_whole(source, rules, include_notes, say, spill_dir)
-    else:
-        assert spill_dir is not None
+        batches = plan_batches(files, spill_dir / "batches", batch_records)
+    if spill_dir is not None and batches is not None:
         run = _check_batches(source, batches, rules, include_notes, say, spill_dir)
+    else:
+        run = _check_whole(source, rules, include_notes, say, spill_dir)
 
     say("Summarising")
     findings, kept = run.findings, run.kept
@@ -201,6 +201,7 @@ def _check_whole(
     say("Evaluating the rules")
     plan = evaluate(facts.lazy(), rules.compiled, include_notes=include_notes)
     findings: pl.DataFrame | pl.LazyFrame
+    spilled = None
     if spill_dir is None:
         findings = plan.collect()
     else:
@@ -215,7 +216,7 @@ def _check_whole(
         data_quality=quality,
         rows_read=rows_read,
         rows_used=rows_used,
-        findings_file=None if spill_dir is None else spill_dir / "findings.parquet",
+        findings_file=spilled,
     )
 
 
@@ -254,10 +255,7 @@ def _check_batches(
             _spill(frame, spilled)
             segments.setdefault(number, []).append(spilled)
         del facts
-    order = {"detentions": 0, "events": 1}
-    data_quality = pl.concat(quality).sort(
-        pl.col("table").replace_strict(order, return_dtype=pl.UInt8), "row", maintain_order=True
-    )
+    data_quality = sort_data_quality(pl.concat(quality))
     files = [path for number in sorted(segments) for path in segments[number]]
     return _Run(
         findings=pl.scan_parquet(files) if files else pl.LazyFrame(schema=FINDINGS_SCHEMA),

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import codecs
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,10 +155,8 @@ def load_record_set(source: Path | str | tuple[Path | str, Path | str], *, batch
     detentions, detention_dq, rejected_ids = _check_detentions(detentions_raw)
     events, event_dq = _check_events(events_raw, detentions[_ID], rejected_ids)
 
-    data_quality = pl.concat([detentions_raw.warnings, detention_dq, events_raw.warnings, event_dq], how="vertical")
-    order = {"detentions": 0, "events": 1}
-    data_quality = data_quality.sort(
-        pl.col("table").replace_strict(order, return_dtype=pl.UInt8), "row", maintain_order=True
+    data_quality = sort_data_quality(
+        pl.concat([detentions_raw.warnings, detention_dq, events_raw.warnings, event_dq], how="vertical")
     )
     issues = _count_issues(data_quality)
 
@@ -174,6 +172,12 @@ def load_record_set(source: Path | str | tuple[Path | str, Path | str], *, batch
         rows_rejected={table: rows_read[table] - rows_used[table] for table in rows_read},
         issues=issues,
     )
+
+
+def sort_data_quality(data_quality: pl.DataFrame) -> pl.DataFrame:
+    """Data-quality rows in report order: detentions then events, by row (stable within a row)."""
+    order = {"detentions": 0, "events": 1}
+    return data_quality.sort(pl.col("table").replace_strict(order, return_dtype=pl.UInt8), "row", maintain_order=True)
 
 
 # ---------------------------------------------------------------- finding the files
@@ -491,6 +495,19 @@ _READERS: dict[str, _Reader] = {
 
 def _clean_name(name: str) -> str:
     return name.replace("\ufeff", "").strip()
+
+
+def source_column(names: Iterable[str], name: str) -> str | None:
+    """The file's column (of `names`) that is read as column `name`: names match once trimmed,
+    case-insensitively, as `_normalise_columns` matches them. None if there is none."""
+    return next((column for column in names if _clean_name(column).lower() == name), None)
+
+
+def id_as_read(column: str) -> pl.Expr:
+    """An id column's values as the loader reads them (`as_text`, then `_clean_values`): as
+    text, trimmed, blank as missing. For a file column of a scalar type."""
+    text = pl.col(column).cast(pl.String).str.strip_chars()
+    return pl.when(text.str.len_bytes() > 0).then(text)
 
 
 def _normalise_columns(frame: pl.DataFrame, path: Path, table: str) -> pl.DataFrame:

@@ -84,10 +84,9 @@ def _distinct(parts: Iterable[pl.Series]) -> pl.Series:
 def _with_pseudonym(frame: Frame, column: str, mapping: pl.DataFrame, alias: str) -> Frame:
     """`frame` with column `alias` holding the pseudonym of `column` (a join: faster than
     `replace_strict` for millions of distinct ids; row order kept)."""
+    right = mapping.rename({"original": "_original", "pseudonym": alias})
     return frame.join(
-        mapping.rename({"original": "_original", "pseudonym": alias}).lazy()
-        if isinstance(frame, pl.LazyFrame)
-        else mapping.rename({"original": "_original", "pseudonym": alias}),
+        right.lazy() if isinstance(frame, pl.LazyFrame) else right,
         left_on=pl.col(column).cast(pl.String),
         right_on="_original",
         how="left",
