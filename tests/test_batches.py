@@ -10,11 +10,13 @@ import pytest
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
-from custody import cli
 import custody.batches as batches_module
+import custody.check as check_module
+from custody import cli
 from custody.batches import plan_batches
 from custody.check import CheckResult, run_check
 from custody.generate import generate_record_set
+from custody.parquet_concat import ParquetConcatError
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSY = ROOT / "sample_records" / "messy"
@@ -60,7 +62,8 @@ def test_messy_records_in_batches_match_one_pass(
     monkeypatch.setattr(batches_module, "SPLIT_ROWS", 7)
     files = {t: messy_parquet / f"{t}.parquet" for t in ("detentions", "events")}
     batches = plan_batches(files, tmp_path / "plan", batch_records)
-    assert batches is not None and len(batches) > 2
+    assert batches is not None
+    assert len(batches) > 2
     whole = _check(messy_parquet, tmp_path / "whole", 10**9)
     batched = _check(messy_parquet, tmp_path / "batched", batch_records)
     _assert_same(whole, batched)
@@ -75,7 +78,26 @@ def test_generated_records_in_batches_match_one_pass(generated: Path, tmp_path: 
     whole = _check(generated, tmp_path / "whole", 10**9)
     assert whole.findings_file is not None  # one pass: the spill is the findings file
     batched = _check(generated, tmp_path / "batched", 200)
+    assert batched.meta["batches"] == 2
+    # The batches' spilled segments are joined into one file (byte for byte) and removed.
+    assert batched.findings_file == tmp_path / "batched" / "findings.parquet"
+    assert not list((tmp_path / "batched").glob("findings-*.parquet"))
+    assert_frame_equal(pl.read_parquet(batched.findings_file), pl.read_parquet(whole.findings_file))
+    _assert_same(whole, batched)
+
+
+def test_findings_that_cannot_be_joined_are_read_where_they_were_spilled(
+    generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(files: list[Path], target: Path) -> int:
+        target.write_bytes(b"partial")
+        raise ParquetConcatError("refused")
+
+    monkeypatch.setattr(check_module, "concat_parquet", refuse)
+    whole = _check(generated, tmp_path / "whole", 10**9)
+    batched = _check(generated, tmp_path / "batched", 200)
     assert batched.findings_file is None
+    assert not (tmp_path / "batched" / "findings.parquet").exists()
     _assert_same(whole, batched)
 
 

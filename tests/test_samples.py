@@ -100,9 +100,7 @@ MESSY_PROBLEMS = [
 @pytest.mark.parametrize(("file", "row", "column", "reason"), MESSY_PROBLEMS)
 def test_messy_reports_each_planted_problem(file: str, row: int, column: str, reason: str) -> None:
     quality = load_record_set(SAMPLES / "messy").data_quality
-    hits = quality.filter(
-        pl.col("file").str.ends_with(file) & (pl.col("row") == row) & (pl.col("column") == column)
-    )
+    hits = quality.filter(pl.col("file").str.ends_with(file) & (pl.col("row") == row) & (pl.col("column") == column))
     assert hits.height == 1, quality
     assert reason in hits["reason"].item()
 
