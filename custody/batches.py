@@ -78,17 +78,14 @@ def plan_batches(files: dict[str, Path], work_dir: Path, records_per_batch: int 
     rows = scans["detentions"].select(id_as_read(det_id).alias("id"), id_as_read(person).alias("person")).collect()
     # A record belongs to its child; rows repeating an id with different children go with the
     # first of them, so that the loader sees every row of that id together.
-    records = rows.drop_nulls("id").group_by("id").agg(pl.col("person").min())
-    children = (
-        records.group_by("person")
-        .len()
-        .sort("person", nulls_last=False)
-        .with_columns(part=((pl.col("len").cum_sum() - pl.col("len")) // records_per_batch).cast(pl.UInt32))
-    )
-    parts = records.join(children.select("person", "part"), on="person", how="left", nulls_equal=True).select(
-        "id", "part"
-    )
-    del rows, records, children  # free them before splitting (they hold every id as text)
+    records = rows.drop_nulls("id").group_by("id").agg(pl.col("person").min()).sort("person", nulls_last=False)
+    del rows
+    # In child order, each child's batch is the number of records before its first one,
+    # divided by the batch size: a child's records are never split.
+    first = pl.col("person").ne_missing(pl.col("person").shift(1)) | (pl.int_range(pl.len()) == 0)
+    before = pl.when(first).then(pl.int_range(pl.len())).forward_fill()
+    parts = records.select("id", part=(before // records_per_batch).cast(pl.UInt32))
+    del records  # free it before splitting (it holds every id as text)
     # Rows are routed by a 64-bit hash of their id (a join on integers is several times faster
     # than on text). All rows of one id share its hash, so they stay together; an id in no
     # detentions row that happens to share a hash goes to that batch and is reported there.
@@ -123,17 +120,21 @@ def _split(scan: pl.LazyFrame, key: pl.Expr, parts: pl.DataFrame, folder: Path, 
     folder.mkdir(parents=True, exist_ok=True)
     total = scan.select(pl.len()).collect().item()
     pieces: list[list[Path]] = [[] for _ in range(count)]
+    lookup = parts.lazy()
     for number, start in enumerate(range(0, total, SPLIT_ROWS)):
-        chunk = (
-            scan.with_row_index(ROW, offset=1)
-            .slice(start, SPLIT_ROWS)
-            .with_columns(pl.col(ROW).cast(pl.Int64), key.alias("_key"))
-            .join(parts.lazy(), left_on="_key", right_on="id", how="left", maintain_order="left")
-            .with_columns(pl.col("part").fill_null(0))
+        chunk = scan.with_row_index(ROW, offset=1).slice(start, SPLIT_ROWS).collect()
+        # Each row's batch, from its key alone (joining the whole chunk would copy every column).
+        part = (
+            chunk.lazy()
+            .select(key.alias("_key"))
+            .join(lookup, left_on="_key", right_on="id", how="left", maintain_order="left")
+            .select(pl.col("part").fill_null(0))
             .collect()
+            .to_series()
         )
-        for (part,), rows in chunk.partition_by("part", as_dict=True, maintain_order=True).items():
-            piece = folder / f"{part:05d}-{number:05d}.arrow"
-            rows.drop("_key", "part").write_ipc(piece, compression="lz4")
-            pieces[int(part)].append(piece)
+        chunk = chunk.with_columns(pl.col(ROW).cast(pl.Int64))
+        for value in part.unique().sort():
+            piece = folder / f"{value:05d}-{number:05d}.arrow"
+            chunk.filter(part == value).write_ipc(piece, compression="lz4")
+            pieces[int(value)].append(piece)
     return pieces

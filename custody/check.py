@@ -130,7 +130,7 @@ def run_check(
 
     say("Summarising")
     findings, kept = run.findings, run.kept
-    applied = findings.lazy().group_by("custody_record_id").agg(pl.len().alias("rules_applied")).collect()
+    applied = _count_per_record(findings.lazy()) if run.applied is None else run.applied
     record_table = (
         kept.select("person_id", "custody_record_id", pl.col("arrival_at").alias("arrival_time"))
         .join(applied, on="custody_record_id", how="left")
@@ -180,6 +180,8 @@ class _Run:
     rows_read: dict[str, int]
     rows_used: dict[str, int]
     findings_file: Path | None
+    applied: pl.DataFrame | None = None
+    """Findings per custody_record_id (rules_applied), if counted while checking."""
 
 
 def _spill(plan: pl.LazyFrame, path: Path) -> None:
@@ -236,6 +238,7 @@ def _check_batches(
     rows_read = {"detentions": 0, "events": 0}
     rows_used = {"detentions": 0, "events": 0}
     segments: dict[int, list[Path]] = {}
+    applied = []
     for batch in batches:
         say(f"Checking children in batch {batch.index + 1} of {len(batches)}")
         records = load_record_set(source, batch=batch)
@@ -249,13 +252,19 @@ def _check_batches(
         del records
         kept.append(facts.select(HEADLINE_FACTS))
         frames = evaluate_segments(facts.lazy(), rules.compiled, include_notes=include_notes, materialise=True)
+        spilled_now = []
         for number, frame in enumerate(frames):
             if frame is None:
                 continue
             spilled = spill_dir / f"findings-{number:05d}-{batch.index:05d}.parquet"
             _spill(frame, spilled)
             segments.setdefault(number, []).append(spilled)
+            spilled_now.append(spilled)
         del facts
+        # A custody_record_id is in one batch only: each batch counts its own records' findings
+        # while its files are fresh (one count over every finding at the end is slower).
+        if spilled_now:
+            applied.append(_count_per_record(pl.scan_parquet(spilled_now)))
     data_quality = sort_data_quality(pl.concat(quality))
     files = [path for number in sorted(segments) for path in segments[number]]
     findings: pl.LazyFrame = pl.LazyFrame(schema=FINDINGS_SCHEMA)
@@ -281,4 +290,9 @@ def _check_batches(
         rows_read=rows_read,
         rows_used=rows_used,
         findings_file=findings_file,
+        applied=pl.concat(applied) if applied else _count_per_record(findings),
     )
+
+
+def _count_per_record(findings: pl.LazyFrame) -> pl.DataFrame:
+    return findings.group_by("custody_record_id").agg(pl.len().alias("rules_applied")).collect()

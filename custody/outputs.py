@@ -613,8 +613,12 @@ def write_outputs(
 
 def _write_findings_parquet(result: CheckResult, path: Path) -> None:
     if result.findings_file is not None:
-        # Spilled by run_check in exactly this form (columns, types, zstd level): copy it.
-        shutil.copyfile(result.findings_file, path)
+        # Spilled by run_check in exactly this form (columns, types, zstd level): link it
+        # (the spill is removed after the outputs are written), or copy it.
+        try:
+            os.link(result.findings_file, path)
+        except OSError:
+            shutil.copyfile(result.findings_file, path)
         return
     findings_frame(result).sink_parquet(
         path, compression="zstd", compression_level=FINDINGS_PARQUET_LEVEL, statistics=True
