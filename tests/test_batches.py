@@ -167,3 +167,28 @@ def test_check_cli_batches_give_identical_outputs(generated: Path, tmp_path: Pat
     assert summaries["whole"]["batches"] == 1
     assert summaries["batched"]["batches"] == 2
     assert summaries["whole"]["counts"] == summaries["batched"]["counts"]
+
+
+@pytest.mark.parametrize("can_link", [True, False])
+def test_the_spilled_findings_file_is_linked_or_copied_into_the_outputs(
+    generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, can_link: bool
+) -> None:
+    import custody.outputs as outputs_module
+
+    batched = _check(generated, tmp_path / "spill", 200)
+    assert batched.findings_file is not None
+
+    def no_link(source: Path, target: Path) -> None:
+        raise OSError("cross-device link")
+
+    def no_copy(source: Path, target: Path) -> None:
+        raise AssertionError("copied although it could be linked")
+
+    if can_link:
+        monkeypatch.setattr(outputs_module.shutil, "copyfile", no_copy)
+    else:
+        monkeypatch.setattr(outputs_module.os, "link", no_link)
+    outputs_module.write_outputs(batched, tmp_path / "out", formats=frozenset({"parquet"}))
+    written = tmp_path / "out" / "findings.parquet"
+    assert written.read_bytes() == batched.findings_file.read_bytes()
+    assert (written.stat().st_ino == batched.findings_file.stat().st_ino) is can_link
