@@ -35,6 +35,9 @@ BATCH_RECORDS = 1_000_000
 SPLIT_ROWS = 8_000_000
 """Rows of a table read at a time while splitting it into batches."""
 
+TAIL_SHARE = 4
+"""A last batch of less than 1/TAIL_SHARE of `records_per_batch` records joins the one before."""
+
 ROUTE_BY_HASH = True
 """Route rows to batches by a hash of their id (False: by the id itself, as when hashes clash)."""
 
@@ -96,6 +99,11 @@ def plan_batches(files: dict[str, Path], work_dir: Path, records_per_batch: int 
     else:
         key = id_as_read
     count = int(parts.select(pl.col("part").max()).item() or 0) + 1
+    if count > 1 and parts.filter(pl.col("part") == count - 1).height * TAIL_SHARE < records_per_batch:
+        # A last batch of a few records would cost a whole batch's fixed work: fold it into
+        # the one before.
+        count -= 1
+        parts = parts.with_columns(pl.col("part").clip(upper_bound=count - 1))
     if count < 2:
         return None
     pieces = {

@@ -192,3 +192,21 @@ def test_the_spilled_findings_file_is_linked_or_copied_into_the_outputs(
     written = tmp_path / "out" / "findings.parquet"
     assert written.read_bytes() == batched.findings_file.read_bytes()
     assert (written.stat().st_ino == batched.findings_file.stat().st_ino) is can_link
+
+
+def test_a_last_batch_of_a_few_records_joins_the_one_before(generated: Path, tmp_path: Path) -> None:
+    files = {t: generated / f"{t}.parquet" for t in ("detentions", "events")}
+    records = pl.read_parquet(files["detentions"]).height
+    assert records == 400
+    # 400 records in batches of 190: 190, 190 and a last batch of about 20 (a child's
+    # records are never split), which is less than a quarter of a batch.
+    batches = plan_batches(files, tmp_path / "plan", 190)
+    assert batches is not None
+    assert len(batches) == 2
+    rows = [pl.scan_ipc(list(batch.detentions)).select(pl.len()).collect().item() for batch in batches]
+    assert sum(rows) == records
+    assert rows[1] > 190  # the tail is in the second batch
+    # A last batch of at least a quarter of a batch stays a batch of its own.
+    kept = plan_batches(files, tmp_path / "plan-kept", 150)
+    assert kept is not None
+    assert len(kept) == 3
