@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import tempfile
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -16,7 +19,7 @@ from rich.console import Console
 from custody.batches import BATCH_RECORDS
 from custody.check import PreparedRules, findings_for, prepare_rules, run_check
 from custody.contract import UK_TZ
-from custody.errors import UsageError
+from custody.errors import InputError, UsageError
 from custody.facts import fact_specs
 from custody.loader import RecordSet, load_record_set
 from custody.outputs import parse_formats, write_outputs
@@ -111,7 +114,7 @@ def check(
     # The findings are spilled to a hidden folder inside --out while the outputs are
     # written (millions of findings are never held in memory at once), then removed.
     with tempfile.TemporaryDirectory(prefix=".custody-spill-", dir=out) as spill:
-        with console.status("Checking…", spinner="dots") as status:
+        with console.status("Checking…", spinner="dots") as status, _out_of_space(out):
             result = run_check(
                 source,
                 rules=prepare_rules(rules),
@@ -131,6 +134,26 @@ def check(
     if failing:
         Console(stderr=True).print(f"{failing} finding(s) at or above --fail-on {fail_on}: exit 1.", highlight=False)
         raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def _out_of_space(out: Path) -> Iterator[None]:
+    """A full or read-only --out folder is the user's to fix: one sentence, not an internal error."""
+    try:
+        yield
+    except OSError as error:
+        full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+        named = Path(str(error.filename)).resolve() if error.filename else None
+        refused = (
+            error.errno in (errno.EROFS, errno.EACCES) and named is not None and named.is_relative_to(out.resolve())
+        )
+        if not (full or refused):
+            raise
+        raise InputError(
+            f"could not write in {out} ({error.strerror or error}): free some space there or give another --out "
+            "folder (a large check needs room for its findings and, above --batch-records records, a copy of the "
+            "records while it runs)."
+        ) from error
 
 
 def _local(value: object) -> str:

@@ -337,6 +337,8 @@ def concat_parquet(files: Sequence[Path], target: Path) -> int:
             with part.path.open("rb", buffering=0) as source:
                 source.seek(len(MAGIC))
                 _copy(source, out, part.data_end - len(MAGIC))
+        if out.tell() != position:
+            raise ParquetConcatError("a file changed while it was being joined")
         _write_all(out, footer + struct.pack("<I", len(footer)) + MAGIC)
     return rows
 
@@ -348,20 +350,19 @@ def _write_all(out: BinaryIO, data: bytes) -> None:
 
 
 def _copy(source: BinaryIO, target: BinaryIO, length: int) -> None:
+    """Copy the next `length` bytes of `source` to `target` (in the kernel where it can)."""
+    remaining = length
     if hasattr(os, "copy_file_range"):
         try:
-            remaining = length
             while remaining:
                 done = os.copy_file_range(source.fileno(), target.fileno(), remaining)
                 if not done:
                     break
                 remaining -= done
-            if not remaining:
-                return
-            length = remaining
-        except OSError:
+        except OSError:  # not supported here: both files' positions are where the copy stopped
             pass
-    shutil.copyfileobj(_Limited(source, length), target, 1 << 22)
+    if remaining:
+        shutil.copyfileobj(_Limited(source, remaining), target, 1 << 22)
 
 
 class _Limited:

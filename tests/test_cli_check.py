@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -171,3 +173,33 @@ def test_pseudonymised_parquet_holds_no_raw_ids(tmp_path: Path) -> None:
 
 def test_no_spill_is_left_in_the_output_folder(demo_out: Path) -> None:
     assert not [p for p in demo_out.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize(
+    ("code", "inside_out", "says"),
+    [
+        (errno.ENOSPC, False, "error: could not write in"),
+        (errno.EACCES, True, "error: could not write in"),
+        (errno.EACCES, False, "internal error: PermissionError"),  # not --out's: not the user's to fix there
+    ],
+)
+def test_a_full_or_refused_out_folder_is_one_sentence_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, inside_out: bool, says: str
+) -> None:
+    import custody.cli_check as cli_check
+
+    out = tmp_path / "out"
+    where = out / "findings.csv" if inside_out else tmp_path / "elsewhere" / "x"
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError(code, os.strerror(code), str(where) if code != errno.ENOSPC else None)
+
+    monkeypatch.setattr(cli_check, "write_outputs", fail)
+    result = runner.invoke(cli.app, ["check", str(DEMO), "--out", str(out), "-q"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith(says)
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+    if says.startswith("error"):
+        assert "give another --out folder" in result.stderr
+    assert not list(out.glob(".custody-spill-*"))  # the spill is removed however the run ends

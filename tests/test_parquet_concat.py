@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import itertools
+import os
 import struct
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -158,3 +161,44 @@ def test_any_cut_of_a_frame_joins_back(tmp_path_factory: pytest.TempPathFactory,
     target = folder / "joined.parquet"
     assert concat_parquet(parts, target) == rows
     assert_frame_equal(pl.read_parquet(target), whole)
+
+
+@pytest.mark.parametrize("kernel_copy", ["unsupported", "stops_early", "absent"])
+def test_the_data_is_copied_whether_or_not_the_kernel_can(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_copy: str
+) -> None:
+    import custody.parquet_concat as module
+
+    real = os.copy_file_range
+    calls = []
+
+    def flaky(source: int, target: int, count: int) -> int:
+        calls.append(count)
+        if kernel_copy == "unsupported":
+            raise OSError(errno.EXDEV, "cross-device")
+        if len(calls) > 1:  # copies a little, then fails part-way
+            raise OSError(errno.EIO, "interrupted")
+        return real(source, target, min(count, 1000))
+
+    if kernel_copy == "absent":
+        monkeypatch.delattr(module.os, "copy_file_range")
+    else:
+        monkeypatch.setattr(module.os, "copy_file_range", flaky)
+    whole = _frame(3000)
+    parts = [_write(whole.slice(0, 1200), tmp_path / "a.parquet"), _write(whole.slice(1200), tmp_path / "b.parquet")]
+    assert concat_parquet(parts, tmp_path / "joined.parquet") == 3000
+    assert_frame_equal(pl.read_parquet(tmp_path / "joined.parquet"), whole)
+
+
+def test_a_file_that_shrinks_while_being_joined_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import custody.parquet_concat as module
+
+    parts = [_write(_frame(500), tmp_path / "a.parquet"), _write(_frame(500, start=500), tmp_path / "b.parquet")]
+    real_copy = module._copy
+
+    def short_copy(source: Any, target: Any, length: int) -> None:
+        real_copy(source, target, length - 10)
+
+    monkeypatch.setattr(module, "_copy", short_copy)
+    with pytest.raises(ParquetConcatError, match="changed while"):
+        concat_parquet(parts, tmp_path / "joined.parquet")
