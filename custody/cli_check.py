@@ -114,7 +114,7 @@ def check(
     # The findings are spilled to a hidden folder inside --out while the outputs are
     # written (millions of findings are never held in memory at once), then removed.
     with tempfile.TemporaryDirectory(prefix=".custody-spill-", dir=out) as spill:
-        with console.status("Checking…", spinner="dots") as status, _out_of_space(out):
+        with console.status("Checking…", spinner="dots") as status, _out_folder_errors(out):
             result = run_check(
                 source,
                 rules=prepare_rules(rules),
@@ -137,23 +137,22 @@ def check(
 
 
 @contextlib.contextmanager
-def _out_of_space(out: Path) -> Iterator[None]:
+def _out_folder_errors(out: Path) -> Iterator[None]:
     """A full or read-only --out folder is the user's to fix: one sentence, not an internal error."""
     try:
         yield
     except OSError as error:
-        full = error.errno in (errno.ENOSPC, errno.EDQUOT)
         named = Path(str(error.filename)).resolve() if error.filename else None
-        refused = (
-            error.errno in (errno.EROFS, errno.EACCES) and named is not None and named.is_relative_to(out.resolve())
-        )
-        if not (full or refused):
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            fix = (
+                "free some space there or give another --out folder (a large check needs room for its findings "
+                "and, above --batch-records records, a copy of the records while it runs)"
+            )
+        elif error.errno in (errno.EROFS, errno.EACCES) and named is not None and named.is_relative_to(out.resolve()):
+            fix = "give an --out folder you can write to"
+        else:
             raise
-        raise InputError(
-            f"could not write in {out} ({error.strerror or error}): free some space there or give another --out "
-            "folder (a large check needs room for its findings and, above --batch-records records, a copy of the "
-            "records while it runs)."
-        ) from error
+        raise InputError(f"could not write in {out} ({error.strerror or error}): {fix}.") from error
 
 
 def _local(value: object) -> str:

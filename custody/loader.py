@@ -95,8 +95,8 @@ _MAX_ROWS_LISTED = 5
 @dataclass(frozen=True)
 class Batch:
     """One batch of a large Parquet record set (planned by `custody.batches`): the pieces
-    (Arrow IPC files) of each table holding that batch's rows, with the file's own columns and its row numbers in
-    `_row`, in file order."""
+    (Arrow IPC files) of each table holding that batch's rows, with the file's own columns
+    and its row numbers in `_row`, in file order."""
 
     index: int
     detentions: tuple[Path, ...]

@@ -35,7 +35,7 @@ _TRUE, _FALSE, _BYTE, _I16, _I32, _I64, _DOUBLE, _BINARY, _LIST, _SET, _MAP, _ST
 
 # Field ids in parquet.thrift.
 _FMD_NUM_ROWS, _FMD_ROW_GROUPS, _FMD_SCHEMA, _FMD_KV, _FMD_ENCRYPTION = 3, 4, 2, 5, 8
-_RG_COLUMNS, _RG_NUM_ROWS, _RG_FILE_OFFSET, _RG_ORDINAL = 1, 3, 5, 7
+_RG_COLUMNS, _RG_FILE_OFFSET, _RG_ORDINAL = 1, 5, 7
 _CC_FILE_PATH, _CC_FILE_OFFSET, _CC_META = 1, 2, 3
 _CC_PAGE_INDEX = frozenset({4, 5, 6, 7})  # offset_index_offset/length, column_index_offset/length
 _CC_ENCRYPTED = frozenset({8, 9})
@@ -43,7 +43,7 @@ _CMD_OFFSETS = frozenset({9, 10, 11, 14})  # data, index, dictionary page and bl
 
 
 class ParquetConcatError(ValueError):
-    """The files cannot be concatenated byte for byte (the caller rewrites them instead)."""
+    """The files cannot be concatenated byte for byte (the caller reads them as they are instead)."""
 
 
 @dataclass
@@ -300,7 +300,8 @@ def concat_parquet(files: Sequence[Path], target: Path) -> int:
     """Write `files` (Parquet, one schema) one after another into `target`; the rows written.
 
     Raises ParquetConcatError, before writing anything, if the files cannot be joined this
-    way (different schemas or metadata, encryption, a damaged footer).
+    way (different schemas or metadata, encryption, a damaged footer), and after writing if
+    a file changed meanwhile (the caller removes `target`).
     """
     if not files:
         raise ParquetConcatError("no files to concatenate")
