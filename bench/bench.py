@@ -1,220 +1,210 @@
-"""Benchmark: `custody check --formats parquet` against a hand-written DuckDB query of the three
-core s38(6) rules (S38-REQUEST, S38-TRANSFER, S38-CERTIFICATE) on the same generated Parquet set.
+"""Benchmark: `custody check` against a like-for-like DuckDB reference on generated records.
 
-Run by hand (not part of the test suite):
+Run by hand (not part of the test suite), from the repository root:
 
-    pip install -e ".[bench]"
-    python bench/bench.py --records 100000 1000000 [--repeat 3] [--full]
-    python bench/bench.py --records 10000000 --repeat 1     # ~20 minutes; 10M is checked in batches
+    python3 -m pip install -e ".[bench]"
+    python3 bench/bench.py --records 100000 1000000 [--repeat 3] [--full]
+    python3 bench/bench.py --records 10000000 --repeat 1     # 10M: ~20 minutes, checked in batches
 
-Generated record sets are kept in bench/data/ (not committed) and reused.
+Record sets are made with `custody generate DIR --records N --seed 20261123 --format
+parquet` and kept in bench/data/ (git-ignored). For each size it times, as whole
+processes and alternating A B C A B C (so drift in the machine hits all alike), medians:
 
-Each measurement runs in a fresh subprocess (so peak memory is that run's own), the two
-contenders alternate, and medians are reported with their ratio. The three rules' outcome
-counts must agree between the engine and DuckDB, or the benchmark fails.
+  A  the DuckDB reference: bench/duckdb_core.py runs bench/core_rules.sql, a hand-written
+     query that reads detentions.parquet and events.parquet and writes findings.parquet
+     with the same rows as `check` for the three core rules (S38-REQUEST, S38-TRANSFER,
+     S38-CERTIFICATE): same columns, outcomes, messages, evidence, versions, citations;
+  B  `custody check RECORDS --out DIR --formats parquet --rules CORE`, CORE a folder
+     holding only those three rules and _facts.yaml, copied from rules/;
+  C  `custody check RECORDS --out DIR --formats parquet --rules rules/` (all rules).
+
+The findings of A and B are compared row for row (bench/compare.py); the benchmark fails
+(exit 1) if they differ. Records the tool reports in data quality (rows its loader could
+not use, which raw SQL cannot see) are left out of that comparison and counted. Then the
+start-up: `custody check sample_records/messy --out DIR --formats parquet` against
+`python3 -c "import polars"` (alternating, median of at least 5). `--full` adds one run of
+`check --formats all` (every output) per size.
+
+Peak memory is each child process's own maximum resident set (os.wait4). The benchmark
+drives the tool only through its command line.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
-import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+RULES = REPO / "rules"
+MESSY = REPO / "sample_records" / "messy"
 DATA = HERE / "data"
+SEED = 20261123
 CORE_RULES = ("S38-REQUEST", "S38-TRANSFER", "S38-CERTIFICATE")
+PYTHON = sys.executable
 
-# The three core rules, written by hand in SQL as a skilled analyst would, with the same
-# semantics as rules/S38-*.yaml: juvenile status at the refusal of bail (under 17 before
-# 2015-10-26, under 18 from then; appears_under_18 without a date of birth; otherwise
-# unknown -> cannot_assess), age attained at 00:00 UK time on the birthday.
-SQL = """
-WITH ev AS (
-  SELECT custody_record_id,
-    min(event_time) FILTER (WHERE event_type = 'charged') AS charged_at,
-    min(event_time) FILTER (WHERE event_type = 'bail_refused') AS bail_refused_at,
-    max(event_time) FILTER (WHERE event_type = 'la_requested') AS la_requested_last_at,
-    count(*) FILTER (WHERE event_type = 'transferred_to_la') AS moved,
-    count(*) FILTER (WHERE event_type = 'certificate') AS certificates
-  FROM read_parquet('{events}')
-  GROUP BY custody_record_id
-),
-rec AS (
-  SELECT d.custody_record_id, d.detention_power, d.date_of_birth, d.appears_under_18,
-    ev.charged_at, ev.bail_refused_at, ev.la_requested_last_at,
-    coalesce(ev.moved, 0) AS moved, coalesce(ev.certificates, 0) AS certificates,
-    CAST(timezone('Europe/London', ev.bail_refused_at) AS DATE) AS refused_day,
-    CASE WHEN ev.bail_refused_at < TIMESTAMPTZ '2015-10-26 00:00:00+00' THEN 17 ELSE 18 END AS age_limit
-  FROM read_parquet('{detentions}') d LEFT JOIN ev USING (custody_record_id)
-  WHERE d.detention_power IN ('pace_arrest', 'other')
-    AND ev.charged_at IS NOT NULL AND ev.bail_refused_at IS NOT NULL
-),
-juv AS (
-  SELECT *,
-    CASE
-      WHEN date_of_birth IS NOT NULL THEN
-        (year(refused_day) - year(date_of_birth)
-          - CASE WHEN (month(refused_day), day(refused_day)) < (month(date_of_birth), day(date_of_birth))
-                 THEN 1 ELSE 0 END) < age_limit
-      WHEN appears_under_18 = false THEN false
-      WHEN appears_under_18 AND age_limit >= 18 THEN true
-      ELSE NULL
-    END AS is_juvenile
-  FROM rec
-),
-scoped AS (SELECT * FROM juv WHERE is_juvenile IS NOT FALSE)
-SELECT 'S38-REQUEST' AS rule_id,
-  CASE WHEN is_juvenile IS NULL THEN 'cannot_assess'
-       WHEN la_requested_last_at IS NULL OR la_requested_last_at < bail_refused_at THEN 'breach'
-       ELSE 'compliant' END AS outcome, count(*) AS n
-FROM scoped GROUP BY ALL
-UNION ALL
-SELECT 'S38-TRANSFER',
-  CASE WHEN is_juvenile IS NULL THEN 'cannot_assess'
-       WHEN moved = 0 AND certificates = 0 THEN 'breach' ELSE 'compliant' END, count(*)
-FROM scoped GROUP BY ALL
-UNION ALL
-SELECT 'S38-CERTIFICATE',
-  CASE WHEN is_juvenile IS NULL THEN 'cannot_assess'
-       WHEN certificates = 0 THEN 'breach' ELSE 'compliant' END, count(*)
-FROM scoped WHERE moved = 0 GROUP BY ALL
-"""
+sys.path.insert(0, str(HERE))
+from compare import compare  # noqa: E402  (bench/compare.py)
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    peak_mb: float
 
 
-def _core_rules_dir() -> Path:
-    """A rule folder holding only the three core rules (the same files as rules/)."""
-    import shutil
+def run(command: list[str], out: Path | None = None) -> Run:
+    """Run one command as a child process: wall time and the child's own peak RSS."""
+    log = tempfile.TemporaryFile()
+    started = time.perf_counter()
+    child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        log.seek(0)
+        tail = log.read().decode(errors="replace")[-2000:]
+        raise SystemExit(f"{' '.join(command)} exited {child.returncode}:\n{tail}")
+    return Run(seconds, usage.ru_maxrss / 1024)  # Linux: KiB
 
-    from custody.engine.rulefile import default_rules_dir
 
-    source, target = default_rules_dir(), Path(tempfile.mkdtemp(prefix="core-rules-"))
+def custody(*args: str) -> list[str]:
+    return [PYTHON, "-m", "custody", *args]
+
+
+def dataset(records: int) -> Path:
+    folder = DATA / f"records-{records}"
+    if not (folder / "events.parquet").exists():
+        made = run(custody("generate", str(folder), "--records", str(records), "--seed", str(SEED), "--format", "parquet"))
+        print(f"generated {records:,} records in {made.seconds:.1f} s", flush=True)
+    return folder
+
+
+def core_rules_dir() -> Path:
+    """A rule folder holding only the three core rules and the facts settings, from rules/."""
+    target = Path(tempfile.mkdtemp(prefix="core-rules-"))
     for name in (*CORE_RULES, "_facts"):
-        shutil.copy(source / f"{name}.yaml", target / f"{name}.yaml")
+        shutil.copy(RULES / f"{name}.yaml", target / f"{name}.yaml")
     return target
 
 
-def run_engine(folder: Path, formats: str, core_only: bool = False) -> dict[str, object]:
-    """One `custody check` run in this process (called in a subprocess by the driver)."""
-    import polars as pl
-
-    from custody.check import prepare_rules, run_check
-    from custody.outputs import parse_formats, write_outputs
-
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as out:  # as `custody check` does: findings spilled beside the outputs
-        spill = Path(out) / ".spill"
-        spill.mkdir()
-        result = run_check(folder, rules=prepare_rules(_core_rules_dir() if core_only else None), spill_dir=spill)
-        write_outputs(result, Path(out), formats=parse_formats(formats))
-        seconds = time.perf_counter() - started
-        core = (
-            result.findings.lazy()
-            .filter(pl.col("rule_id").cast(pl.String).is_in(CORE_RULES))
-            .group_by(pl.col("rule_id").cast(pl.String), pl.col("outcome").cast(pl.String))
-            .len()
-            .collect()
-        )
-        findings = result.findings.lazy().select(pl.len()).collect().item()
-    counts = {f"{r}/{o}": n for r, o, n in core.iter_rows()}
-    return {"seconds": seconds, "peak_mb": _peak_mb(), "counts": counts, "findings": findings}
+def data_quality_records(folder: Path, scratch: Path) -> frozenset[str]:
+    """custody_record_ids the tool's loader reports in data quality (`custody validate`)."""
+    out = scratch / "validate"
+    run(custody("validate", str(folder), "--out", str(out)))
+    with (out / "data_quality.csv").open(encoding="utf-8", newline="") as handle:
+        ids = {row.get("custody_record_id") or "" for row in csv.DictReader(handle)}
+    shutil.rmtree(out)
+    return frozenset(ids - {""})
 
 
-def run_duckdb(folder: Path) -> dict[str, object]:
-    import duckdb
-
-    started = time.perf_counter()
-    connection = duckdb.connect()
-    query = SQL.format(events=folder / "events.parquet", detentions=folder / "detentions.parquet")
-    rows = connection.sql(query).fetchall()
-    seconds = time.perf_counter() - started
-    return {"seconds": seconds, "peak_mb": _peak_mb(), "counts": {f"{r}/{o}": n for r, o, n in rows}}
+def median(runs: list[Run]) -> float:
+    return statistics.median(r.seconds for r in runs)
 
 
-def _measure(kind: str, folder: Path, formats: str) -> dict[str, object]:
-    """kind: engine (all rules), core (the engine with the three core rules only), duckdb."""
-    command = [sys.executable, __file__, "--one", kind, str(folder), "--formats", formats]
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return json.loads(output.strip().splitlines()[-1])  # type: ignore[no-any-return]
+def peak_gb(runs: list[Run]) -> float:
+    return max(r.peak_mb for r in runs) / 1024
 
 
-def _dataset(records: int) -> Path:
-    folder = DATA / f"records-{records}"
-    if not (folder / "events.parquet").exists():
-        from custody.generate import generate_record_set
+def bench_size(records: int, repeat: int, full: bool, core: Path, scratch: Path) -> bool:
+    folder = dataset(records)
+    duck: list[Run] = []
+    core_runs: list[Run] = []
+    every: list[Run] = []
+    same = True
+    for i in range(repeat):
+        duck_out = scratch / "duckdb-findings.parquet"
+        core_out, all_out = scratch / "core", scratch / "all"
+        duck.append(run([PYTHON, str(HERE / "duckdb_core.py"), str(folder), str(duck_out)]))
+        core_runs.append(run(custody("check", str(folder), "--out", str(core_out), "--formats", "parquet", "--rules", str(core))))
+        if i == 0:  # the like-for-like check: the same rows, or the benchmark fails
+            summary = json.loads((core_out / "summary.json").read_text(encoding="utf-8"))
+            excluded = data_quality_records(folder, scratch) if summary["data_quality"]["rows"] else frozenset()
+            problems = compare(core_out / "findings.parquet", duck_out, excluded)
+            same = not problems
+            rows = summary["findings"]["rows"]
+        every.append(run(custody("check", str(folder), "--out", str(all_out), "--formats", "parquet", "--rules", str(RULES))))
+        if i == 0:
+            all_rows = json.loads((all_out / "summary.json").read_text(encoding="utf-8"))["findings"]["rows"]
+        for path in (duck_out, core_out, all_out):
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+    d, c, a = median(duck), median(core_runs), median(every)
+    print(f"\n{records:,} records, median of {repeat} (alternating):")
+    print(f"  DuckDB reference, 3 core rules     : {d:7.2f} s   peak {peak_gb(duck):5.2f} GB   {rows:,} findings")
+    print(f"  check --rules (3 core rules)       : {c:7.2f} s   peak {peak_gb(core_runs):5.2f} GB   ratio {c / d:5.2f}")
+    print(f"  check (all rules)                  : {a:7.2f} s   peak {peak_gb(every):5.2f} GB   ratio {a / d:5.2f}"
+          f"   {all_rows:,} findings")
+    print(f"  runs (s): duckdb {[round(r.seconds, 2) for r in duck]}, core {[round(r.seconds, 2) for r in core_runs]},"
+          f" all {[round(r.seconds, 2) for r in every]}")
+    if same:
+        print(f"  DuckDB rows equal to check's       : yes ({len(excluded):,} records in data quality left out)")
+    else:
+        print(f"  DuckDB rows equal to check's       : NO ({len(excluded):,} records in data quality left out)")
+        for line in problems:
+            print(f"    {line}")
+    if full:
+        out = scratch / "full"
+        full_run = run(custody("check", str(folder), "--out", str(out), "--formats", "all"))
+        shutil.rmtree(out)
+        print(f"  check --formats all (every output) : {full_run.seconds:7.2f} s   peak {full_run.peak_mb / 1024:5.2f} GB")
+    sys.stdout.flush()
+    return same
 
-        started = time.perf_counter()
-        counts = generate_record_set(folder, records, seed=20261123)
-        print(f"generated {counts} in {time.perf_counter() - started:.1f}s", flush=True)
-    return folder
+
+def bench_startup(repeat: int, scratch: Path) -> None:
+    out = scratch / "messy"
+    checks: list[Run] = []
+    imports: list[Run] = []
+    for _ in range(repeat):
+        checks.append(run(custody("check", str(MESSY), "--out", str(out), "--formats", "parquet")))
+        imports.append(run([PYTHON, "-c", "import polars"]))
+        shutil.rmtree(out)
+    c, p = median(checks), median(imports)
+    print(f"\nstart-up, median of {repeat} (alternating):")
+    print(f"  check sample_records/messy         : {c:7.2f} s   peak {peak_gb(checks):5.2f} GB")
+    print(f'  python3 -c "import polars"         : {p:7.2f} s   peak {peak_gb(imports):5.2f} GB   ratio {c / p:5.2f}')
+
+
+def versions() -> str:
+    code = "import polars, duckdb; print(polars.__version__, duckdb.__version__)"
+    polars_version, duckdb_version = subprocess.check_output([PYTHON, "-c", code], text=True).split()
+    return f"polars {polars_version}, duckdb {duckdb_version}"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--full", action="store_true", help="also time a run writing every output format")
-    parser.add_argument("--one", nargs=2, metavar=("KIND", "FOLDER"), help=argparse.SUPPRESS)
-    parser.add_argument("--formats", default="parquet", help=argparse.SUPPRESS)
+    parser.add_argument("--full", action="store_true", help="also time one run writing every output format")
     args = parser.parse_args()
 
-    if args.one:
-        kind, folder = args.one
-        if kind == "duckdb":
-            result = run_duckdb(Path(folder))
-        else:
-            result = run_engine(Path(folder), args.formats, core_only=kind == "core")
-        print(json.dumps(result))
-        return 0
-
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}")
-    print(f"date: {time.strftime('%Y-%m-%d')}")
-    failed = False
-    for records in args.records:
-        folder = _dataset(records)
-        engine_runs, duck_runs, core_runs = [], [], []
-        for _ in range(args.repeat):  # alternate, so drift in the machine hits all alike
-            engine_runs.append(_measure("engine", folder, "parquet"))
-            duck_runs.append(_measure("duckdb", folder, "parquet"))
-            core_runs.append(_measure("core", folder, "parquet"))
-        engine_s = statistics.median(float(r["seconds"]) for r in engine_runs)  # type: ignore[arg-type]
-        duck_s = statistics.median(float(r["seconds"]) for r in duck_runs)  # type: ignore[arg-type]
-        engine_mb = max(float(r["peak_mb"]) for r in engine_runs)  # type: ignore[arg-type]
-        duck_mb = max(float(r["peak_mb"]) for r in duck_runs)  # type: ignore[arg-type]
-        core_s = statistics.median(float(r["seconds"]) for r in core_runs)  # type: ignore[arg-type]
-        core_mb = max(float(r["peak_mb"]) for r in core_runs)  # type: ignore[arg-type]
-        agree = engine_runs[0]["counts"] == duck_runs[0]["counts"] == core_runs[0]["counts"]
-        failed |= not agree
-        print(f"\n{records:,} records ({engine_runs[0]['findings']:,} findings), median of {args.repeat}:")
-        print(f"  custody check --formats parquet : {engine_s:8.2f} s   peak {engine_mb:8.0f} MB")
-        print(f"  DuckDB SQL, three core rules    : {duck_s:8.2f} s   peak {duck_mb:8.0f} MB")
-        print(f"  ratio engine / DuckDB           : {engine_s / duck_s:8.2f}")
-        print(
-            f"  same, three core rules only     : {core_s:8.2f} s   peak {core_mb:8.0f} MB"
-            f"   ratio {core_s / duck_s:.2f}"
-        )
-        print(f"  three-rule counts agree         : {'yes' if agree else 'NO'}")
-        if not agree:
-            print(f"    engine: {json.dumps(engine_runs[0]['counts'], sort_keys=True)}")
-            print(f"    duckdb: {json.dumps(duck_runs[0]['counts'], sort_keys=True)}")
-        if args.full:
-            full = _measure("engine", folder, "all")
-            print(
-                f"  custody check, all outputs      : {float(full['seconds']):8.2f} s   peak "  # type: ignore[arg-type]
-                f"{float(full['peak_mb']):8.0f} MB"
-            )  # type: ignore[arg-type]
-    return 1 if failed else 0
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {versions()}")
+    print(f"date: {time.strftime('%Y-%m-%d')}, commit {commit.stdout.strip() or '?'}")
+    same = True
+    with tempfile.TemporaryDirectory(prefix="custody-bench-") as scratch:
+        core = core_rules_dir()
+        try:
+            for records in args.records:
+                same &= bench_size(records, args.repeat, args.full, core, Path(scratch))
+            bench_startup(max(5, args.repeat), Path(scratch))
+        finally:
+            shutil.rmtree(core)
+    return 0 if same else 1
 
 
 if __name__ == "__main__":
