@@ -6,7 +6,7 @@ one sentence that names the file (or option) and says what to do; the CLI
 prints it as is, with no traceback, and exits with code 2.
 
 Problems with single rows or values are never errors: they go to the
-data-quality table (see `custody.loader`).
+data-quality table (see `custody.read.loader`).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from typing import TypeVar
 import polars as pl
 
 from custody.errors import UsageError
-from custody.results import CheckResult
+from custody.findings import CheckResult
 
 PERSON_PREFIX = "P-"
 RECORD_PREFIX = "R-"

@@ -10,13 +10,13 @@ import pytest
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
-import custody.batches as batches_module
-import custody.check as check_module
+import custody.pipeline as check_module
+import custody.read.batches as batches_module
 from custody import cli
-from custody.batches import plan_batches
-from custody.check import CheckResult, run_check
 from custody.generate import generate_record_set
 from custody.parquet_concat import ParquetConcatError
+from custody.pipeline import CheckResult, run_check
+from custody.read.batches import plan_batches
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSY = ROOT / "sample_records" / "messy"
@@ -174,6 +174,7 @@ def test_the_spilled_findings_file_is_linked_or_copied_into_the_outputs(
     generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, can_link: bool
 ) -> None:
     import custody.outputs as outputs_module
+    import custody.render.parquet as parquet_module
 
     batched = _check(generated, tmp_path / "spill", 200)
     assert batched.findings_file is not None
@@ -185,9 +186,9 @@ def test_the_spilled_findings_file_is_linked_or_copied_into_the_outputs(
         raise AssertionError("copied although it could be linked")
 
     if can_link:
-        monkeypatch.setattr(outputs_module.shutil, "copyfile", no_copy)
+        monkeypatch.setattr(parquet_module.shutil, "copyfile", no_copy)
     else:
-        monkeypatch.setattr(outputs_module.os, "link", no_link)
+        monkeypatch.setattr(parquet_module.os, "link", no_link)
     outputs_module.write_outputs(batched, tmp_path / "out", formats=frozenset({"parquet"}))
     written = tmp_path / "out" / "findings.parquet"
     assert written.read_bytes() == batched.findings_file.read_bytes()

@@ -186,7 +186,7 @@ def test_no_spill_is_left_in_the_output_folder(demo_out: Path) -> None:
 def test_a_full_or_refused_out_folder_is_one_sentence_exit_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, inside_out: bool, says: str
 ) -> None:
-    import custody.cli_check as cli_check
+    import custody.cli.check as cli_check
 
     out = tmp_path / "out"
     where = out / "findings.csv" if inside_out else tmp_path / "elsewhere" / "x"

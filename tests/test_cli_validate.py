@@ -11,6 +11,7 @@ from conftest import RecordSetFactory
 from typer.testing import CliRunner
 
 from custody import cli
+from custody.cli import records as record_commands
 from custody.contract import DATA_QUALITY_SCHEMA, EVENT_DETAILS
 from custody.errors import InputError
 
@@ -96,7 +97,10 @@ def test_out_must_be_a_folder(csv_record_set: RecordSetFactory, tmp_path: Path) 
     (tmp_path / "o").write_text("")
     result = runner.invoke(cli.app, ["validate", str(csv_record_set([GOOD])), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
-    assert result.stderr == f"error: --out {tmp_path / 'o'} is a file: give a folder.\n"
+    assert (
+        result.stderr
+        == f"error: --out {tmp_path / 'o'} is a file: give a folder for the outputs (it is created if needed).\n"
+    )
 
 
 def test_internal_errors_are_one_line_too(
@@ -105,7 +109,7 @@ def test_internal_errors_are_one_line_too(
     def broken(source: object) -> None:
         raise RuntimeError("something\nunexpected")
 
-    monkeypatch.setattr(cli, "load_record_set", broken)
+    monkeypatch.setattr(record_commands, "load_record_set", broken)
     result = runner.invoke(cli.app, ["validate", str(csv_record_set([GOOD])), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert result.stderr == (

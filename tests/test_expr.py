@@ -7,17 +7,9 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from custody.engine.expr import (
-    ExpressionError,
-    Scope,
-    age_years,
-    compile_condition,
-    compile_expression,
-    is_juvenile,
-    parse_duration,
-    uk_midnight,
-)
+from custody.engine.expr import ExpressionError, Scope, compile_condition, compile_expression
 from custody.facts import fact_specs
+from custody.facts.time import age_years, is_juvenile, parse_duration, uk_midnight
 
 UTC = dt.UTC
 SCOPE = Scope(fact_specs(), {"limit": "24h", "age_limit": 18, "words": ["violent behaviour", "snow"]})

@@ -11,7 +11,7 @@ import pytest
 
 from custody.contract import DETENTION_COLUMNS, EVENT_COLUMNS, EVENT_DETAILS, UK_TZ, polars_schema
 from custody.generate import CHUNK_RECORDS, generate_record_set
-from custody.loader import load_record_set
+from custody.read.loader import load_record_set
 
 RECORDS = 5_000
 SEED = 11

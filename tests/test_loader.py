@@ -12,7 +12,7 @@ from conftest import DETENTION_HEADER, RecordSetFactory, write_csv
 
 from custody.contract import DATA_QUALITY_SCHEMA, polars_schema
 from custody.errors import InputError
-from custody.loader import RecordSet, load_record_set
+from custody.read.loader import RecordSet, load_record_set
 
 UTC = dt.UTC
 GOOD = ("R1", "P1", "2005-03-01", "pace_arrest", "2019-07-01 12:00")

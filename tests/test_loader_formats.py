@@ -12,7 +12,7 @@ import pytest
 import xlsxwriter
 
 from custody.contract import polars_schema
-from custody.loader import load_record_set
+from custody.read.loader import load_record_set
 
 UTC = dt.UTC
 

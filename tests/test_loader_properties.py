@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from custody.contract import DATA_QUALITY_SCHEMA, TABLES
-from custody.loader import load_record_set
+from custody.read.loader import load_record_set
 
 # Any text a CSV can hold (no NUL: a file with NUL bytes is not a text file).
 TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)

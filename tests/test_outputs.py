@@ -17,15 +17,10 @@ import pytest
 from custody import outputs
 from custody.contract import DATA_QUALITY_SCHEMA, FINDINGS_SCHEMA
 from custody.errors import UsageError
-from custody.outputs import (
-    CHILDREN_COLUMNS,
-    EXCEPTION_COLUMNS,
-    FORMATS,
-    csv_safe,
-    parse_formats,
-    write_outputs,
-)
-from custody.results import CheckResult, RuleInfo
+from custody.findings import CHILDREN_COLUMNS, EXCEPTION_COLUMNS, CheckResult, RuleInfo
+from custody.outputs import FORMATS, parse_formats, write_outputs
+from custody.render import xlsx
+from custody.render.csv import csv_safe
 
 UTC = dt.UTC
 
@@ -416,7 +411,7 @@ def test_xlsx_cells_are_strings_with_frozen_header_and_autofilter(result: CheckR
 def test_xlsx_continues_on_further_sheets_beyond_the_row_limit(
     result: CheckResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(outputs, "XLSX_MAX_ROWS", 3)  # header + 2 rows per sheet
+    monkeypatch.setattr(xlsx, "XLSX_MAX_ROWS", 3)  # header + 2 rows per sheet
     write_outputs(result, tmp_path, formats=parse_formats("xlsx"))
     sheets = pl.read_excel(tmp_path / "exceptions.xlsx", sheet_id=0, infer_schema_length=0)
     assert list(sheets) == ["Exceptions", "Exceptions (2)"]
@@ -472,7 +467,7 @@ def test_xlsx_rows_are_the_bytes_xlsxwriter_write_string_produces(tmp_path: Path
         pl.when(pl.int_range(pl.len()) == 3).then(None).otherwise(pl.col(labels[2])).alias(labels[2])
     )
     ours = tmp_path / "ours.xlsx"
-    outputs.write_exceptions_xlsx(frame, ours)
+    xlsx.write_exceptions_xlsx(frame, ours)
 
     reference = tmp_path / "reference.xlsx"
     workbook = xlsxwriter.Workbook(str(reference), {"constant_memory": True, "strings_to_formulas": False})
@@ -521,7 +516,7 @@ def test_xlsx_rows_are_the_bytes_xlsxwriter_write_string_produces(tmp_path: Path
 def test_xlsx_text_that_looks_like_markup_stays_text(tmp_path: Path) -> None:
     # xlsxwriter itself would pass "<r>...</r>" through as raw rich-text XML; we never do.
     frame = pl.DataFrame({label: ["<r><t>x</t></r>"] for label in EXCEPTION_COLUMNS.values()})
-    outputs.write_exceptions_xlsx(frame, tmp_path / "x.xlsx")
+    xlsx.write_exceptions_xlsx(frame, tmp_path / "x.xlsx")
     back = pl.read_excel(tmp_path / "x.xlsx", infer_schema_length=0)
     assert back.row(0) == tuple(["<r><t>x</t></r>"] * len(EXCEPTION_COLUMNS))
 
@@ -541,7 +536,7 @@ def test_a_failure_mid_write_leaves_no_partial_file_under_the_final_name(
         path.write_text("person_id,custody_rec")
         raise OSError("disk full")
 
-    monkeypatch.setattr(outputs, "_write_csv", half_written)
+    monkeypatch.setattr(outputs, "write_csv", half_written)
     with pytest.raises(OSError, match="disk full"):
         write_outputs(result, tmp_path, formats=parse_formats("parquet,csv"))
     # the parquet file before it is complete; nothing named findings.csv; no summary claims a run
@@ -558,7 +553,7 @@ def test_a_failure_keeps_the_previous_complete_file(
         path.write_text("partial")
         raise RuntimeError("killed")
 
-    monkeypatch.setattr(outputs, "_write_csv", failing)
+    monkeypatch.setattr(outputs, "write_csv", failing)
     with pytest.raises(RuntimeError):
         write_outputs(result, tmp_path, formats=parse_formats("csv"))
     assert (tmp_path / "findings.csv").read_bytes() == before

@@ -12,9 +12,9 @@ import pytest
 from test_outputs import FORMULA_PERSON, FORMULA_RECORD, dq_row, finding, make_result
 
 from custody.errors import UsageError
+from custody.findings import CheckResult
 from custody.outputs import parse_formats, write_outputs
 from custody.pseudonymise import pseudonymise
-from custody.results import CheckResult
 
 ORIGINAL_IDS = {"C1", "C2", "C3", "R1", "R2", "R3", "R4", "R6", FORMULA_PERSON, FORMULA_RECORD}
 

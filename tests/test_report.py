@@ -10,9 +10,9 @@ from rich.console import Console
 from test_outputs import RULES, finding, make_result
 from test_outputs import result as result  # the shared fixture
 
-from custody.report import render_html
-from custody.results import CheckResult
-from custody.terminal import print_summary
+from custody.findings import CheckResult
+from custody.render.html import render_html
+from custody.render.terminal import print_summary
 
 
 def test_the_report_loads_nothing_from_a_network(result: CheckResult) -> None:

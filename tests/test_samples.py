@@ -7,9 +7,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from custody.check import prepare_rules, run_check
-from custody.loader import load_record_set
-from custody.results import CheckResult
+from custody.findings import CheckResult
+from custody.pipeline import prepare_rules, run_check
+from custody.read.loader import load_record_set
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_records"

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from custody.timeparse import parse_bools, parse_dates, parse_datetimes
+from custody.read.timeparse import parse_bools, parse_dates, parse_datetimes
 
 UTC = dt.UTC
 

@@ -86,7 +86,7 @@ def _write(path: Path, columns: list[str], rows: list[dict[str, str]]) -> None:
 
 def run_cases(rule_set: RuleSet, rules: list[CompiledRule]) -> list[CaseResult]:
     """Run every case of `rules`; one result per case record."""
-    from custody.loader import load_record_set  # the loader imports nothing of the engine
+    from custody.read.loader import load_record_set  # the loader imports nothing of the engine
 
     detentions: list[dict[str, str]] = []
     events: list[dict[str, str]] = []

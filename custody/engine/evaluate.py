@@ -23,20 +23,11 @@ from typing import Any
 import polars as pl
 
 from custody.contract import FINDINGS_SCHEMA, UK_TZ, Outcome
-from custody.engine.expr import (
-    Compiled,
-    ExpressionError,
-    FactSpec,
-    Kind,
-    Scope,
-    compile_condition,
-    compile_expression,
-    instant_lit,
-    param_value,
-    uk_midnight,
-)
+from custody.engine.expr import Compiled, ExpressionError, Scope, compile_condition, compile_expression, param_value
 from custody.engine.rulefile import Logic, RuleFileError, RuleSet, RuleSource, Version
 from custody.facts import UNKNOWN_EVENT_FLAG, fact_specs
+from custody.facts.specs import FactSpec, Kind
+from custody.facts.time import instant_lit, uk_midnight
 
 NOT_RECORDED = "not recorded"
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")

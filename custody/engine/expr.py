@@ -18,17 +18,23 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import difflib
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
-from zoneinfo import ZoneInfo
+from typing import Any
 
 import polars as pl
 
-from custody.contract import UK_TZ
+from custody.facts.specs import FactSpec, Kind
+from custody.facts.time import (
+    age_years,
+    duration_lit,
+    instant_lit,
+    is_juvenile,
+    local_date,
+    parse_duration,
+    uk_midnight,
+)
 
-Kind = Literal["bool", "int", "float", "str", "instant", "duration", "date", "list", "null"]
 NUMERIC: frozenset[str] = frozenset({"int", "float"})
 
 
@@ -39,19 +45,6 @@ class ExpressionError(ValueError):
         super().__init__(message)
         self.message = message
         self.column = column
-
-
-@dataclass(frozen=True)
-class FactSpec:
-    """One column of the facts table, as rule expressions see it."""
-
-    name: str
-    kind: Kind
-    description: str
-    lineage: frozenset[str] = frozenset()
-    """Data-quality flag columns (`_dq_*`) whose truth makes this fact unusable for a record."""
-    sensitive: bool = False
-    """Free text that may hold personal data: never exported unless asked."""
 
 
 @dataclass(frozen=True)
@@ -70,47 +63,6 @@ class Scope:
     facts: Mapping[str, FactSpec]
     params: Mapping[str, Any] = field(default_factory=dict)
     leap_day_birthday: str = "march_1"
-
-
-_DURATION_RE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(d|h|m|s|days?|hours?|minutes?|mins?|seconds?)\s*$")
-
-
-def parse_duration(text: str) -> dt.timedelta | None:
-    """`24h`, `15m`, `2d`, `90 minutes` -> timedelta; anything else -> None."""
-    match = _DURATION_RE.match(text)
-    if not match:
-        return None
-    amount, unit = float(match.group(1)), match.group(2)[0]
-    return {
-        "d": dt.timedelta(days=amount),
-        "h": dt.timedelta(hours=amount),
-        "m": dt.timedelta(minutes=amount),
-        "s": dt.timedelta(seconds=amount),
-    }[unit]
-
-
-def uk_midnight(day: dt.date) -> dt.datetime:
-    """00:00 UK legal time at the start of `day`, as a UTC instant (when laws take effect)."""
-    local = dt.datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(UK_TZ))
-    return local.astimezone(dt.UTC)
-
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-def instant_lit(instant: dt.datetime) -> pl.Expr:
-    """A UTC instant as a literal, built from integer microseconds.
-
-    (Built from an int rather than a Python datetime: polars caches the Python classes it
-    sees, and a test that froze time with freezegun must not change how later ones run.)
-    """
-    micros = (instant - _EPOCH) // dt.timedelta(microseconds=1)
-    return pl.lit(micros, pl.Int64).cast(pl.Datetime("us", "UTC"))
-
-
-def duration_lit(delta: dt.timedelta) -> pl.Expr:
-    """A duration literal from integer microseconds (see `instant_lit`)."""
-    return pl.lit(delta // dt.timedelta(microseconds=1), pl.Int64).cast(pl.Duration("us"))
 
 
 def param_value(value: Any) -> Compiled:
@@ -136,54 +88,6 @@ def param_value(value: Any) -> Compiled:
 
 
 # ------------------------------------------------------------------ age (FLRA 1969 s9)
-
-
-def local_date(instant: pl.Expr) -> pl.Expr:
-    """The UK calendar date of a UTC instant."""
-    return instant.dt.convert_time_zone(UK_TZ).dt.date()
-
-
-def age_years(date_of_birth: pl.Expr, instant: pl.Expr, leap_day_birthday: str = "march_1") -> pl.Expr:
-    """Age in whole years at `instant`.
-
-    Family Law Reform Act 1969 s9: an age is attained at 00:00 UK time at the start of the
-    birthday, so comparing UK calendar dates is exact. A 29 February birthday is reached on
-    1 March in a common year by default (`march_1`, the protective reading, LAW.md: uncertain,
-    a parameter); `feb_28` reaches it on 28 February.
-    """
-    day = local_date(instant)
-    birth_month, birth_day = date_of_birth.dt.month(), date_of_birth.dt.day()
-    if leap_day_birthday == "feb_28":
-        birth_day = (
-            pl.when((birth_month == 2) & (birth_day == 29) & ~day.dt.is_leap_year())
-            .then(pl.lit(28, pl.Int8))
-            .otherwise(birth_day)
-        )
-    before_birthday = (day.dt.month() < birth_month) | ((day.dt.month() == birth_month) & (day.dt.day() < birth_day))
-    return (day.dt.year().cast(pl.Int32) - date_of_birth.dt.year().cast(pl.Int32)) - before_birthday.cast(pl.Int32)
-
-
-def is_juvenile(
-    date_of_birth: pl.Expr, appears_under_18: pl.Expr, instant: pl.Expr, age_limit: pl.Expr, leap: str
-) -> pl.Expr:
-    """Under `age_limit` at `instant`; with no date of birth, the custody officer's recorded view.
-
-    `appears_under_18` only answers the question for a limit of 18 (PACE from 2015-10-26); for a
-    limit of 17 a child who appeared under 18 may still have been 17, so the answer is unknown
-    (null), and the rule reports `cannot_assess`.
-    """
-    from_appearance = (
-        pl.when(appears_under_18.not_())
-        .then(pl.lit(False))
-        .when(appears_under_18 & (age_limit >= 18))
-        .then(pl.lit(True))
-        .otherwise(pl.lit(None, pl.Boolean))
-    )
-    return (
-        pl.when(date_of_birth.is_not_null())
-        .then(age_years(date_of_birth, instant, leap) < age_limit)
-        .otherwise(from_appearance)
-    )
 
 
 # ------------------------------------------------------------------ compiler

@@ -14,28 +14,19 @@ from typing import Any
 import polars as pl
 
 from custody.contract import Outcome
-from custody.outputs import (
+from custody.findings import (
+    HEADLINE_LABELS,
+    CheckResult,
     data_quality_by_reason,
     data_quality_frame,
     exceptions_frame,
     outcomes_per_rule,
     records_without_applicable_rule,
 )
-from custody.results import CheckResult
 
 MAX_EXCEPTION_ROWS = 5_000
 MAX_DATA_QUALITY_ROWS = 200
 
-HEADLINE_LABELS: dict[str, str] = {
-    "children_detained": "Children detained",
-    "records": "Custody records",
-    "child_records": "Custody records of children",
-    "charged_and_refused_bail": "Charged and refused bail",
-    "requests_made": "Local authority asked to accommodate",
-    "moved": "Moved to local authority accommodation",
-    "certificates": "Certificates made (PACE s38(6))",
-    "s136_police_station_uses": "s136 detentions in a police station",
-}
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif;

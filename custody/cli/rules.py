@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from custody.cli.options import RulesOpt
 from custody.engine.cases import run_cases
+from custody.engine.describe import explain_rule
 from custody.engine.evaluate import CompiledRule, compile_rule_set
 from custody.engine.expr import FUNCTIONS
 from custody.engine.lint import lint_rule_set
@@ -23,11 +24,6 @@ rules_app = typer.Typer(
     help="List, explain, test and lint the rules (the law as data files in rules/).",
     no_args_is_help=True,
 )
-
-RulesDir = Annotated[
-    Path | None,
-    typer.Option("--rules", help="Folder of rule files to use instead of the shipped rules/.", show_default=False),
-]
 
 
 def _load(rules_dir: Path | None) -> tuple[RuleSet, list[CompiledRule]]:
@@ -53,7 +49,7 @@ def _in_force(source: RuleSource) -> str:
 
 
 @rules_app.command("list")
-def list_rules(rules: RulesDir = None) -> None:
+def list_rules(rules: RulesOpt = None) -> None:
     """One line per rule: id, title, basis, versions in force, current citation."""
     rule_set, _ = _load(rules)
     table = Table(show_lines=False, title=f"{len(rule_set.rules)} rules in {rule_set.directory}")
@@ -65,52 +61,9 @@ def list_rules(rules: RulesDir = None) -> None:
     Console(width=200).print(table)
 
 
-def _wrap(text: str, indent: str = "  ", first: str | None = None) -> str:
-    paragraphs = text.strip().split("\n\n")
-    return "\n".join(
-        textwrap.fill(p, width=100, initial_indent=first if (first and i == 0) else indent, subsequent_indent=indent)
-        for i, p in enumerate(paragraphs)
-    )
-
-
-def explain_rule(source: RuleSource) -> str:
-    """The full explanation of a rule, in fixed sections (like `ruff rule`)."""
-    rule = source.rule
-    out = [f"{rule.id}: {rule.title}", "", f"Basis: {rule.basis.value}    Severity: {rule.severity.value}"]
-    out += ["", "What it checks", _wrap(rule.checks), "", "Why it matters", _wrap(rule.why)]
-    out += ["", "What to do with a breach", _wrap(rule.action)]
-    if rule.notes:
-        out += ["", "Notes and uncertain points", _wrap(rule.notes)]
-    out += ["", "Law", *(f"  - {c}" for c in rule.citations)]
-    out += ["", f"Versions (chosen per record by: {rule.trigger.strip()})"]
-    for version in rule.versions:
-        until = f" to {version.effective_to}" if version.effective_to else " onwards"
-        out.append(f"  {version.effective_from}{until}" + (f" [{version.basis.value}]" if version.basis else ""))
-        out.append(_wrap(version.changes, "      "))
-        out += [f"      cites: {c}" for c in version.citations]
-        for name, value in version.params.items():
-            shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-            out.append(textwrap.fill(f"{name} = {shown}", 100, initial_indent="      ", subsequent_indent="        "))
-    logic = rule.logic
-    out += ["", "Logic", "  applies when:", _wrap(" ".join(logic.applies.split()), "    ")]
-    for case in logic.outcomes:
-        condition = " ".join(case.when.split()) if case.when else "otherwise"
-        out.append(f"  {case.outcome.value} when: {condition}")
-        out.append(_wrap(case.message, "               ", "      message: "))
-    out.append("  cannot_assess when any condition it needs is unknown or rests on unusable input:")
-    out.append(_wrap(logic.cannot_assess_message, "               ", "      message: "))
-    if rule.cases:
-        out += ["", f"Test cases ({len(rule.cases)})"]
-        for rule_case in rule.cases:
-            expected = ", ".join(r.expect for r in rule_case.records)
-            out.append(f"  - {rule_case.name} -> {expected}")
-    out += ["", f"File: {source.path}"]
-    return "\n".join(out)
-
-
 @rules_app.command("show")
 def show_rule(
-    rule_id: Annotated[str, typer.Argument(help="The rule id, e.g. S38-GROUNDS.")], rules: RulesDir = None
+    rule_id: Annotated[str, typer.Argument(help="The rule id, e.g. S38-GROUNDS.")], rules: RulesOpt = None
 ) -> None:
     """Explain a rule: what it checks and why, its law, versions, logic, cases and file."""
     _, compiled = _load(rules)
@@ -121,7 +74,7 @@ def show_rule(
 @rules_app.command("test")
 def run_rule_tests(
     rule_ids: Annotated[list[str] | None, typer.Argument(help="Rule ids to test (default: all).")] = None,
-    rules: RulesDir = None,
+    rules: RulesOpt = None,
 ) -> None:
     """Run every rule's own test cases (no pytest needed); exit 1 if any fails."""
     rule_set, compiled = _load(rules)
@@ -143,7 +96,7 @@ def run_rule_tests(
 
 
 @rules_app.command("lint")
-def lint_rules(rules: RulesDir = None) -> None:
+def lint_rules(rules: RulesOpt = None) -> None:
     """Check the rule set: schema, ids, versions, citations, and cases for every outcome and date boundary."""
     rule_set, compiled = _load(rules)
     problems, results = lint_rule_set(rule_set, compiled)
@@ -173,7 +126,3 @@ def list_facts() -> None:
     for description in FUNCTIONS.values():
         functions.add_row(description)
     console.print(functions)
-
-
-if __name__ == "__main__":  # `python -m custody.cli_rules test` works before the main CLI is wired
-    rules_app()

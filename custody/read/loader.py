@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import codecs
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,11 +47,10 @@ from custody.contract import (
     polars_schema,
 )
 from custody.errors import InputError
-from custody.timeparse import ISSUE_LABELS as VALUE_ISSUE_LABELS
-from custody.timeparse import as_text, parse_bools, parse_dates, parse_datetimes
-
-ROW = "_row"
-"""Name of the row-number column in the loaded tables."""
+from custody.read.batches import Batch
+from custody.read.columns import ROW, clean_name
+from custody.read.timeparse import ISSUE_LABELS as VALUE_ISSUE_LABELS
+from custody.read.timeparse import as_text, parse_bools, parse_dates, parse_datetimes
 
 SUFFIXES: dict[str, str] = {
     ".csv": "csv",
@@ -90,17 +89,6 @@ _MAX_ROWS_LISTED = 5
 
 
 # ---------------------------------------------------------------- the result
-
-
-@dataclass(frozen=True)
-class Batch:
-    """One batch of a large Parquet record set (planned by `custody.batches`): the pieces
-    (Arrow IPC files) of each table holding that batch's rows, with the file's own columns
-    and its row numbers in `_row`, in file order."""
-
-    index: int
-    detentions: tuple[Path, ...]
-    events: tuple[Path, ...]
 
 
 @dataclass
@@ -146,7 +134,7 @@ def load_record_set(source: Path | str | tuple[Path | str, Path | str], *, batch
     """Load a record set from a folder (holding `detentions.<ext>` and `events.<ext>`) or
     from two files (detentions first). Raises `InputError` for structural problems.
 
-    With `batch` (from `custody.batches.plan_batches`, Parquet only), only that batch's rows
+    With `batch` (from `custody.read.batches.plan_batches`, Parquet only), only that batch's rows
     are read, from its pieces; row numbers and the files reported stay those of the record set."""
     files = find_tables(source)
     detentions_raw = _read_table(files["detentions"], "detentions", None if batch is None else batch.detentions)
@@ -172,6 +160,12 @@ def load_record_set(source: Path | str | tuple[Path | str, Path | str], *, batch
         rows_rejected={table: rows_read[table] - rows_used[table] for table in rows_read},
         issues=issues,
     )
+
+
+def load_records(source: Path | str | tuple[Path | str, Path | str]) -> RecordSet:
+    """A record set (a folder, or the detentions and events files) read and validated: the
+    library's name for `load_record_set`."""
+    return load_record_set(source)
 
 
 def sort_data_quality(data_quality: pl.DataFrame) -> pl.DataFrame:
@@ -348,7 +342,7 @@ def _with_row_numbers(frame: pl.DataFrame, first: int) -> pl.DataFrame:
 
 def _check_reserved(frame: pl.DataFrame, path: Path) -> None:
     for name in frame.columns:
-        if _clean_name(name).lower() == ROW:
+        if clean_name(name).lower() == ROW:
             raise InputError(f"{path} has a column named '{name}', which the checker uses itself: rename it.")
         # polars renames a repeated header name to NAME_duplicated_N
         repeated = name.rsplit("_duplicated_", 1)[0]
@@ -493,23 +487,6 @@ _READERS: dict[str, _Reader] = {
 # ---------------------------------------------------------------- columns and values
 
 
-def _clean_name(name: str) -> str:
-    return name.replace("\ufeff", "").strip()
-
-
-def source_column(names: Iterable[str], name: str) -> str | None:
-    """The file's column (of `names`) that is read as column `name`: names match once trimmed,
-    case-insensitively, as `_normalise_columns` matches them. None if there is none."""
-    return next((column for column in names if _clean_name(column).lower() == name), None)
-
-
-def id_as_read(column: str) -> pl.Expr:
-    """An id column's values as the loader reads them (`as_text`, then `_clean_values`): as
-    text, trimmed, blank as missing. For a file column of a scalar type."""
-    text = pl.col(column).cast(pl.String).str.strip_chars()
-    return pl.when(text.str.len_bytes() > 0).then(text)
-
-
 def _normalise_columns(frame: pl.DataFrame, path: Path, table: str) -> pl.DataFrame:
     """Contract column names matched case-insensitively; extras keep their (trimmed) names."""
     specs = TABLES[table]
@@ -519,7 +496,7 @@ def _normalise_columns(frame: pl.DataFrame, path: Path, table: str) -> pl.DataFr
     for name in frame.columns:
         if name == ROW:
             continue
-        clean = _clean_name(name)
+        clean = clean_name(name)
         new = clean.lower() if clean.lower() in contract else clean
         key = new.lower()
         if key in seen:

@@ -1,13 +1,7 @@
-"""Facts: one row per custody record with everything the rules read.
+"""Builds the facts table: one row per loaded custody record, only the facts asked for.
 
-Built once, lazily, in polars, from the loaded tables; rules never re-derive
-them. The names and kinds of the facts are declared here (`fact_specs`) and
-checked by the rule compiler when the rules load, so a rule that names a fact
-that does not exist is refused before anything runs.
-
-Every fact carries its lineage: the data-quality flags (`_dq_*` columns) that
-make it unusable for a record. A rule that reads a fact whose input row or
-value was unusable reports `cannot_assess` for that record.
+A rule that reads a fact whose input row or value was unusable reports `cannot_assess`
+for that record: each record carries the data-quality flags its facts' lineage names.
 """
 
 from __future__ import annotations
@@ -15,122 +9,20 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 from collections.abc import Iterable
-from typing import Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from custody.contract import ALL_DETAIL_CODES, DETENTION_COLUMNS, EVENT_DETAILS, MHA_POWERS, ColumnSpec
-from custody.engine.expr import FactSpec, Kind, age_years, duration_lit, parse_duration
-
-UNKNOWN_EVENT_FLAG = "_dq_evt_unknown"
-NO_DETAIL = "without_detail"
-
-
-class FactSettings(BaseModel):
-    """Parameters of the facts layer, from `rules/_facts.yaml` (legal values, cited there)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    review_first_after: dt.timedelta = Field(
-        dt.timedelta(hours=6), description="PACE s40(3)(a): first review after detention first authorised"
-    )
-    review_interval: dt.timedelta = Field(
-        dt.timedelta(hours=9), description="PACE s40(3)(b),(c): later reviews at intervals of at most this"
-    )
-    leap_day_birthday: Literal["march_1", "feb_28"] = Field(
-        "march_1", description="when a 29 February birthday is reached in a common year (LAW.md: uncertain)"
-    )
-
-    @field_validator("review_first_after", "review_interval", mode="before")
-    @classmethod
-    def _duration_text(cls, value: object) -> object:
-        if isinstance(value, str):
-            parsed = parse_duration(value)
-            if parsed is None:
-                raise ValueError(f"{value!r} is not a duration such as '6h' or '90m'")
-            return parsed
-        return value
-
-
-def det_flag(column: str) -> str:
-    return f"_dq_det_{column}"
-
-
-def evt_flag(event_type: str) -> str:
-    """An event row of this type could not be used (bad time, or a misspelt type close to it)."""
-    return f"_dq_evt_{event_type}"
-
-
-def detail_flag(event_type: str) -> str:
-    """An event of this type was used but its detail code could not be."""
-    return f"_dq_detail_{event_type}"
-
-
-def _kind(spec: ColumnSpec) -> Kind:
-    return {"string": "str", "enum": "str", "date": "date", "datetime": "instant", "bool": "bool"}[spec.kind]  # type: ignore[return-value]
-
-
-DETENTION_FACT_NAMES: dict[str, str] = {"arrival_time": "arrival_at"}
-"""Detention columns whose fact name differs (instants are named `*_at`)."""
-
-
-def fact_specs() -> dict[str, FactSpec]:
-    """Every fact a rule may name, with its kind, meaning and lineage."""
-    specs: dict[str, FactSpec] = {}
-
-    def add(name: str, kind: Kind, description: str, lineage: Iterable[str], sensitive: bool = False) -> None:
-        specs[name] = FactSpec(name, kind, description, frozenset(lineage), sensitive)
-
-    for column in DETENTION_COLUMNS:
-        name = DETENTION_FACT_NAMES.get(column.name, column.name)
-        add(name, _kind(column), f"detentions.{column.name}: {column.description}", [det_flag(column.name)])
-
-    for event_type, details in EVENT_DETAILS.items():
-        lineage = [evt_flag(event_type), UNKNOWN_EVENT_FLAG]
-        add(f"{event_type}_at", "instant", f"first '{event_type}' event", lineage)
-        add(f"{event_type}_last_at", "instant", f"last '{event_type}' event", lineage)
-        add(f"{event_type}_count", "int", f"number of '{event_type}' events", lineage)
-        if details:
-            detail_lineage = [*lineage, detail_flag(event_type)]
-            add(f"{event_type}_detail", "str", f"detail code of the first '{event_type}' event", detail_lineage)
-            for detail in (*details, NO_DETAIL):
-                label = "with no detail code" if detail == NO_DETAIL else f"with detail '{detail}'"
-                add(f"{event_type}_{detail}_count", "int", f"number of '{event_type}' events {label}", detail_lineage)
-                if detail != NO_DETAIL:
-                    add(f"{event_type}_{detail}_at", "instant", f"first '{event_type}' event {label}", detail_lineage)
-
-    add(
-        "certificate_note",
-        "str",
-        "the circumstances stated on the first certificate (free text)",
-        [evt_flag("certificate"), UNKNOWN_EVENT_FLAG],
-        sensitive=True,
-    )
-    age_lineage = [det_flag("date_of_birth")]
-    add("dob_is_29_february", "bool", "born on 29 February (age then depends on a parameter)", age_lineage)
-    add("age_at_arrival", "int", "age in whole years at arrival", [*age_lineage, det_flag("arrival_time")])
-    review_lineage = [evt_flag("review"), detail_flag("review"), evt_flag("detention_authorised"), UNKNOWN_EVENT_FLAG]
-    for name, kind, description in (
-        ("reviews_held", "int", "reviews carried out (review events not marked postponed)"),
-        ("review_first_due_at", "instant", "latest time for the first review (authorised + first interval)"),
-        ("review_worst_lateness", "duration", "largest lateness of a review against its due time (negative: early)"),
-        ("review_worst_at", "instant", "when the latest-running review took place"),
-        ("review_worst_due_at", "instant", "when that review was due (s40(7): postponed ones do not move it)"),
-        ("review_next_due_at", "instant", "when the review after the last one held fell due"),
-    ):
-        add(name, kind, description, review_lineage)  # type: ignore[arg-type]
-    add("event_count", "int", "number of usable events on the record", [UNKNOWN_EVENT_FLAG])
-    return specs
-
-
-def dq_flag_columns() -> list[str]:
-    return [
-        *(det_flag(c.name) for c in DETENTION_COLUMNS),
-        *(evt_flag(t) for t in EVENT_DETAILS),
-        *(detail_flag(t) for t, details in EVENT_DETAILS.items() if details),
-        UNKNOWN_EVENT_FLAG,
-    ]
+from custody.contract import ALL_DETAIL_CODES, DETENTION_COLUMNS, EVENT_DETAILS
+from custody.facts.settings import FactSettings
+from custody.facts.specs import (
+    DETENTION_FACT_NAMES,
+    NO_DETAIL,
+    UNKNOWN_EVENT_FLAG,
+    dq_flag_columns,
+    evt_flag,
+    fact_specs,
+)
+from custody.facts.time import age_years, duration_lit
 
 
 def _scatter(length: int, name: str, dtype: pl.DataType, at: pl.Series, values: pl.Series) -> pl.Series:
@@ -396,51 +288,3 @@ def build_facts(
     )
     ordered = [n for n in (*specs, *dq_flag_columns()) if n in wanted and n in facts.columns]
     return facts.select(ordered).lazy()
-
-
-HEADLINE_FACTS: tuple[str, ...] = (
-    "person_id",
-    "custody_record_id",
-    "arrival_at",
-    "age_at_arrival",
-    "appears_under_18",
-    "charged_count",
-    "bail_refused_count",
-    "la_requested_count",
-    "transferred_to_la_count",
-    "certificate_count",
-    "detention_power",
-    "place_of_safety",
-)
-"""The facts `headline_figures` reads (and `run_check` keeps per record): computed whatever the rules need."""
-
-
-def headline_figures(facts: pl.LazyFrame) -> dict[str, int]:
-    """The inspection's headline figures (the seed report's funnel), from the facts.
-
-    A child here is a person under 18 at arrival by date of birth or, without one, recorded
-    as appearing under 18; the rules apply the dated PACE thresholds themselves.
-    """
-    child = pl.coalesce(pl.col("age_at_arrival") < 18, pl.col("appears_under_18")).fill_null(False)
-    refused = child & (pl.col("charged_count") > 0) & (pl.col("bail_refused_count") > 0)
-    row = (
-        facts.select(
-            pl.len().alias("records"),
-            pl.col("person_id").filter(child).n_unique().alias("children_detained"),
-            child.sum().alias("child_records"),
-            refused.sum().alias("charged_and_refused_bail"),
-            (refused & (pl.col("la_requested_count") > 0)).sum().alias("requests_made"),
-            (refused & (pl.col("transferred_to_la_count") > 0)).sum().alias("moved"),
-            (refused & (pl.col("certificate_count") > 0)).sum().alias("certificates"),
-            (
-                child
-                & pl.col("detention_power").cast(pl.String).is_in(sorted(MHA_POWERS))
-                & (pl.col("place_of_safety").cast(pl.String) == "police_station")
-            )
-            .sum()
-            .alias("s136_police_station_uses"),
-        )
-        .collect()
-        .row(0, named=True)
-    )
-    return {key: int(value or 0) for key, value in row.items()}

@@ -9,9 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from custody.contract import Outcome
-from custody.outputs import outcomes_per_rule, records_without_applicable_rule
-from custody.report import HEADLINE_LABELS
-from custody.results import CheckResult
+from custody.findings import HEADLINE_LABELS, CheckResult, outcomes_per_rule, records_without_applicable_rule
 
 
 def _count(n: int, style: str) -> str:

@@ -22,12 +22,25 @@ other formats are read whole.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from custody.loader import ROW, Batch, id_as_read, source_column
-from custody.timeparse import is_nested
+from custody.read.columns import ROW, id_as_read, source_column
+from custody.read.timeparse import is_nested
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch of a large Parquet record set (planned by `custody.read.batches`): the pieces
+    (Arrow IPC files) of each table holding that batch's rows, with the file's own columns
+    and its row numbers in `_row`, in file order."""
+
+    index: int
+    detentions: tuple[Path, ...]
+    events: tuple[Path, ...]
+
 
 BATCH_RECORDS = 1_000_000
 """Records per batch by default: a million records peak at about 2.5 GB."""

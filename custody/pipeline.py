@@ -16,16 +16,16 @@ from pathlib import Path
 
 import polars as pl
 
-import custody
-from custody.batches import BATCH_RECORDS, plan_batches
 from custody.contract import FINDINGS_SCHEMA
 from custody.engine.evaluate import CompiledRule, compile_rule_set, evaluate, evaluate_segments
 from custody.engine.rulefile import RuleSet, default_rules_dir, load_rule_set
 from custody.facts import HEADLINE_FACTS, build_facts, fact_specs, headline_figures
-from custody.loader import Batch, RecordSet, find_tables, load_record_set, sort_data_quality
-from custody.outputs import FINDINGS_PARQUET_LEVEL
+from custody.findings import CheckResult, RuleInfo
 from custody.parquet_concat import ParquetConcatError, concat_parquet
-from custody.results import CheckResult, RuleInfo
+from custody.read.batches import BATCH_RECORDS, Batch, plan_batches
+from custody.read.loader import RecordSet, find_tables, load_record_set, sort_data_quality
+from custody.render.parquet import FINDINGS_PARQUET_LEVEL
+from custody.version import __version__
 
 Progress = Callable[[str], None]
 
@@ -53,6 +53,23 @@ class PreparedRules:
 def prepare_rules(rules_dir: Path | None = None) -> PreparedRules:
     rule_set = load_rule_set(rules_dir or default_rules_dir())
     return PreparedRules(rule_set, compile_rule_set(rule_set))
+
+
+def load_rules(rules_dir: Path | str | None = None) -> PreparedRules:
+    """The rules of a folder (default: the shipped rules/), loaded, validated and compiled."""
+    return prepare_rules(Path(rules_dir) if rules_dir is not None else None)
+
+
+def check(
+    source: Path | str | tuple[Path | str, Path | str],
+    *,
+    rules: PreparedRules | None = None,
+    include_notes: bool = False,
+) -> CheckResult:
+    """Check a record set in memory: the library's entry point (the CLI's `check` spills to disk)."""
+    if isinstance(source, tuple):
+        return run_check((Path(source[0]), Path(source[1])), rules=rules, include_notes=include_notes)
+    return run_check(Path(source), rules=rules, include_notes=include_notes)
 
 
 def needed_facts(rules: Iterable[CompiledRule]) -> list[str]:
@@ -111,7 +128,7 @@ def run_check(
     With `spill_dir`, the findings are written there as Parquet while they are computed and the
     result holds a lazy scan of them (the folder must outlive the result's use). A Parquet
     record set of more than `batch_records` records is then checked in batches of children
-    (`custody.batches`), each loaded, validated and evaluated on its own; the findings are
+    (`custody.read.batches`), each loaded, validated and evaluated on its own; the findings are
     the same, in the same order, as from one pass.
     """
     started = time.perf_counter()
@@ -140,7 +157,7 @@ def run_check(
     headline = headline_figures(kept.lazy())
     rows_read, rows_used = run.rows_read, run.rows_used
     meta = {
-        "tool_version": custody.__version__,
+        "tool_version": __version__,
         "rules_digest": rules.rule_set.digest,
         "rules_dir": str(rules.rule_set.directory),
         "inputs_digest": inputs_digest(files.values()),

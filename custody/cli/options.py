@@ -1,0 +1,46 @@
+"""Arguments and options shared by several commands, declared once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from custody.errors import UsageError
+
+RecordsArg = Annotated[
+    Path,
+    typer.Argument(
+        help="A folder holding detentions.<ext> and events.<ext> (csv, parquet, ndjson, jsonl, xlsx), "
+        "or the detentions file (then name the events file with --events).",
+        show_default=False,
+    ),
+]
+
+
+EventsOpt = Annotated[
+    Path | None,
+    typer.Option("--events", help="The events file, when RECORDS names the detentions file.", show_default=False),
+]
+
+
+def record_source(records: Path, events: Path | None) -> Path | tuple[Path, Path]:
+    """What `load_record_set` takes, from RECORDS and --events."""
+    if events is not None:
+        if records.is_dir():
+            raise UsageError(
+                f"--events names the events file, so RECORDS must be the detentions file, not the folder {records}."
+            )
+        return (records, events)
+    if records.is_file():
+        raise UsageError(
+            f"{records} is a file: name the events file too with --events, or give the folder holding both tables."
+        )
+    return records
+
+
+RulesOpt = Annotated[
+    Path | None,
+    typer.Option("--rules", help="Folder of rule files to use instead of the shipped rules/.", show_default=False),
+]

@@ -1,0 +1,38 @@
+"""Facts: one row per custody record with everything the rules read.
+
+Built once from the loaded tables; rules never re-derive them. `specs` declares every
+fact (kind, meaning, lineage), `build` computes them, `time` holds the legal time
+arithmetic shared with the rule language, `settings` the dated legal values of this
+layer, and `headline` the inspection's funnel figures.
+"""
+
+from custody.facts.build import build_facts
+from custody.facts.headline import HEADLINE_FACTS, headline_figures
+from custody.facts.settings import FactSettings
+from custody.facts.specs import (
+    NO_DETAIL,
+    UNKNOWN_EVENT_FLAG,
+    FactSpec,
+    Kind,
+    det_flag,
+    detail_flag,
+    dq_flag_columns,
+    evt_flag,
+    fact_specs,
+)
+
+__all__ = [
+    "HEADLINE_FACTS",
+    "NO_DETAIL",
+    "UNKNOWN_EVENT_FLAG",
+    "FactSettings",
+    "FactSpec",
+    "Kind",
+    "build_facts",
+    "det_flag",
+    "detail_flag",
+    "dq_flag_columns",
+    "evt_flag",
+    "fact_specs",
+    "headline_figures",
+]

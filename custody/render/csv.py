@@ -1,0 +1,52 @@
+"""CSV files, safe to open in a spreadsheet.
+
+A text cell that begins with `=`, `+`, `-`, `@`, tab or carriage return is one Excel and
+LibreOffice would run as a formula, so it is prefixed with a single quote (OWASP "CSV
+injection"). Datetimes are ISO 8601 UTC with `Z`; numbers stay numbers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+import polars as pl
+
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
+
+
+# ISO 8601: UTC instants with `Z`; UK local times with their offset (GMT +00:00 or BST +01:00).
+UTC_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
+
+
+_FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def _inert_text(text: pl.Expr) -> pl.Expr:
+    """Text with a value a spreadsheet would run as a formula made plain text."""
+    return pl.when(text.str.contains(_FORMULA_START)).then(pl.lit("'") + text).otherwise(text)
+
+
+def csv_safe(frame: FrameT) -> FrameT:
+    """Every text column made inert; datetimes as ISO 8601 UTC with `Z`; numbers left as numbers."""
+    schema = frame.collect_schema()
+    exprs: list[pl.Expr] = []
+    for name, dtype in schema.items():
+        if isinstance(dtype, pl.Datetime):
+            utc = pl.col(name).dt.convert_time_zone("UTC") if dtype.time_zone else pl.col(name)
+            exprs.append(utc.dt.strftime(UTC_FORMAT).alias(name))
+        elif isinstance(dtype, pl.String | pl.Enum | pl.Categorical):
+            exprs.append(_inert_text(pl.col(name).cast(pl.String)).alias(name))
+        else:
+            exprs.append(pl.col(name))
+    return frame.select(exprs)
+
+
+def write_csv(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
+    # No BOM: these files are read by pipelines as well as people, and a BOM would become
+    # part of the first column name for many readers. exceptions.xlsx is the Excel rendering.
+    # A lazy frame is streamed to the file in batches (the findings can be millions of rows).
+    if isinstance(frame, pl.LazyFrame):
+        csv_safe(frame).sink_csv(path, include_header=True, line_terminator="\n", null_value="")
+    else:
+        csv_safe(frame).write_csv(path, include_header=True, line_terminator="\n", null_value="")
