@@ -37,50 +37,86 @@ class RuleFileError(InputError):
 
 Path_ = tuple[str | int, ...]
 
+# libyaml's parser (C) when PyYAML was built with it; the pure-Python one otherwise. Both
+# are the safe loader: standard YAML tags only, so a `!!python/...` tag is refused and
+# nothing in a rule file is ever executed.
+_BaseLoader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = (
+    yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
+)
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys and records the line of every node by path."""
+
+class _RuleLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """Safe loader that refuses duplicate keys (naming the lines of both)."""
 
 
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+def _construct_mapping(loader: _RuleLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=True)
-        if key in seen:
+        try:
+            duplicate = key in seen
+        except TypeError:  # an unhashable key: construct_mapping below refuses it
+            continue
+        if duplicate:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key '{key}' (first on line {seen[key]})", key_node.start_mark
             )
         seen[key] = key_node.start_mark.line + 1
-    return loader.construct_mapping(node, deep=deep)
+    mapping: dict[Any, Any] = loader.construct_mapping(node, deep=deep)
+    return mapping
 
 
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_RuleLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _lines(node: yaml.Node, path: Path_ = ()) -> Iterator[tuple[Path_, int]]:
+def _lines(node: yaml.Node, path: Path_ = (), within: frozenset[int] = frozenset()) -> Iterator[tuple[Path_, int]]:
     yield path, node.start_mark.line + 1
+    if id(node) in within:  # a recursive alias (`&a [*a]`): its lines are already recorded
+        return
+    within |= {id(node)}
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
-            yield from _lines(value_node, (*path, str(key_node.value)))
+            yield from _lines(value_node, (*path, str(key_node.value)), within)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            yield from _lines(item, (*path, index))
+            yield from _lines(item, (*path, index), within)
 
 
-def load_yaml(path: Path) -> tuple[Any, dict[Path_, int]]:
-    """Parse a YAML file; returns the data and the line of each value by its key path."""
+def read_file_bytes(path: Path) -> bytes:
+    """The bytes of a rule file (read once: they are parsed and hashed for the rules digest)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        return path.read_bytes()
+    except OSError as exc:
         raise RuleFileError(path, f"cannot be read ({exc.__class__.__name__}): check the file") from None
+
+
+def parse_yaml(path: Path, raw: bytes) -> tuple[Any, dict[Path_, int], str]:
+    """Parse the bytes of a YAML file once: the data, the line of each value by key path, the text.
+
+    The node tree is composed once by the parser, its lines recorded, and the data
+    constructed from that same tree (no second parse).
+    """
     try:
-        node = yaml.compose(text, Loader=_LineLoader)
-        data = yaml.load(text, Loader=_LineLoader)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RuleFileError(path, f"cannot be read ({exc.__class__.__name__}): check the file") from None
+    loader = _RuleLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
         raise RuleFileError(path, f"is not valid YAML: {problem}", mark.line + 1 if mark else None) from None
+    finally:
+        loader.dispose()
     lines = dict(_lines(node)) if node is not None else {}
+    return data, lines, text
+
+
+def load_yaml(path: Path) -> tuple[Any, dict[Path_, int]]:
+    """Read and parse a YAML file; returns the data and the line of each value by its key path."""
+    data, lines, _ = parse_yaml(path, read_file_bytes(path))
     return data, lines
 
 
@@ -213,8 +249,9 @@ def _pydantic_error(path: Path, lines: dict[Path_, int], error: ValidationError)
     return RuleFileError(path, f"{where}: {message}", line)
 
 
-def load_rule_file(path: Path) -> RuleSource:
-    data, lines = load_yaml(path)
+def load_rule_file(path: Path, raw: bytes | None = None) -> RuleSource:
+    """Validate one rule file (`raw`: its bytes, when the caller has read them already)."""
+    data, lines, text = parse_yaml(path, read_file_bytes(path) if raw is None else raw)
     if not isinstance(data, dict):
         raise RuleFileError(path, "is not a rule: expected a mapping with id, title, versions, logic, cases", 1)
     try:
@@ -223,7 +260,7 @@ def load_rule_file(path: Path) -> RuleSource:
         raise _pydantic_error(path, lines, exc) from None
     if path.stem != rule.id:
         raise RuleFileError(path, f"holds rule '{rule.id}': name the file {rule.id}{path.suffix}", lines.get(("id",)))
-    return RuleSource(rule, path, lines, path.read_text(encoding="utf-8"))
+    return RuleSource(rule, path, lines, text)
 
 
 def rule_files(directory: Path) -> list[Path]:
@@ -231,7 +268,10 @@ def rule_files(directory: Path) -> list[Path]:
 
 
 def load_rule_set(directory: Path) -> RuleSet:
-    """Load and validate every rule file; the first broken file stops with its name and line."""
+    """Load and validate every rule file; the first broken file stops with its name and line.
+
+    Each file is read once: its bytes are parsed and go into the digest of the rule set.
+    """
     if not directory.is_dir():
         raise RuleFileError(directory, "is not a folder of rule files: pass --rules DIR")
     paths = rule_files(directory)
@@ -241,22 +281,24 @@ def load_rule_set(directory: Path) -> RuleSet:
     settings_path = directory / FACTS_SETTINGS_FILE
     digest = hashlib.sha256()
     if settings_path.exists():
-        data, lines = load_yaml(settings_path)
+        raw = read_file_bytes(settings_path)
+        data, lines, _ = parse_yaml(settings_path, raw)
         try:
             settings = FactSettings.model_validate((data or {}).get("settings", {}))
         except (ValidationError, AttributeError) as exc:
             if isinstance(exc, ValidationError):
                 raise _pydantic_error(settings_path, {k[1:]: v for k, v in lines.items()}, exc) from None
             raise RuleFileError(settings_path, "expected a mapping with a 'settings' key") from None
-        digest.update(settings_path.read_bytes())
+        digest.update(raw)
     sources: list[RuleSource] = []
     seen: dict[str, Path] = {}
     for path in paths:
-        source = load_rule_file(path)
+        raw = read_file_bytes(path)
+        source = load_rule_file(path, raw)
         if source.rule.id in seen:
             raise RuleFileError(path, f"rule id {source.rule.id} is also used by {seen[source.rule.id]}")
         seen[source.rule.id] = path
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        digest.update(path.name.encode() + b"\0" + raw)
         sources.append(source)
     return RuleSet(directory, sources, settings, digest.hexdigest())
 
