@@ -43,7 +43,11 @@ CREATE OR REPLACE MACRO span_text(a, b) AS coalesce(
   'not recorded');
 
 COPY (
-  WITH ev AS (
+  -- Only records where bail was refused can be in scope: aggregate their events alone.
+  WITH refused AS (
+    SELECT DISTINCT custody_record_id FROM read_parquet('{events}') WHERE event_type = 'bail_refused'
+  ),
+  ev AS (
     SELECT custody_record_id,
       min(event_time) FILTER (WHERE event_type = 'charged') AS charged_at,
       min(event_time) FILTER (WHERE event_type = 'bail_refused') AS bail_refused_at,
@@ -58,7 +62,7 @@ COPY (
       arg_min_null(detail, event_time) FILTER (WHERE event_type = 'certificate') AS certificate_detail,
       count(*) FILTER (WHERE event_type = 'certificate') AS certificate_count,
       max(event_time) FILTER (WHERE event_type = 'released') AS released_last_at
-    FROM read_parquet('{events}')
+    FROM read_parquet('{events}') SEMI JOIN refused USING (custody_record_id)
     WHERE event_type IN ('charged', 'bail_refused', 'la_requested', 'transferred_to_la', 'certificate', 'released')
     GROUP BY custody_record_id
   ),
