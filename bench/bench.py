@@ -64,8 +64,24 @@ class Run:
     peak_mb: float
 
 
-def run(command: list[str], out: Path | None = None) -> Run:
-    """Run one command as a child process: wall time and the child's own peak RSS."""
+def run(command: list[str], attempts: int = 3) -> Run:
+    """Run one command as a child process: wall time and the child's own peak RSS.
+
+    A failed run is reported and, after a minute, tried again (up to `attempts` in all):
+    the package may be being changed while a long benchmark runs. It is never timed.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return _run_once(command)
+        except RuntimeError as exc:
+            if attempt == attempts:
+                raise SystemExit(str(exc)) from None
+            print(f"  (failed, retrying in 60 s: {str(exc).strip().splitlines()[-1]})", flush=True)
+            time.sleep(60)
+    raise AssertionError("unreachable")
+
+
+def _run_once(command: list[str]) -> Run:
     log = tempfile.TemporaryFile()
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
@@ -75,7 +91,7 @@ def run(command: list[str], out: Path | None = None) -> Run:
     if child.returncode != 0:
         log.seek(0)
         tail = log.read().decode(errors="replace")[-2000:]
-        raise SystemExit(f"{' '.join(command)} exited {child.returncode}:\n{tail}")
+        raise RuntimeError(f"{' '.join(command)} exited {child.returncode}:\n{tail}")
     return Run(seconds, usage.ru_maxrss / 1024)  # Linux: KiB
 
 
