@@ -10,13 +10,13 @@ import pytest
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
-import custody.pipeline as check_module
 import custody.read.batches as batches_module
 from custody import cli
+from custody.engine.evaluate import evaluate_chunks
 from custody.generate import generate_record_set
-from custody.parquet_concat import ParquetConcatError
-from custody.pipeline import CheckResult, run_check
+from custody.pipeline import CheckResult, facts_for, prepare_rules, run_check
 from custody.read.batches import plan_batches
+from custody.read.loader import load_record_set
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSY = ROOT / "sample_records" / "messy"
@@ -76,29 +76,31 @@ def test_messy_records_in_batches_match_one_pass(
 
 def test_generated_records_in_batches_match_one_pass(generated: Path, tmp_path: Path) -> None:
     whole = _check(generated, tmp_path / "whole", 10**9)
-    assert whole.findings_file is not None  # one pass: the spill is the findings file
+    assert whole.findings_file is not None  # one pass: the findings are written as computed
     batched = _check(generated, tmp_path / "batched", 200)
     assert batched.meta["batches"] == 2
-    # The batches' spilled segments are joined into one file (byte for byte) and removed.
+    # Every batch appends its findings to the one findings file: nothing else is left.
     assert batched.findings_file == tmp_path / "batched" / "findings.parquet"
-    assert not list((tmp_path / "batched").glob("findings-*.parquet"))
+    assert [p.name for p in (tmp_path / "batched").iterdir() if p.is_file()] == ["findings.parquet"]
     assert_frame_equal(pl.read_parquet(batched.findings_file), pl.read_parquet(whole.findings_file))
     _assert_same(whole, batched)
 
 
-def test_findings_that_cannot_be_joined_are_read_where_they_were_spilled(
-    generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def refuse(files: list[Path], target: Path) -> int:
-        target.write_bytes(b"partial")
-        raise ParquetConcatError("refused")
-
-    monkeypatch.setattr(check_module, "concat_parquet", refuse)
-    whole = _check(generated, tmp_path / "whole", 10**9)
-    batched = _check(generated, tmp_path / "batched", 200)
-    assert batched.findings_file is None
-    assert not (tmp_path / "batched" / "findings.parquet").exists()
-    _assert_same(whole, batched)
+def test_findings_come_by_child_record_and_rule_however_the_work_is_split(generated: Path) -> None:
+    rules = prepare_rules()
+    facts = facts_for(load_record_set(generated), rules)
+    whole = pl.concat(list(evaluate_chunks(facts, rules.compiled, chunk_records=10**9)))
+    pieces = list(evaluate_chunks(facts, rules.compiled, chunk_records=7))
+    assert len(pieces) > 50
+    assert_frame_equal(pl.concat(pieces), whole)
+    # The order users are promised: child, then the child's records by arrival, then rule id.
+    order = facts.select("custody_record_id", pl.int_range(pl.len()).alias("position"))
+    placed = whole.with_columns(pl.col("rule_id").cast(pl.String)).join(
+        order, on="custody_record_id", how="left", maintain_order="left"
+    )
+    assert placed["position"].is_sorted()
+    assert placed.sort("position", "rule_id", maintain_order=True).equals(placed)
+    assert placed["person_id"].is_sorted()
 
 
 @pytest.mark.parametrize("by_hash", [True, False])

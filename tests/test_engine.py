@@ -10,7 +10,8 @@ import polars as pl
 import pytest
 
 from custody.contract import DATA_QUALITY_SCHEMA, polars_schema
-from custody.engine.evaluate import compile_rule_set, evaluate
+from custody.engine.compile import compile_rule_set
+from custody.engine.evaluate import evaluate
 from custody.engine.rulefile import RuleFileError, load_rule_set
 from custody.facts import FactSettings, build_facts
 
@@ -134,7 +135,7 @@ def rules(tmp_path: Path) -> list[object]:
 
 
 def run(rules: list[object], det: pl.DataFrame, ev: pl.DataFrame, dq: pl.DataFrame | None = None) -> dict[str, dict]:
-    findings = evaluate(facts_of(det, ev, dq).lazy(), rules).collect()  # type: ignore[arg-type]
+    findings = evaluate(facts_of(det, ev, dq), rules)  # type: ignore[arg-type]
     return {row["custody_record_id"]: row for row in findings.iter_rows(named=True)}
 
 

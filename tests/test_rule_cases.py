@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from custody.engine.cases import CaseResult, run_cases
-from custody.engine.evaluate import compile_rule_set
+from custody.engine.compile import compile_rule_set
 from custody.engine.rulefile import default_rules_dir, load_rule_set
 
 RULE_SET = load_rule_set(default_rules_dir())

@@ -11,8 +11,8 @@ from rich.table import Table
 
 from custody.cli.options import RulesOpt
 from custody.engine.cases import run_cases
+from custody.engine.compile import CompiledRule, compile_rule_set
 from custody.engine.describe import explain_rule
-from custody.engine.evaluate import CompiledRule, compile_rule_set
 from custody.engine.expr import FUNCTIONS
 from custody.engine.lint import lint_rule_set
 from custody.engine.rulefile import RuleSet, RuleSource, default_rules_dir, load_rule_set

@@ -18,7 +18,8 @@ from typing import Any, cast
 import polars as pl
 
 from custody.contract import DETENTION_COLUMNS, EVENT_COLUMNS
-from custody.engine.evaluate import CompiledRule, evaluate
+from custody.engine.compile import CompiledRule
+from custody.engine.evaluate import evaluate
 from custody.engine.rulefile import RuleFileError, RuleSet
 from custody.facts import build_facts
 
@@ -125,7 +126,7 @@ def run_cases(rule_set: RuleSet, rules: list[CompiledRule]) -> list[CaseResult]:
         _write(Path(folder) / "events.csv", event_columns, events)
         records = load_record_set(Path(folder))
     facts = build_facts(records.detentions, records.events, records.data_quality, rule_set.settings).collect()
-    findings = evaluate(facts.lazy(), rules).with_columns(pl.col("rule_id").cast(pl.String)).collect()
+    findings = evaluate(facts, rules).with_columns(pl.col("rule_id").cast(pl.String))
     # The trigger instant of every case record, whether or not the rule applied (for lint).
     triggers = pl.concat(
         [

@@ -1,4 +1,5 @@
-"""Compile rule files against the facts schema and evaluate them all in one lazy polars pass.
+"""Evaluate compiled rules over the facts: decide first, then write findings only for the
+steps that occur.
 
 For each rule and record the decision goes:
 
@@ -8,14 +9,20 @@ For each rule and record the decision goes:
    input the loader could not use, makes the finding `cannot_assess`;
 3. the outcomes are tried in order; the first whose condition holds decides, and one whose
    condition cannot be evaluated (missing evidence) gives `cannot_assess`, never a pass.
+
+Evaluation is one path whatever the size of the record set:
+
+- decide: one pass over the facts gives, for every rule, the version in force and the step
+  that decided (an index into that version's list of steps), or none;
+- write: for each (rule, version, step) that occurs, that step's message is built on those
+  records only; instants shown in messages or evidence are formatted once per record;
+- order: findings come by child, record (as the facts do: person, arrival, custody record)
+  and rule id. This order is part of the output contract and does not depend on how the
+  work is split (`evaluate_chunks` gives the same rows in the same order as `evaluate`).
 """
 
 from __future__ import annotations
 
-import ast
-import dataclasses
-import datetime as dt
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,211 +30,27 @@ from typing import Any
 import polars as pl
 
 from custody.contract import FINDINGS_SCHEMA, UK_TZ, Outcome
-from custody.engine.expr import Compiled, ExpressionError, Scope, compile_condition, compile_expression, param_value
-from custody.engine.rulefile import Logic, RuleFileError, RuleSet, RuleSource, Version
+from custody.engine.compile import CompiledRule, CompiledVersion, shown_column, uk_text
+from custody.engine.expr import Compiled
 from custody.facts import UNKNOWN_EVENT_FLAG, fact_specs
-from custody.facts.specs import FactSpec, Kind
-from custody.facts.time import instant_lit, uk_midnight
+from custody.facts.specs import FactSpec
+from custody.facts.time import instant_lit
 
-NOT_RECORDED = "not recorded"
-_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+EVIDENCE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%:z"
+CHUNK_RECORDS = 250_000
+"""Records evaluated at a time: bounds the findings held in memory before they are written."""
 
-# `_step` codes (stage 1); outcome cases use CASE_BASE + 2*j (+1 when decided).
-STEP_SCOPE_UNKNOWN, STEP_TAINTED, STEP_TRIGGER_UNKNOWN, CASE_BASE = 0, 1, 2, 10
-
-
-@dataclass(frozen=True)
-class CompiledCase:
-    condition: Compiled | None
-    outcome: str
-    message: pl.Expr
-    severity: str
+_ROW = "\x1frow"
+_RULE = "\x1frule"
 
 
-@dataclass(frozen=True)
-class CompiledVersion:
-    version: Version
-    start: Any  # UTC datetime
-    end: Any  # UTC datetime or None
-    conjuncts: tuple[Compiled, ...]
-    cases: tuple[CompiledCase, ...]
-    cannot_assess_message: str
-    basis: str
-    severity: str
-    citation: str
-    facts: frozenset[str]
+def _evidence_column(fact: str) -> str:
+    """The column holding an instant fact as evidence shows it (ISO 8601 with the UK offset)."""
+    return f"{fact}\x1fiso"
 
 
-@dataclass(frozen=True)
-class CompiledRule:
-    source: RuleSource
-    trigger: Compiled
-    versions: tuple[CompiledVersion, ...]
-    evidence: tuple[str, ...]
-
-    @property
-    def rule_id(self) -> str:
-        return self.source.rule.id
-
-
-def _fail(source: RuleSource, where: tuple[str | int, ...], exc: ExpressionError, text: str) -> RuleFileError:
-    column = f" (at '{text.strip()[exc.column :][:30]}')" if exc.column is not None and exc.column > 0 else ""
-    return RuleFileError(source.path, f"{'.'.join(map(str, where))}: {exc.message}{column}", source.line(*where))
-
-
-def _conjuncts(text: str) -> list[str]:
-    """Split a condition on its top-level `and`, so each part can put a record out of scope."""
-    source = " ".join(text.split("\n")).strip()
-    try:
-        tree = ast.parse(source, mode="eval").body
-    except SyntaxError:
-        return [text]
-    if isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.And):
-        return [ast.get_source_segment(source, v) or ast.unparse(v) for v in tree.values]
-    return [text]
-
-
-def _format(compiled: Compiled) -> pl.Expr:
-    """A value as people read it in a message: UK local times, durations as 5h 07m."""
-    expr = compiled.expr
-    kind: Kind = compiled.kind
-    if kind == "instant":
-        text = expr.dt.convert_time_zone(UK_TZ).dt.strftime("%Y-%m-%d %H:%M %Z")
-    elif kind == "duration":
-        minutes = expr.dt.total_minutes()
-        text = pl.concat_str(
-            pl.when(minutes < 0).then(pl.lit("-")).otherwise(pl.lit("")),
-            (minutes.abs() // 60).cast(pl.String),
-            pl.lit("h "),
-            (minutes.abs() % 60).cast(pl.String).str.zfill(2),
-            pl.lit("m"),
-        )
-    elif kind == "date":
-        text = expr.dt.strftime("%Y-%m-%d")
-    elif kind == "bool":
-        text = pl.when(expr).then(pl.lit("yes")).when(expr.not_()).then(pl.lit("no"))
-    elif kind == "float":
-        text = expr.round(1).cast(pl.String)
-    elif kind == "list":
-        text = pl.lit(", ".join(compiled.literal or []))
-    else:
-        text = expr.cast(pl.String)
-    return text.fill_null(NOT_RECORDED)
-
-
-def compile_message(template: str, scope: Scope) -> tuple[pl.Expr, frozenset[str]]:
-    """`"Refused bail at {bail_refused_at}."` -> a string expression (placeholders are expressions)."""
-    parts: list[pl.Expr] = []
-    facts: set[str] = set()
-    position = 0
-    for match in _PLACEHOLDER.finditer(template):
-        if match.start() > position:
-            parts.append(pl.lit(template[position : match.start()]))
-        compiled = compile_expression(match.group(1), scope)
-        facts |= compiled.facts
-        parts.append(_format(compiled))
-        position = match.end()
-    if position < len(template):
-        parts.append(pl.lit(template[position:]))
-    expr = pl.concat_str(parts) if parts else pl.lit("")
-    return expr, frozenset(facts)
-
-
-def _compile_version(
-    source: RuleSource, index: int, version: Version, specs: dict[str, FactSpec], leap: str
-) -> CompiledVersion:
-    rule = source.rule
-    logic: Logic = version.logic or rule.logic
-    logic_path: tuple[str | int, ...] = ("versions", index, "logic") if version.logic else ("logic",)
-    scope = Scope(specs, version.params, leap)
-    for name, value in version.params.items():
-        if name in specs:
-            raise RuleFileError(
-                source.path,
-                f"parameter '{name}' has the name of a fact: rename it",
-                source.line("versions", index, "params", name),
-            )
-        try:
-            param_value(value)
-        except ExpressionError as exc:
-            raise _fail(source, ("versions", index, "params", name), exc, "") from None
-    facts: set[str] = set()
-    conjuncts = []
-    for part in _conjuncts(logic.applies):
-        try:
-            compiled = compile_condition(part, scope)
-        except ExpressionError as exc:
-            raise _fail(source, (*logic_path, "applies"), exc, logic.applies) from None
-        conjuncts.append(compiled)
-        facts |= compiled.facts
-    cases = []
-    severity = (version.severity or rule.severity).value
-    for j, case in enumerate(logic.outcomes):
-        where = (*logic_path, "outcomes", j)
-        condition = None
-        if case.when is not None:
-            try:
-                condition = compile_condition(case.when, scope)
-            except ExpressionError as exc:
-                raise _fail(source, (*where, "when"), exc, case.when) from None
-            facts |= condition.facts
-        try:
-            message, message_facts = compile_message(case.message, scope)
-        except ExpressionError as exc:
-            raise _fail(source, (*where, "message"), exc, case.message) from None
-        facts |= message_facts
-        case_severity = case.severity.value if case.severity else severity
-        cases.append(CompiledCase(condition, case.outcome.value, message, case_severity))
-    # effective_to is the last day in force: the version ends at 00:00 UK time the day after.
-    end = uk_midnight(version.effective_to + dt.timedelta(days=1)) if version.effective_to else None
-    return CompiledVersion(
-        version=version,
-        start=uk_midnight(version.effective_from),
-        end=end,
-        conjuncts=tuple(conjuncts),
-        cases=tuple(cases),
-        cannot_assess_message=logic.cannot_assess_message,
-        basis=(version.basis or rule.basis).value,
-        severity=severity,
-        citation="; ".join(version.citations),
-        facts=frozenset(facts),
-    )
-
-
-def compile_rule(source: RuleSource, specs: dict[str, FactSpec] | None = None, leap: str = "march_1") -> CompiledRule:
-    """Compile a rule against the facts schema; any unknown name or bad expression is refused."""
-    specs = specs or fact_specs()
-    rule = source.rule
-    try:
-        trigger = compile_expression(rule.trigger, Scope(specs, rule.versions[-1].params, leap))
-    except ExpressionError as exc:
-        raise _fail(source, ("trigger",), exc, rule.trigger) from None
-    if trigger.kind != "instant":
-        raise RuleFileError(source.path, f"trigger: must be an instant, not {trigger.kind}", source.line("trigger"))
-    ordered = sorted(rule.versions, key=lambda v: v.effective_from)
-    versions = tuple(_compile_version(source, rule.versions.index(v), v, specs, leap) for v in ordered)
-    # A version with no end date is in force until the next one starts.
-    versions = tuple(
-        v if v.end is not None or i == len(versions) - 1 else dataclasses.replace(v, end=versions[i + 1].start)
-        for i, v in enumerate(versions)
-    )
-    read = frozenset().union(*(v.facts for v in versions)) | trigger.facts
-    if rule.evidence is not None:
-        unknown = [name for name in rule.evidence if name not in specs]
-        if unknown:
-            raise RuleFileError(source.path, f"evidence: unknown fact(s) {', '.join(unknown)}", source.line("evidence"))
-        evidence = tuple(rule.evidence)
-    else:
-        evidence = tuple(sorted(read - {"custody_record_id", "person_id"}))
-    return CompiledRule(source, trigger, versions, evidence)
-
-
-def compile_rule_set(rule_set: RuleSet) -> list[CompiledRule]:
-    specs = fact_specs()
-    return [compile_rule(s, specs, rule_set.settings.leap_day_birthday) for s in rule_set.rules]
-
-
-# ------------------------------------------------------------------ evaluation
+def _decision_columns(rule_id: str) -> tuple[str, str]:
+    return f"{rule_id}\x1fversion", f"{rule_id}\x1fstep"
 
 
 def _flags(facts: frozenset[str], specs: dict[str, FactSpec]) -> list[str]:
@@ -297,26 +120,99 @@ def _version_index(rule: CompiledRule) -> pl.Expr:
     return pl.when(trigger.is_null()).then(pl.lit(None, pl.Int32)).otherwise(chain.otherwise(pl.lit(-1, pl.Int32)))
 
 
-def _step(version: CompiledVersion, specs: dict[str, FactSpec], trigger_known: bool) -> pl.Expr:
-    """Stage 1: which step decided (null: no finding)."""
+@dataclass(frozen=True)
+class Step:
+    """One way a version of a rule can decide: the outcome, its severity and its message."""
+
+    outcome: str
+    severity: str
+    message: pl.Expr
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One version of a rule as evaluated: the steps it can decide by, and the expression
+    giving each record's step (an index into `steps`; null: no finding)."""
+
+    version: CompiledVersion
+    steps: tuple[Step, ...]
+    decide: pl.Expr
+
+
+def _branch(rule: CompiledRule, version: CompiledVersion, specs: dict[str, FactSpec], trigger_known: bool) -> Branch:
+    """The steps of `version` in the order they are tried, and the expression that picks one."""
+    cannot = Outcome.cannot_assess.value
+    steps: list[Step] = []
+
+    def step(outcome: str, severity: str, message: pl.Expr) -> pl.Expr:
+        steps.append(Step(outcome, severity, message))
+        return pl.lit(len(steps) - 1, pl.Int16)
+
     out_of_scope = pl.any_horizontal(
         *((c.expr.not_().fill_null(False) & ~_any(_flags(c.facts, specs))) for c in version.conjuncts)
     )
+    chain: Any = pl.when(out_of_scope).then(pl.lit(None, pl.Int16))
+    if not trigger_known:
+        trigger_text = rule.source.rule.trigger.strip()
+        message = pl.lit(
+            f"The time that decides which version of the law applies ({trigger_text}) is not known, "
+            "so the rule cannot be assessed."
+        ) + _explain(rule.trigger.facts, specs)
+        decide = chain.otherwise(step(cannot, version.severity, message))
+        return Branch(version, tuple(steps), decide)
     in_scope = pl.all_horizontal(
         *((c.expr.fill_null(False) & ~_any(_flags(c.facts, specs))) for c in version.conjuncts)
     )
-    chain: Any = pl.when(out_of_scope).then(pl.lit(None, pl.Int32))
-    if not trigger_known:
-        return chain.otherwise(pl.lit(STEP_TRIGGER_UNKNOWN, pl.Int32))  # type: ignore[no-any-return]
+    scope_facts = frozenset().union(*(c.facts for c in version.conjuncts))
     case_facts = frozenset().union(*(c.condition.facts for c in version.cases if c.condition))
-    chain = chain.when(~in_scope).then(pl.lit(STEP_SCOPE_UNKNOWN, pl.Int32))
-    chain = chain.when(_any(_flags(case_facts, specs))).then(pl.lit(STEP_TAINTED, pl.Int32))
-    for j, case in enumerate(version.cases):
+    cannot_message = pl.lit(version.cannot_assess_message)
+    chain = chain.when(~in_scope).then(
+        step(cannot, version.severity, cannot_message + _explain(scope_facts, specs, version.conjuncts))
+    )
+    chain = chain.when(_any(_flags(case_facts, specs))).then(
+        step(cannot, version.severity, cannot_message + _explain(case_facts, specs))
+    )
+    for case in version.cases:
         if case.condition is None:
-            return chain.otherwise(pl.lit(CASE_BASE + 2 * j + 1, pl.Int32))  # type: ignore[no-any-return]
-        chain = chain.when(case.condition.expr.is_null()).then(pl.lit(CASE_BASE + 2 * j, pl.Int32))
-        chain = chain.when(case.condition.expr).then(pl.lit(CASE_BASE + 2 * j + 1, pl.Int32))
+            decide = chain.otherwise(step(case.outcome, case.severity, case.message))
+            return Branch(version, tuple(steps), decide)
+        unknown = step(cannot, version.severity, cannot_message + _explain(case.condition.facts, specs))
+        chain = chain.when(case.condition.expr.is_null()).then(unknown)
+        chain = chain.when(case.condition.expr).then(step(case.outcome, case.severity, case.message))
     raise AssertionError("the last outcome has no condition (checked by the rule model)")
+
+
+@dataclass(frozen=True)
+class RulePlan:
+    """A rule ready to evaluate: a branch per version, then one for records whose trigger
+    instant is unknown (decided under the latest version's scope)."""
+
+    rule: CompiledRule
+    branches: tuple[Branch, ...]
+
+    @property
+    def decide(self) -> tuple[pl.Expr, pl.Expr]:
+        """(version, step) of every record: the version's index into `branches` (the last one
+        when the trigger is unknown) and the step's index into that branch's steps."""
+        version = _version_index(self.rule)
+        unknown_trigger = len(self.branches) - 1
+        version = pl.when(version.is_null()).then(pl.lit(unknown_trigger, pl.Int32)).otherwise(version)
+        step: Any = pl
+        for index, branch in enumerate(self.branches):
+            step = step.when(version == index).then(branch.decide)
+        version_name, step_name = _decision_columns(self.rule.rule_id)
+        return version.alias(version_name), step.otherwise(pl.lit(None, pl.Int16)).alias(step_name)
+
+
+def plan_rules(rules: list[CompiledRule]) -> list[RulePlan]:
+    """Every rule's branches, in rule id order (the order of findings within a record)."""
+    specs = fact_specs()
+    plans = []
+    for rule in sorted(rules, key=lambda r: r.rule_id):
+        branches = [_branch(rule, version, specs, trigger_known=True) for version in rule.versions]
+        branches.append(_branch(rule, rule.versions[-1], specs, trigger_known=False))
+        plans.append(RulePlan(rule, tuple(branches)))
+    return plans
 
 
 def _evidence(rule: CompiledRule, specs: dict[str, FactSpec], include_notes: bool) -> pl.Expr:
@@ -327,7 +223,7 @@ def _evidence(rule: CompiledRule, specs: dict[str, FactSpec], include_notes: boo
             continue
         column = pl.col(name)
         if spec.kind == "instant":
-            fields.append(column.dt.convert_time_zone(UK_TZ).dt.strftime("%Y-%m-%dT%H:%M:%S%:z").alias(name))
+            fields.append(pl.col(_evidence_column(name)).alias(name))
         elif spec.kind == "duration":
             fields.append(column.dt.total_minutes().alias(f"{name}_minutes"))
         elif spec.kind == "date":
@@ -341,142 +237,96 @@ def _evidence(rule: CompiledRule, specs: dict[str, FactSpec], include_notes: boo
     return pl.struct(fields).struct.json_encode()
 
 
-@dataclass(frozen=True)
-class _Step:
-    code: int
-    outcome: str
-    severity: str
-    message: pl.Expr
-
-
-def _steps(rule: CompiledRule, version: CompiledVersion, specs: dict[str, FactSpec]) -> list[_Step]:
-    """Every step that can decide a finding under `version`, with its outcome and message."""
-    cannot = Outcome.cannot_assess.value
-    trigger_text = rule.source.rule.trigger.strip()
-    case_facts = frozenset().union(*(c.condition.facts for c in version.cases if c.condition))
-    scope_facts = frozenset().union(*(c.facts for c in version.conjuncts))
-    steps = [
-        _Step(
-            STEP_SCOPE_UNKNOWN,
-            cannot,
-            version.severity,
-            pl.lit(version.cannot_assess_message) + _explain(scope_facts, specs, version.conjuncts),
-        ),
-        _Step(
-            STEP_TAINTED, cannot, version.severity, pl.lit(version.cannot_assess_message) + _explain(case_facts, specs)
-        ),
-        _Step(
-            STEP_TRIGGER_UNKNOWN,
-            cannot,
-            version.severity,
-            pl.lit(
-                f"The time that decides which version of the law applies ({trigger_text}) is not known, "
-                "so the rule cannot be assessed."
-            )
-            + _explain(rule.trigger.facts, specs),
+def _formatted_instants(plans: list[RulePlan], specs: dict[str, FactSpec], facts: pl.DataFrame) -> list[pl.Expr]:
+    """Instant facts as messages and evidence show them, one column each, made once per record."""
+    shown = sorted({name for p in plans for b in p.branches for name in b.version.shown})
+    in_evidence = sorted({n for p in plans for n in p.rule.evidence if specs[n].kind == "instant"})
+    present = set(facts.columns)
+    return [
+        *(uk_text(pl.col(name)).alias(shown_column(name)) for name in shown if name in present),
+        *(
+            pl.col(name).dt.convert_time_zone(UK_TZ).dt.strftime(EVIDENCE_TIME_FORMAT).alias(_evidence_column(name))
+            for name in in_evidence
+            if name in present
         ),
     ]
-    for j, case in enumerate(version.cases):
-        if case.condition is not None:
-            steps.append(
-                _Step(
-                    CASE_BASE + 2 * j,
-                    cannot,
-                    version.severity,
-                    pl.lit(version.cannot_assess_message) + _explain(case.condition.facts, specs),
-                )
-            )
-        steps.append(_Step(CASE_BASE + 2 * j + 1, case.outcome, case.severity, case.message))
-    return steps
 
 
-def rule_findings(
-    facts: pl.LazyFrame,
-    rule: CompiledRule,
-    specs: dict[str, FactSpec],
-    include_notes: bool = False,
+def _findings_of(
+    frame: pl.LazyFrame, plan: RulePlan, rule_order: int, version: int, step: int, evidence: pl.Expr
+) -> pl.LazyFrame:
+    branch = plan.branches[version]
+    decided = branch.steps[step]
+    version_name, step_name = _decision_columns(plan.rule.rule_id)
+    return frame.filter((pl.col(version_name) == version) & (pl.col(step_name) == step)).select(
+        pl.col(_ROW),
+        pl.lit(rule_order, pl.UInt16).alias(_RULE),
+        pl.col("person_id"),
+        pl.col("custody_record_id"),
+        pl.lit(plan.rule.rule_id).cast(FINDINGS_SCHEMA["rule_id"]).alias("rule_id"),
+        pl.lit(decided.outcome).cast(FINDINGS_SCHEMA["outcome"]).alias("outcome"),
+        pl.lit(decided.severity).cast(FINDINGS_SCHEMA["severity"]).alias("severity"),
+        pl.lit(branch.version.basis).cast(FINDINGS_SCHEMA["basis"]).alias("basis"),
+        pl.lit(branch.version.citation).cast(FINDINGS_SCHEMA["citation"]).alias("citation"),
+        pl.lit(branch.version.version.effective_from.isoformat())
+        .cast(FINDINGS_SCHEMA["rule_version"])
+        .alias("rule_version"),
+        decided.message.alias("message"),
+        evidence.alias("evidence"),
+        plan.rule.trigger.expr.alias("trigger_at"),
+    )
+
+
+def evaluate_chunks(
+    facts: pl.DataFrame,
+    rules: list[CompiledRule],
     *,
-    materialise: bool = False,
-) -> list[pl.LazyFrame | None]:
-    """The findings of one rule over every record (lazy), one frame per segment: a version
-    in force and the step that decided.
-
-    The records are partitioned by the version in force and then by the step that decided,
-    so each record's conditions are evaluated under one version only and its message is
-    formatted once, by the template of its own outcome. With `materialise`, each version's
-    decisions are computed here, once, so the segments can be run one by one, and a segment
-    that holds no record is None.
-    """
-    rule_model = rule.source.rule
-    evidence = _evidence(rule, specs, include_notes)
-    decided = facts.with_columns(_version=_version_index(rule), _trigger_at=rule.trigger.expr)
-    last = len(rule.versions) - 1
-    partitions: list[pl.LazyFrame | None] = []
-    for index in (None, *range(len(rule.versions))):
-        version = rule.versions[last if index is None else index]
-        in_version = pl.col("_version").is_null() if index is None else (pl.col("_version") == index)
-        stepped = (
-            decided.filter(in_version)
-            .with_columns(_step=_step(version, specs, trigger_known=index is not None))
-            .filter(pl.col("_step").is_not_null())
-            # The evidence is the same whatever the step: built once per version, not per step.
-            .with_columns(evidence.alias("_evidence"))
-        )
-        present = None
-        if materialise:
-            computed = stepped.collect()
-            present = set(computed["_step"].unique().to_list())
-            stepped = computed.lazy()
-        for step in _steps(rule, version, specs):
-            if present is not None and step.code not in present:
-                partitions.append(None)
-                continue
-            partitions.append(
-                stepped.filter(pl.col("_step") == step.code).select(
-                    pl.col("person_id"),
-                    pl.col("custody_record_id"),
-                    pl.lit(rule_model.id).cast(FINDINGS_SCHEMA["rule_id"]).alias("rule_id"),
-                    pl.lit(step.outcome).cast(FINDINGS_SCHEMA["outcome"]).alias("outcome"),
-                    pl.lit(step.severity).cast(FINDINGS_SCHEMA["severity"]).alias("severity"),
-                    pl.lit(version.basis).cast(FINDINGS_SCHEMA["basis"]).alias("basis"),
-                    pl.lit(version.citation).cast(FINDINGS_SCHEMA["citation"]).alias("citation"),
-                    pl.lit(version.version.effective_from.isoformat())
-                    .cast(FINDINGS_SCHEMA["rule_version"])
-                    .alias("rule_version"),
-                    step.message.alias("message"),
-                    pl.col("_evidence").alias("evidence"),
-                    pl.col("_trigger_at").alias("trigger_at"),
-                )
-            )
-    return partitions
-
-
-def evaluate(facts: pl.LazyFrame, rules: list[CompiledRule], *, include_notes: bool = False) -> pl.LazyFrame:
-    """Findings of every rule over every record: one lazy plan, in the contract's columns.
-
-    Order: by rule id; within a rule by the version and step that decided; then in the order
-    of the facts (child, arrival, custody record, as `build_facts` gives them).
-    """
-    if not rules:
-        return pl.LazyFrame(schema=FINDINGS_SCHEMA)
-    # The facts come in child order (build_facts); sorting the findings themselves would copy
-    # the whole table (a third more memory and time at a million records). The order is
-    # deterministic: rule id, then version and outcome step, then child.
-    segments = evaluate_segments(facts, rules, include_notes=include_notes)
-    return pl.concat([frame for frame in segments if frame is not None], how="vertical")
-
-
-def evaluate_segments(
-    facts: pl.LazyFrame, rules: list[CompiledRule], *, include_notes: bool = False, materialise: bool = False
-) -> Iterator[pl.LazyFrame | None]:
-    """The findings of `evaluate`, a segment (rule, version, step) at a time, in that order.
-
-    The segments are the same for any facts, so the findings of several batches of children
-    can be put in one-pass order segment by segment. With `materialise`, each rule's
-    decisions are computed (in memory) as its segments are reached, and each segment is a
-    small plan that can be run on its own; a segment that holds no record is then None.
-    """
+    include_notes: bool = False,
+    chunk_records: int = CHUNK_RECORDS,
+) -> Iterator[pl.DataFrame]:
+    """The findings of `evaluate`, `chunk_records` records at a time, in order: each chunk
+    holds whole records, so the chunks one after another are the findings of `evaluate`."""
+    if chunk_records < 1:
+        raise ValueError(f"chunk_records must be 1 or more, not {chunk_records}")
+    plans = plan_rules(rules)
     specs = fact_specs()
-    for rule in sorted(rules, key=lambda r: r.rule_id):
-        for frame in rule_findings(facts, rule, specs, include_notes, materialise=materialise):
-            yield None if frame is None else frame.select(list(FINDINGS_SCHEMA))
+    evidence = [_evidence(p.rule, specs, include_notes) for p in plans]
+    decisions = [expr for plan in plans for expr in plan.decide]
+    formatted = _formatted_instants(plans, specs, facts)
+    for start in range(0, max(facts.height, 1), chunk_records):
+        chunk = facts.slice(start, chunk_records)
+        if chunk.height == 0 or not plans:
+            yield pl.DataFrame(schema=FINDINGS_SCHEMA)
+            return
+        # Lazily, so that what the rules share (a UK date, an age) is computed once.
+        decided = (
+            chunk.lazy()
+            .with_columns(*formatted, *decisions, pl.int_range(pl.len(), dtype=pl.UInt32).alias(_ROW))
+            .collect()
+        )
+        present = pl.collect_all(
+            [
+                decided.lazy()
+                .select(pl.col(_decision_columns(p.rule.rule_id)[0]), pl.col(_decision_columns(p.rule.rule_id)[1]))
+                .drop_nulls()
+                .unique()
+                for p in plans
+            ]
+        )
+        frames = [
+            _findings_of(decided.lazy(), plan, order, version, step, evidence[order])
+            for order, (plan, seen) in enumerate(zip(plans, present, strict=True))
+            for version, step in seen.sort(seen.columns).iter_rows()
+        ]
+        if not frames:
+            yield pl.DataFrame(schema=FINDINGS_SCHEMA)
+            continue
+        found = pl.concat(pl.collect_all(frames), how="vertical")
+        yield found.sort(_ROW, _RULE).select(list(FINDINGS_SCHEMA))
+
+
+def evaluate(facts: pl.DataFrame, rules: list[CompiledRule], *, include_notes: bool = False) -> pl.DataFrame:
+    """Findings of every rule over every record, in the contract's columns: one row per
+    (custody record, rule) that applied or could not be assessed, by child, record and rule."""
+    chunks = list(evaluate_chunks(facts, rules, include_notes=include_notes, chunk_records=max(facts.height, 1)))
+    return chunks[0] if len(chunks) == 1 else pl.concat(chunks)

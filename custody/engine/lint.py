@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from custody.contract import UK_TZ
 from custody.engine.cases import CaseResult, run_cases
-from custody.engine.evaluate import CompiledRule
+from custody.engine.compile import CompiledRule
 from custody.engine.rulefile import RuleSet, RuleSource
 
 REQUIRED_OUTCOMES = ("breach", "compliant", "cannot_assess")

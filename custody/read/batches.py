@@ -41,6 +41,11 @@ class Batch:
     detentions: tuple[Path, ...]
     events: tuple[Path, ...]
 
+    def remove_pieces(self) -> None:
+        """Delete this batch's pieces (once loaded, they are not needed again)."""
+        for piece in (*self.detentions, *self.events):
+            piece.unlink(missing_ok=True)
+
 
 BATCH_RECORDS = 1_000_000
 """Records per batch by default: a million records peak at about 2.5 GB."""
