@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from custody.contract import Basis, Outcome, Severity
 from custody.errors import InputError
 from custody.facts import FactSettings
+from custody.facts.settings import SettingsError
 
 RULE_ID_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 FACTS_SETTINGS_FILE = "_facts.yaml"
@@ -236,13 +237,16 @@ class RuleSet:
 def _pydantic_error(path: Path, lines: dict[Path_, int], error: ValidationError) -> RuleFileError:
     first = error.errors()[0]
     location = tuple(first["loc"])
+    message = first["msg"]
+    located = first.get("ctx", {}).get("error")
+    if isinstance(located, SettingsError):  # a problem the model placed itself (a version, a citation)
+        location, message = (*location, *located.location), located.message
     where = ".".join(str(p) for p in location) or "(top level)"
     line = None
     probe = location
     while probe and line is None:
         line = lines.get(probe)
         probe = probe[:-1]
-    message = first["msg"]
     if first["type"] == "extra_forbidden":
         message = f"unknown key '{location[-1]}'"
         where = ".".join(str(p) for p in location[:-1]) or "(top level)"
@@ -261,6 +265,27 @@ def load_rule_file(path: Path, raw: bytes | None = None) -> RuleSource:
     if path.stem != rule.id:
         raise RuleFileError(path, f"holds rule '{rule.id}': name the file {rule.id}{path.suffix}", lines.get(("id",)))
     return RuleSource(rule, path, lines, text)
+
+
+def load_fact_settings(path: Path, raw: bytes | None = None) -> FactSettings:
+    """Validate `_facts.yaml`: dated legal values (`versions`) and `parameters`; empty: the defaults."""
+    data, lines, _ = parse_yaml(path, read_file_bytes(path) if raw is None else raw)
+    if data is None:
+        return FactSettings()
+    if not isinstance(data, dict):
+        raise RuleFileError(path, "expected a mapping with 'versions' (dated legal values) and 'parameters'", 1)
+    if "settings" in data:
+        raise RuleFileError(
+            path,
+            "'settings' is the old layout: put the legal values in dated 'versions' (effective_from,"
+            " citations, changes, values) and leap_day_birthday in 'parameters', as the shipped"
+            " rules/_facts.yaml does",
+            lines.get(("settings",)),
+        )
+    try:
+        return FactSettings.model_validate(data)
+    except ValidationError as exc:
+        raise _pydantic_error(path, lines, exc) from None
 
 
 def rule_files(directory: Path) -> list[Path]:
@@ -282,13 +307,7 @@ def load_rule_set(directory: Path) -> RuleSet:
     digest = hashlib.sha256()
     if settings_path.exists():
         raw = read_file_bytes(settings_path)
-        data, lines, _ = parse_yaml(settings_path, raw)
-        try:
-            settings = FactSettings.model_validate((data or {}).get("settings", {}))
-        except (ValidationError, AttributeError) as exc:
-            if isinstance(exc, ValidationError):
-                raise _pydantic_error(settings_path, {k[1:]: v for k, v in lines.items()}, exc) from None
-            raise RuleFileError(settings_path, "expected a mapping with a 'settings' key") from None
+        settings = load_fact_settings(settings_path, raw)
         digest.update(raw)
     sources: list[RuleSource] = []
     seen: dict[str, Path] = {}

@@ -6,7 +6,6 @@ for that record: each record carries the data-quality flags its facts' lineage n
 
 from __future__ import annotations
 
-import datetime as dt
 import difflib
 from collections.abc import Iterable
 
@@ -22,7 +21,7 @@ from custody.facts.specs import (
     evt_flag,
     fact_specs,
 )
-from custody.facts.time import age_years, duration_lit
+from custody.facts.time import age_years
 
 
 def _scatter(length: int, name: str, dtype: pl.DataType, at: pl.Series, values: pl.Series) -> pl.Series:
@@ -120,24 +119,30 @@ def _review_schedule(located: pl.DataFrame, authorised: pl.DataFrame, settings: 
     due times: due(1) = authorised + first; due(n+1) = min(actual(n), due(n)) + interval.
     Unrolled: due(n) = interval * n + min(x_0, ..., x_{n-1}) with x_0 = authorised + first -
     interval and x_k = actual(k) - interval * k, a running minimum per record.
+
+    `first` and `interval` are the values (rules/_facts.yaml) in force when detention was first
+    authorised, the instant the s40 duty arises: one pair per record, so the arithmetic holds.
     """
-    interval = settings.review_interval
-    first_offset = settings.review_first_after - interval
+    schedule = authorised.lazy().with_columns(
+        _first=settings.value_at("review_first_after", pl.col("authorised_at")),
+        _interval=settings.value_at("review_interval", pl.col("authorised_at")),
+    )
+    interval = pl.col("_interval")
     held = (
         located.lazy()
         .filter((pl.col("event_type") == "review") & (pl.col("detail").cast(pl.String) != "postponed").fill_null(True))
         .select("_rec", pl.col("event_time").alias("review_at"))
-        .join(authorised.lazy(), on="_rec", how="inner")
+        .join(schedule, on="_rec", how="inner")
         .sort("_rec", "review_at")
         .with_columns(n=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("_rec"))
-        .with_columns(shifted=pl.col("review_at") - pl.duration(microseconds=pl.col("n") * _us(interval)))
+        .with_columns(shifted=pl.col("review_at") - interval * pl.col("n"))
         .with_columns(
             floor=pl.min_horizontal(
-                pl.col("authorised_at") + duration_lit(first_offset),
+                pl.col("authorised_at") + pl.col("_first") - interval,
                 pl.col("shifted").cum_min().shift(1).over("_rec"),
             )
         )
-        .with_columns(due_at=pl.col("floor") + pl.duration(microseconds=pl.col("n") * _us(interval)))
+        .with_columns(due_at=pl.col("floor") + interval * pl.col("n"))
         .with_columns(lateness=pl.col("review_at") - pl.col("due_at"))
     )
     per_record = held.group_by("_rec").agg(
@@ -147,13 +152,12 @@ def _review_schedule(located: pl.DataFrame, authorised: pl.DataFrame, settings: 
         pl.col("due_at").sort_by("lateness", "review_at").last().alias("review_worst_due_at"),
         (
             pl.min_horizontal(pl.col("floor").last(), pl.col("shifted").last())
-            + pl.duration(microseconds=(pl.col("n").last() + 1) * _us(interval))
+            + interval.first() * (pl.col("n").last() + 1)
         ).alias("review_next_due_at"),
     )
-    first_due = pl.col("authorised_at") + duration_lit(settings.review_first_after)
+    first_due = pl.col("authorised_at") + pl.col("_first")
     return (
-        authorised.lazy()
-        .join(per_record, on="_rec", how="left")
+        schedule.join(per_record, on="_rec", how="left")
         .select(
             "_rec",
             pl.col("reviews_held").fill_null(0),
@@ -165,10 +169,6 @@ def _review_schedule(located: pl.DataFrame, authorised: pl.DataFrame, settings: 
         )
         .collect()
     )
-
-
-def _us(delta: dt.timedelta) -> int:
-    return int(delta.total_seconds() * 1_000_000)
 
 
 def _likely_types(unknown: Iterable[str]) -> dict[str, str]:
