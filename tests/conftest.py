@@ -8,10 +8,17 @@ from pathlib import Path
 
 import freezegun
 import pytest
+from hypothesis import settings
 
 # freezegun swaps the datetime classes in every loaded module; polars must keep the real
 # ones (it caches Python type -> dtype lookups), or frozen tests poison later ones.
 freezegun.configure(extend_ignore_list=["polars", "pydantic", "pydantic_core", "yaml"])
+
+# Property tests are judged on what they find, never on how long an example takes (speed is
+# the benchmark's business): no deadline. The parent keeps Hypothesis's own CI profile
+# (derandomised, no example database) when it runs under CI=true.
+settings.register_profile("custody", parent=settings(), deadline=None)
+settings.load_profile("custody")
 
 Rows = Sequence[Sequence[str | None]]
 DETENTION_HEADER = ("custody_record_id", "person_id", "date_of_birth", "detention_power", "arrival_time")

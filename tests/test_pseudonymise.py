@@ -170,9 +170,7 @@ def test_write_outputs_pseudonymises_every_file(result: CheckResult, tmp_path: P
 
 
 def test_many_ids_are_hashed_once_each_and_joined_back() -> None:
-    import time
-
-    n = 200_000  # 400,000 distinct ids; 2 million take about 4 s on a 2-core machine
+    n = 200_000  # 400,000 distinct ids
     ids = pl.select(pl.format("R{}", pl.int_range(n))).to_series()
     result = make_result([], [])
     result.records = pl.DataFrame(
@@ -183,12 +181,13 @@ def test_many_ids_are_hashed_once_each_and_joined_back() -> None:
             "rules_applied": [0] * n,
         }
     )
-    started = time.perf_counter()
     hidden = pseudonymise(result, "key")
-    elapsed = time.perf_counter() - started
     assert hidden.records.get_column("custody_record_id").n_unique() == n
     assert hidden.records.get_column("person_id").n_unique() == n
-    assert elapsed < 5, elapsed
+    # each digest is joined back to the row of its own id
+    for row in (0, 123_456, n - 1):
+        digest = hmac.new(b"key", f"custody_record_id\0R{row}".encode(), "sha256").hexdigest()[:16]
+        assert hidden.records.get_column("custody_record_id")[row] == "R-" + digest
 
 
 def test_spilled_findings_are_pseudonymised_lazily(result: CheckResult) -> None:
