@@ -10,25 +10,22 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import RecordSetFactory
-from freezegun import freeze_time
+from conftest import DEMO, RULES_DIR, RecordSetFactory
 from typer.testing import CliRunner
 
 from custody import cli
 from custody.contract import FINDINGS_COLUMNS
 from custody.outputs import FILE_NAMES
 
-runner = CliRunner()
-ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / "sample_records" / "demo"
 CONTRACT_FILES = tuple(FILE_NAMES.values())
+KEY = "k" * 32
 
 
 @pytest.fixture(scope="module")
-def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("demo")
-    with freeze_time("2026-11-23 09:00:00"):
-        result = runner.invoke(cli.app, ["check", str(DEMO), "--out", str(out)])
+def pseudonymised_out(runner: CliRunner, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`custody check sample_records/demo --pseudonymise-key KEY`; tests only read it."""
+    out = tmp_path_factory.mktemp("pseudonymised")
+    result = runner.invoke(cli.app, ["check", str(DEMO), "--out", str(out), "-q", "--pseudonymise-key", KEY])
     assert result.exit_code == 0, result.output
     return out
 
@@ -54,18 +51,18 @@ def test_summary_states_the_run_and_the_headline_figures(demo_out: Path) -> None
     assert summary["counts"]["records_loaded"] == 43
     assert len(summary["rules_digest"]) == 64
     assert len(summary["inputs_digest"]) == 64
-    assert set(summary["outcomes_per_rule"]) == {p.stem for p in (ROOT / "rules").glob("[A-Z]*.yaml")}
+    assert set(summary["outcomes_per_rule"]) == {p.stem for p in RULES_DIR.glob("[A-Z]*.yaml")}
     for key in ("children_detained", "charged_and_refused_bail", "requests_made", "moved", "certificates"):
         assert key in summary["headline"]
 
 
-def test_findings_are_deterministic(demo_out: Path, tmp_path: Path) -> None:
+def test_findings_are_deterministic(runner: CliRunner, demo_out: Path, tmp_path: Path) -> None:
     assert runner.invoke(cli.app, ["check", str(DEMO), "--out", str(tmp_path), "-q"]).exit_code == 0
     for name in ("findings.csv", "findings.parquet", "children.csv", "exceptions.csv"):
         assert (tmp_path / name).read_bytes() == (demo_out / name).read_bytes(), name
 
 
-def test_notes_are_left_out_unless_asked(demo_out: Path, tmp_path: Path) -> None:
+def test_notes_are_left_out_unless_asked(runner: CliRunner, demo_out: Path, tmp_path: Path) -> None:
     notes = [n for n in pl.read_csv(DEMO / "events.csv")["note"].drop_nulls().to_list() if len(n) > 20]
     assert notes
     findings = (demo_out / "findings.csv").read_text()
@@ -74,19 +71,19 @@ def test_notes_are_left_out_unless_asked(demo_out: Path, tmp_path: Path) -> None
     assert any(note.replace('"', '""') in (tmp_path / "findings.csv").read_text() for note in notes)
 
 
-def test_fail_on_breach_exits_1(tmp_path: Path) -> None:
+def test_fail_on_breach_exits_1(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(cli.app, ["check", str(DEMO), "--out", str(tmp_path), "-q", "--fail-on", "breach"])
     assert result.exit_code == 1, result.stderr
     assert "at or above --fail-on breach" in result.stderr
 
 
-def test_formats_picks_the_outputs(tmp_path: Path) -> None:
+def test_formats_picks_the_outputs(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(cli.app, ["check", str(DEMO), "--out", str(tmp_path), "-q", "--formats", "parquet"])
     assert result.exit_code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["findings.parquet", "summary.json"]
 
 
-def test_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
+def test_unknown_format_is_a_usage_error(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(cli.app, ["check", str(DEMO), "--out", str(tmp_path), "--formats", "pdf"])
     assert result.exit_code == 2
     assert len(result.stderr.strip().splitlines()) == 1
@@ -95,7 +92,7 @@ def test_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
 FORMULA_ID = '=HYPERLINK("http://evil.example","x")'
 
 
-def test_formula_text_in_ids_is_inert(csv_record_set: RecordSetFactory, tmp_path: Path) -> None:
+def test_formula_text_in_ids_is_inert(runner: CliRunner, csv_record_set: RecordSetFactory, tmp_path: Path) -> None:
     folder = csv_record_set(
         [(FORMULA_ID, "+44123", "2005-03-01", "pace_arrest", "2019-07-01 12:00")],
         [(FORMULA_ID, "2019-07-01 12:05", "detention_authorised", None, None)],
@@ -112,19 +109,23 @@ def test_formula_text_in_ids_is_inert(csv_record_set: RecordSetFactory, tmp_path
     assert "HYPERLINK" in sheet  # present, as text
 
 
-def test_pseudonymised_ids_are_stable_per_key(tmp_path: Path) -> None:
-    def ids(key: str, folder: str) -> list[str]:
-        out = tmp_path / folder
-        runner.invoke(cli.app, ["check", str(DEMO), "--out", str(out), "-q", "--pseudonymise-key", key])
+def test_pseudonymised_ids_are_stable_per_key(runner: CliRunner, pseudonymised_out: Path, tmp_path: Path) -> None:
+    def ids(out: Path) -> list[str]:
         return pl.read_csv(out / "findings.csv")["person_id"].to_list()
 
-    first, again, other = ids("k" * 32, "a"), ids("k" * 32, "b"), ids("x" * 32, "c")
+    def check(key: str, folder: str) -> Path:
+        out = tmp_path / folder
+        result = runner.invoke(cli.app, ["check", str(DEMO), "--out", str(out), "-q", "--pseudonymise-key", key])
+        assert result.exit_code == 0, result.output
+        return out
+
+    first, again, other = ids(pseudonymised_out), ids(check(KEY, "again")), ids(check("x" * 32, "other"))
     assert first == again
     assert first != other
     assert not any(p.startswith("C-") for p in first)
 
 
-def test_explain_shows_the_timeline_facts_and_reasons() -> None:
+def test_explain_shows_the_timeline_facts_and_reasons(runner: CliRunner) -> None:
     result = runner.invoke(cli.app, ["explain", "DEMO-021", str(DEMO)])
     assert result.exit_code == 0, result.output
     text = result.stdout
@@ -136,13 +137,13 @@ def test_explain_shows_the_timeline_facts_and_reasons() -> None:
     assert "does not apply" in text
 
 
-def test_explain_an_unknown_record_is_one_line_exit_2() -> None:
+def test_explain_an_unknown_record_is_one_line_exit_2(runner: CliRunner) -> None:
     result = runner.invoke(cli.app, ["explain", "NOPE", str(DEMO)])
     assert result.exit_code == 2
     assert result.stderr.strip().startswith("error: There is no custody record NOPE")
 
 
-def test_generate_then_check(tmp_path: Path) -> None:
+def test_generate_then_check(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(cli.app, ["generate", str(tmp_path / "g"), "--records", "300", "--seed", "7"])
     assert result.exit_code == 0, result.output
     check = runner.invoke(cli.app, ["check", str(tmp_path / "g"), "--out", str(tmp_path / "o"), "-q"])
@@ -151,7 +152,7 @@ def test_generate_then_check(tmp_path: Path) -> None:
     assert summary["counts"]["records_loaded"] == 300
 
 
-def test_rules_commands() -> None:
+def test_rules_commands(runner: CliRunner) -> None:
     listed = runner.invoke(cli.app, ["rules", "list"])
     assert listed.exit_code == 0
     assert "S38-GROUNDS" in listed.stdout
@@ -163,10 +164,8 @@ def test_rules_commands() -> None:
     assert runner.invoke(cli.app, ["rules", "test", "S38-REQUEST"]).exit_code == 0
 
 
-def test_pseudonymised_parquet_holds_no_raw_ids(tmp_path: Path) -> None:
-    result = runner.invoke(cli.app, ["check", str(DEMO), "--out", str(tmp_path), "-q", "--pseudonymise-key", "k" * 32])
-    assert result.exit_code == 0, result.output
-    findings = pl.read_parquet(tmp_path / "findings.parquet")
+def test_pseudonymised_parquet_holds_no_raw_ids(pseudonymised_out: Path) -> None:
+    findings = pl.read_parquet(pseudonymised_out / "findings.parquet")
     assert not findings["custody_record_id"].str.starts_with("DEMO-").any()
     assert not findings["person_id"].str.starts_with("C-").any()
 
@@ -184,7 +183,7 @@ def test_no_spill_is_left_in_the_output_folder(demo_out: Path) -> None:
     ],
 )
 def test_a_full_or_refused_out_folder_is_one_sentence_exit_2(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, inside_out: bool, says: str
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, inside_out: bool, says: str
 ) -> None:
     import custody.cli.check as cli_check
 

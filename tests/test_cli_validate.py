@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import RecordSetFactory
+from conftest import GOOD, RecordSetFactory
 from typer.testing import CliRunner
 
 from custody import cli
@@ -15,11 +15,10 @@ from custody.cli import records as record_commands
 from custody.contract import DATA_QUALITY_SCHEMA, EVENT_DETAILS
 from custody.errors import InputError
 
-runner = CliRunner()
-GOOD = ("R1", "P1", "2005-03-01", "pace_arrest", "2019-07-01 12:00")
 
-
-def test_validate_prints_a_summary_and_writes_data_quality(csv_record_set: RecordSetFactory, tmp_path: Path) -> None:
+def test_validate_prints_a_summary_and_writes_data_quality(
+    runner: CliRunner, csv_record_set: RecordSetFactory, tmp_path: Path
+) -> None:
     folder = csv_record_set(
         [GOOD, ("R2", None, None, "pace_arrest", "2019-07-01 12:00")],
         [("R1", "2019-10-27 01:30", "charged", None, None), ("R1", "2019-07-01 12:05", "charged", None, None)],
@@ -38,21 +37,23 @@ def test_validate_prints_a_summary_and_writes_data_quality(csv_record_set: Recor
     ]
 
 
-def test_validate_clean_data(csv_record_set: RecordSetFactory, tmp_path: Path) -> None:
+def test_validate_clean_data(runner: CliRunner, csv_record_set: RecordSetFactory, tmp_path: Path) -> None:
     result = runner.invoke(cli.app, ["validate", str(csv_record_set([GOOD])), "-o", str(tmp_path / "o")])
     assert result.exit_code == 0
     assert "No data-quality issues." in result.stdout
     assert pl.read_csv(tmp_path / "o" / "data_quality.csv").columns == list(DATA_QUALITY_SCHEMA)
 
 
-def test_validate_two_files(csv_record_set: RecordSetFactory, tmp_path: Path) -> None:
+def test_validate_two_files(runner: CliRunner, csv_record_set: RecordSetFactory, tmp_path: Path) -> None:
     folder = csv_record_set([GOOD])
     args = ["validate", str(folder / "detentions.csv"), "--events", str(folder / "events.csv")]
     result = runner.invoke(cli.app, [*args, "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
 
 
-def test_missing_column_is_one_line_and_exit_2(csv_record_set: RecordSetFactory, tmp_path: Path) -> None:
+def test_missing_column_is_one_line_and_exit_2(
+    runner: CliRunner, csv_record_set: RecordSetFactory, tmp_path: Path
+) -> None:
     folder = csv_record_set([("R1", "P1")], detention_header=["custody_record_id", "person_id"])
     result = runner.invoke(cli.app, ["validate", str(folder), "--out", str(tmp_path / "o")])
 
@@ -65,7 +66,7 @@ def test_missing_column_is_one_line_and_exit_2(csv_record_set: RecordSetFactory,
     assert not (tmp_path / "o").exists()
 
 
-def test_verbose_shows_the_exception(csv_record_set: RecordSetFactory, tmp_path: Path) -> None:
+def test_verbose_shows_the_exception(runner: CliRunner, csv_record_set: RecordSetFactory, tmp_path: Path) -> None:
     folder = csv_record_set([("R1", "P1")], detention_header=["custody_record_id", "person_id"])
     result = runner.invoke(cli.app, ["--verbose", "validate", str(folder), "--out", str(tmp_path / "o")])
     assert isinstance(result.exception, InputError)
@@ -83,7 +84,9 @@ def test_verbose_shows_the_exception(csv_record_set: RecordSetFactory, tmp_path:
         (["{folder}/missing"], "error: {folder}/missing does not exist"),
     ],
 )
-def test_usage_errors(csv_record_set: RecordSetFactory, tmp_path: Path, args: list[str], message: str) -> None:
+def test_usage_errors(
+    runner: CliRunner, csv_record_set: RecordSetFactory, tmp_path: Path, args: list[str], message: str
+) -> None:
     folder = csv_record_set([GOOD])
     argv = ["validate", *(a.format(folder=folder) for a in args), "--out", str(tmp_path / "o")]
     result = runner.invoke(cli.app, argv)
@@ -93,7 +96,7 @@ def test_usage_errors(csv_record_set: RecordSetFactory, tmp_path: Path, args: li
     assert lines[0].startswith(message.format(folder=folder))
 
 
-def test_out_must_be_a_folder(csv_record_set: RecordSetFactory, tmp_path: Path) -> None:
+def test_out_must_be_a_folder(runner: CliRunner, csv_record_set: RecordSetFactory, tmp_path: Path) -> None:
     (tmp_path / "o").write_text("")
     result = runner.invoke(cli.app, ["validate", str(csv_record_set([GOOD])), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
@@ -104,7 +107,7 @@ def test_out_must_be_a_folder(csv_record_set: RecordSetFactory, tmp_path: Path) 
 
 
 def test_internal_errors_are_one_line_too(
-    csv_record_set: RecordSetFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runner: CliRunner, csv_record_set: RecordSetFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(source: object) -> None:
         raise RuntimeError("something\nunexpected")
@@ -117,7 +120,7 @@ def test_internal_errors_are_one_line_too(
     )
 
 
-def test_schema_json_is_json_schema_of_both_tables() -> None:
+def test_schema_json_is_json_schema_of_both_tables(runner: CliRunner) -> None:
     result = runner.invoke(cli.app, ["schema", "--json"])
     assert result.exit_code == 0
     schema = json.loads(result.stdout)
@@ -129,7 +132,7 @@ def test_schema_json_is_json_schema_of_both_tables() -> None:
     assert set(schema["event_vocabulary"]) == set(EVENT_DETAILS)
 
 
-def test_schema_lists_columns_and_vocabulary() -> None:
+def test_schema_lists_columns_and_vocabulary(runner: CliRunner) -> None:
     result = runner.invoke(cli.app, ["schema"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     for word in ("custody_record_id", "place_of_safety", "la_response", "no_secure_available", "for mha_*"):
@@ -137,7 +140,7 @@ def test_schema_lists_columns_and_vocabulary() -> None:
 
 
 @pytest.mark.parametrize("command", [["--help"], ["validate", "--help"], ["schema", "--help"]])
-def test_help(command: list[str]) -> None:
+def test_help(runner: CliRunner, command: list[str]) -> None:
     result = runner.invoke(cli.app, command, env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert "Usage" in result.stdout
@@ -152,7 +155,7 @@ def test_every_option_of_these_commands_has_help() -> None:
             assert getattr(parameter, "help", None), f"{name} {parameter.name} has no help"
 
 
-def test_version() -> None:
+def test_version(runner: CliRunner) -> None:
     result = runner.invoke(cli.app, ["--version"])
     assert result.exit_code == 0
     assert result.stdout.startswith("custody ")

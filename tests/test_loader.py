@@ -8,14 +8,13 @@ from typing import Any
 
 import polars as pl
 import pytest
-from conftest import DETENTION_HEADER, RecordSetFactory, write_csv
+from conftest import DETENTION_HEADER, GOOD, RecordSetFactory, write_csv
 
 from custody.contract import DATA_QUALITY_SCHEMA, polars_schema
 from custody.errors import InputError
 from custody.read.loader import RecordSet, load_record_set
 
 UTC = dt.UTC
-GOOD = ("R1", "P1", "2005-03-01", "pace_arrest", "2019-07-01 12:00")
 
 
 def dq_rows(record_set: RecordSet, **where: Any) -> list[dict[str, Any]]:

@@ -4,186 +4,22 @@ safety, atomic and deterministic writes (DATA-CONTRACT.md, "Output")."""
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import json
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import pytest
+from conftest import FORMULA_MESSAGE, FORMULA_PERSON, FORMULA_RECORD, RULES, finding, make_result
 
 from custody import outputs
 from custody.contract import DATA_QUALITY_SCHEMA, FINDINGS_SCHEMA
 from custody.errors import UsageError
-from custody.findings import CHILDREN_COLUMNS, EXCEPTION_COLUMNS, CheckResult, RuleInfo
+from custody.findings import CHILDREN_COLUMNS, EXCEPTION_COLUMNS, CheckResult
 from custody.outputs import FORMATS, parse_formats, write_outputs
 from custody.render import xlsx
 from custody.render.csv import csv_safe
-
-UTC = dt.UTC
-
-FORMULA_PERSON = '=HYPERLINK("http://evil.example/x","click")'
-FORMULA_RECORD = "+1"
-FORMULA_MESSAGE = "@SUM(A1:A9) the custody officer wrote <script>alert(1)</script>"
-
-RULES = [
-    RuleInfo(
-        "S38-REQUEST", "Local authority asked to accommodate", "statute", "high", "PACE 1984 s38(6)", ("1984-01-01",)
-    ),
-    RuleInfo(
-        "S38-TRANSFER", "Moved to local authority accommodation", "statute", "high", "PACE 1984 s38(6)", ("1984-01-01",)
-    ),
-    RuleInfo("PACE-AA", "Appropriate adult informed", "code", "medium", "PACE Code C 3.15", ("2019-07-31",)),
-    RuleInfo(
-        "MHA-DURATION",
-        "s136 detention within the permitted period",
-        "statute",
-        "high",
-        "MHA 1983 s136(2A)",
-        ("1983-09-30", "2017-12-11"),
-    ),
-]
-RULE_INFO = {r.rule_id: r for r in RULES}
-
-
-def at(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-def finding(
-    person: str, record: str, rule: str, outcome: str, trigger: str | None, message: str = "", evidence: str = "{}"
-) -> dict[str, Any]:
-    info = RULE_INFO[rule]
-    return {
-        "person_id": person,
-        "custody_record_id": record,
-        "rule_id": rule,
-        "outcome": outcome,
-        "severity": info.severity,
-        "basis": info.basis,
-        "citation": info.citation,
-        "rule_version": info.versions[-1],
-        "message": message or f"{rule} was {outcome} on record {record}.",
-        "evidence": evidence,
-        "trigger_at": at(trigger) if trigger else None,
-    }
-
-
-def make_result(
-    findings: list[dict[str, Any]],
-    records: list[tuple[str, str, str | None, int]],
-    data_quality: list[dict[str, Any]] | None = None,
-    rules: list[RuleInfo] | None = None,
-) -> CheckResult:
-    """A CheckResult from plain rows, in the contract schemas. `records` rows are
-    (person_id, custody_record_id, arrival UTC ISO or None, rules_applied)."""
-    findings_frame = pl.DataFrame(findings, schema=FINDINGS_SCHEMA)
-    records_frame = pl.DataFrame(
-        [
-            {"person_id": p, "custody_record_id": r, "arrival_time": at(a) if a else None, "rules_applied": n}
-            for p, r, a, n in records
-        ],
-        schema={
-            "person_id": pl.String,
-            "custody_record_id": pl.String,
-            "arrival_time": pl.Datetime("us", "UTC"),
-            "rules_applied": pl.Int64,
-        },
-    )
-    quality = pl.DataFrame(data_quality or [], schema=DATA_QUALITY_SCHEMA)
-    return CheckResult(
-        findings=findings_frame,
-        data_quality=quality,
-        records=records_frame,
-        headline={
-            "children_detained": 4,
-            "records": len(records),
-            "charged_and_refused_bail": 1,
-            "requests_made": 0,
-            "moved": 1,
-            "certificates": 0,
-            "s136_police_station_uses": 0,
-        },
-        rules=list(RULES if rules is None else rules),
-        meta={
-            "tool_version": "0.1.0",
-            "rules_digest": "sha256:rules",
-            "inputs_digest": "sha256:inputs",
-            "as_of": "2024-01-01T00:00:00Z",
-            "run_seconds": 0.5,
-            "counts": {"detention_rows": len(records), "event_rows": 10, "children": 4},
-        },
-    )
-
-
-def dq_row(**values: Any) -> dict[str, Any]:
-    row: dict[str, Any] = dict.fromkeys(DATA_QUALITY_SCHEMA.names())
-    row.update(values)
-    return row
-
-
-@pytest.fixture
-def result() -> CheckResult:
-    findings = [
-        # C1, first record: arrival in BST (the night before the October 2019 clock change)
-        finding("C1", "R1", "S38-REQUEST", "breach", "2019-10-26T22:00:00"),
-        finding("C1", "R1", "S38-TRANSFER", "compliant", "2019-10-26T22:00:00"),
-        finding("C1", "R1", "PACE-AA", "cannot_assess", "2019-10-26T20:05:00"),
-        # C1, second record: after the change, GMT
-        finding("C1", "R2", "PACE-AA", "compliant", "2019-10-27T01:35:00"),
-        # C2: compliant and cannot_assess only
-        finding("C2", "R3", "PACE-AA", "compliant", "2020-03-01T10:00:00"),
-        finding("C2", "R6", "PACE-AA", "cannot_assess", None),
-        # formula text in ids and message
-        finding(
-            FORMULA_PERSON, FORMULA_RECORD, "PACE-AA", "breach", "2021-06-01T12:00:00", FORMULA_MESSAGE, '{"a": "-2"}'
-        ),
-    ]
-    records = [
-        ("C1", "R1", "2019-10-26T20:00:00", 3),
-        ("C1", "R2", "2019-10-27T01:30:00", 1),
-        ("C2", "R3", "2020-03-01T09:00:00", 1),
-        ("C2", "R6", None, 1),
-        ("C3", "R4", "2022-02-02T02:02:00", 0),  # an adult: no rule applied
-        (FORMULA_PERSON, FORMULA_RECORD, "2021-06-01T11:00:00", 1),
-    ]
-    quality = [
-        dq_row(
-            file="detentions.csv",
-            table="detentions",
-            row=7,
-            column="date_of_birth",
-            value="-2",
-            reason="bad date",
-            action="value_unusable",
-            custody_record_id="R3",
-        ),
-        dq_row(
-            file="events.csv",
-            table="events",
-            row=3,
-            column="event_type",
-            value="=cmd|' /C calc'!A0",
-            reason="unknown event type",
-            action="row_rejected",
-            custody_record_id="R1",
-            event_type="=cmd",
-        ),
-        dq_row(
-            file="events.csv",
-            table="events",
-            row=4,
-            column="event_time",
-            value="31/02/2020 10:00",
-            reason="bad date",
-            action="row_rejected",
-            custody_record_id="R9",
-            event_type="review",
-        ),
-    ]
-    return make_result(findings, records, quality)
 
 
 def read_csv_rows(path: Path) -> list[list[str]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from test_outputs import FORMULA_PERSON, FORMULA_RECORD, dq_row, finding, make_result
+from conftest import FORMULA_PERSON, FORMULA_RECORD, dq_row, finding, make_result
 
 from custody.errors import UsageError
 from custody.findings import CheckResult

@@ -6,9 +6,8 @@ import io
 import re
 
 import pytest
+from conftest import RULES, finding, make_result
 from rich.console import Console
-from test_outputs import RULES, finding, make_result
-from test_outputs import result as result  # the shared fixture
 
 from custody.findings import CheckResult
 from custody.render.html import render_html

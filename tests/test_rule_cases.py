@@ -5,24 +5,24 @@ from __future__ import annotations
 import pytest
 
 from custody.engine.cases import CaseResult, run_cases
-from custody.engine.compile import compile_rule_set
 from custody.engine.rulefile import default_rules_dir, load_rule_set
+from custody.pipeline import PreparedRules
 
-RULE_SET = load_rule_set(default_rules_dir())
-COMPILED = compile_rule_set(RULE_SET)
+# The cases are read at collection time (one test each); they run against the session's
+# compiled rules.
 CASES = [
-    (rule.rule_id, case.name, index, record.expect)
-    for rule in COMPILED
-    for case in rule.source.rule.cases
+    (source.rule.id, case.name, index, record.expect)
+    for source in load_rule_set(default_rules_dir()).rules
+    for case in source.rule.cases
     for index, record in enumerate(case.records)
 ]
 
 
 @pytest.fixture(scope="module")
-def results() -> dict[tuple[str, str, int], CaseResult]:
+def results(prepared_rules: PreparedRules) -> dict[tuple[str, str, int], CaseResult]:
     outcome: dict[tuple[str, str, int], CaseResult] = {}
     counters: dict[tuple[str, str], int] = {}
-    for result in run_cases(RULE_SET, COMPILED):
+    for result in run_cases(prepared_rules.rule_set, prepared_rules.compiled):
         key = (result.rule_id, result.case)
         index = counters.get(key, 0)
         counters[key] = index + 1
@@ -30,9 +30,9 @@ def results() -> dict[tuple[str, str, int], CaseResult]:
     return outcome
 
 
-def test_every_rule_has_cases() -> None:
-    assert COMPILED, "no rules were loaded"
-    for rule in COMPILED:
+def test_every_rule_has_cases(prepared_rules: PreparedRules) -> None:
+    assert prepared_rules.compiled, "no rules were loaded"
+    for rule in prepared_rules.compiled:
         assert rule.source.rule.cases, f"{rule.rule_id} has no cases"
 
 

@@ -6,13 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import DEMO, RULES_DIR
 from typer.testing import CliRunner
 
 from custody import cli
-
-runner = CliRunner()
-RULES = Path(__file__).resolve().parent.parent / "rules"
-DEMO = Path(__file__).resolve().parent.parent / "sample_records" / "demo"
 
 NEW_RULE = """\
 id: TEST-LONG-STAY
@@ -64,11 +61,13 @@ cases:
 @pytest.fixture
 def rules_dir(tmp_path: Path) -> Path:
     target = tmp_path / "rules"
-    shutil.copytree(RULES, target)
+    shutil.copytree(RULES_DIR, target)
     return target
 
 
-def test_a_rule_written_only_as_data_is_tested_linted_and_evaluated(rules_dir: Path, tmp_path: Path) -> None:
+def test_a_rule_written_only_as_data_is_tested_linted_and_evaluated(
+    runner: CliRunner, rules_dir: Path, tmp_path: Path
+) -> None:
     (rules_dir / "TEST-LONG-STAY.yaml").write_text(NEW_RULE)
     listed = runner.invoke(cli.app, ["rules", "list", "--rules", str(rules_dir)])
     assert "TEST-LONG-STAY" in listed.stdout
@@ -83,7 +82,7 @@ def test_a_rule_written_only_as_data_is_tested_linted_and_evaluated(rules_dir: P
     assert "TEST-LONG-STAY" in (out / "findings.csv").read_text()
 
 
-def test_breaking_a_rules_logic_fails_its_cases(rules_dir: Path) -> None:
+def test_breaking_a_rules_logic_fails_its_cases(runner: CliRunner, rules_dir: Path) -> None:
     path = rules_dir / "S38-REQUEST.yaml"
     text = path.read_text()
     broken = text.replace("la_requested_last_at < bail_refused_at", "la_requested_last_at > bail_refused_at")
@@ -97,7 +96,7 @@ def test_breaking_a_rules_logic_fails_its_cases(rules_dir: Path) -> None:
     assert "expected" in result.stdout
 
 
-def test_broken_syntax_makes_lint_exit_2_naming_the_file_and_line(rules_dir: Path) -> None:
+def test_broken_syntax_makes_lint_exit_2_naming_the_file_and_line(runner: CliRunner, rules_dir: Path) -> None:
     path = rules_dir / "PACE-CELL.yaml"
     path.write_text(path.read_text().replace("trigger:", "trigger: [", 1))
     result = runner.invoke(cli.app, ["rules", "lint", "--rules", str(rules_dir)])
@@ -107,7 +106,7 @@ def test_broken_syntax_makes_lint_exit_2_naming_the_file_and_line(rules_dir: Pat
     assert "Traceback" not in result.output
 
 
-def test_an_unknown_fact_is_refused_with_the_valid_names(rules_dir: Path) -> None:
+def test_an_unknown_fact_is_refused_with_the_valid_names(runner: CliRunner, rules_dir: Path) -> None:
     path = rules_dir / "PACE-CELL.yaml"
     path.write_text(path.read_text().replace("cell_placed_count", "cell_placed_cnt", 1))
     result = runner.invoke(cli.app, ["rules", "lint", "--rules", str(rules_dir)])
@@ -115,7 +114,7 @@ def test_an_unknown_fact_is_refused_with_the_valid_names(rules_dir: Path) -> Non
     assert "unknown name 'cell_placed_cnt'; did you mean cell_placed_count" in result.stderr
 
 
-def test_lint_wants_a_case_each_side_of_every_boundary(rules_dir: Path) -> None:
+def test_lint_wants_a_case_each_side_of_every_boundary(runner: CliRunner, rules_dir: Path) -> None:
     new_rule = NEW_RULE.split("cases:")[0] + "cases:\n" + NEW_RULE.split("cases:")[1].split("  - name: the same")[0]
     (rules_dir / "TEST-LONG-STAY.yaml").write_text(new_rule)
     result = runner.invoke(cli.app, ["rules", "lint", "--rules", str(rules_dir)])
@@ -124,6 +123,6 @@ def test_lint_wants_a_case_each_side_of_every_boundary(rules_dir: Path) -> None:
     assert "no case expects 'breach'" in result.stdout
 
 
-def test_the_shipped_rules_lint_clean() -> None:
+def test_the_shipped_rules_lint_clean(runner: CliRunner) -> None:
     result = runner.invoke(cli.app, ["rules", "lint"])
     assert result.exit_code == 0, result.stdout

@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import polars as pl
 import pytest
+from conftest import MESSY, REINSPECTION, ROOT, SAMPLES
 
 from custody.findings import CheckResult
-from custody.pipeline import prepare_rules, run_check
-from custody.read.loader import load_record_set
-
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "sample_records"
+from custody.pipeline import PreparedRules, run_check
+from custody.read.loader import RecordSet
 
 
 @pytest.fixture(scope="module")
-def rules():  # type: ignore[no-untyped-def]
-    return prepare_rules()
-
-
-@pytest.fixture(scope="module")
-def demo(rules) -> CheckResult:  # type: ignore[no-untyped-def]
-    return run_check(SAMPLES / "demo", rules=rules)
-
-
-@pytest.fixture(scope="module")
-def reinspection(rules) -> CheckResult:  # type: ignore[no-untyped-def]
-    return run_check(SAMPLES / "reinspection_2015", rules=rules)
+def reinspection(prepared_rules: PreparedRules) -> CheckResult:
+    return run_check(REINSPECTION, rules=prepared_rules)
 
 
 def _outcomes(result: CheckResult, rule_id: str) -> dict[str, int]:
@@ -51,32 +37,31 @@ def test_reinspection_reproduces_the_reports_figures(reinspection: CheckResult) 
     assert reinspection.headline["certificates"] == 2
 
 
-def test_demo_findings_are_the_ones_its_readme_table_lists(demo: CheckResult) -> None:
+def test_demo_findings_are_the_ones_its_readme_table_lists(demo_result: CheckResult) -> None:
     """tests/expected/demo_findings.csv is the README's table in machine form."""
     expected = pl.read_csv(ROOT / "tests" / "expected" / "demo_findings.csv")
-    actual = demo.findings.select(
+    actual = demo_result.findings.select(
         "custody_record_id", pl.col("rule_id").cast(pl.String), pl.col("outcome").cast(pl.String)
     ).sort("custody_record_id", "rule_id")
     assert actual.to_dicts() == expected.to_dicts()
 
 
-def test_demo_touches_every_rule_with_every_outcome(demo: CheckResult) -> None:
-    for rule in demo.rules:
-        assert set(_outcomes(demo, rule.rule_id)) == {"breach", "compliant", "cannot_assess"}, rule.rule_id
+def test_demo_touches_every_rule_with_every_outcome(demo_result: CheckResult) -> None:
+    for rule in demo_result.rules:
+        assert set(_outcomes(demo_result, rule.rule_id)) == {"breach", "compliant", "cannot_assess"}, rule.rule_id
 
 
-def test_demo_s136_before_the_2017_act_is_guidance_never_unlawful(demo: CheckResult) -> None:
-    row = demo.findings.filter(
+def test_demo_s136_before_the_2017_act_is_guidance_never_unlawful(demo_result: CheckResult) -> None:
+    row = demo_result.findings.filter(
         (pl.col("custody_record_id") == "DEMO-009") & (pl.col("rule_id").cast(pl.String) == "MHA-POLICE-STATION")
     ).row(0, named=True)
     assert (row["outcome"], row["basis"]) == ("breach", "guidance")
     assert "unlawful" not in row["message"].lower().replace("not unlawful", "")
 
 
-def test_every_demo_record_is_accounted_for(demo: CheckResult) -> None:
-    loaded = load_record_set(SAMPLES / "demo")
-    assert demo.records.height == loaded.detentions.height == 43
-    no_rule = demo.records.filter(pl.col("rules_applied") == 0)["custody_record_id"].to_list()
+def test_every_demo_record_is_accounted_for(demo_result: CheckResult) -> None:
+    assert demo_result.records.height == 43
+    no_rule = demo_result.records.filter(pl.col("rules_applied") == 0)["custody_record_id"].to_list()
     assert sorted(no_rule) == ["DEMO-019", "DEMO-020"]  # the two adults
 
 
@@ -98,21 +83,22 @@ MESSY_PROBLEMS = [
 
 
 @pytest.mark.parametrize(("file", "row", "column", "reason"), MESSY_PROBLEMS)
-def test_messy_reports_each_planted_problem(file: str, row: int, column: str, reason: str) -> None:
-    quality = load_record_set(SAMPLES / "messy").data_quality
+def test_messy_reports_each_planted_problem(
+    messy_records: RecordSet, file: str, row: int, column: str, reason: str
+) -> None:
+    quality = messy_records.data_quality
     hits = quality.filter(pl.col("file").str.ends_with(file) & (pl.col("row") == row) & (pl.col("column") == column))
     assert hits.height == 1, quality
     assert reason in hits["reason"].item()
 
 
-def test_messy_accounts_for_every_row() -> None:
-    loaded = load_record_set(SAMPLES / "messy")
+def test_messy_accounts_for_every_row(messy_records: RecordSet) -> None:
     for table in ("detentions", "events"):
-        assert loaded.rows_read[table] == loaded.rows_used[table] + loaded.rows_rejected[table]
+        assert messy_records.rows_read[table] == messy_records.rows_used[table] + messy_records.rows_rejected[table]
 
 
-def test_messy_bad_values_make_their_rules_cannot_assess_not_pass(rules) -> None:  # type: ignore[no-untyped-def]
-    result = run_check(SAMPLES / "messy", rules=rules)
+def test_messy_bad_values_make_their_rules_cannot_assess_not_pass(prepared_rules: PreparedRules) -> None:
+    result = run_check(MESSY, rules=prepared_rules)
     by_record = result.findings.filter(pl.col("custody_record_id") == "MSY-003")  # blank detention_power
     assert by_record.height > 0
     assert set(by_record["outcome"].cast(pl.String)) == {"cannot_assess"}
