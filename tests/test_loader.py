@@ -25,13 +25,16 @@ def dq_rows(record_set: RecordSet, **where: Any) -> list[dict[str, Any]]:
 
 
 def assert_accounted(record_set: RecordSet) -> None:
-    """Every row read is used or rejected, and every rejected row says why."""
+    """Every row read is either in the loaded table or listed as rejected (with why) in
+    data_quality, never both, and the counts reported say so."""
     for table in ("detentions", "events"):
-        assert record_set.rows_read[table] == record_set.rows_used[table] + record_set.rows_rejected[table]
+        loaded: pl.DataFrame = getattr(record_set, table)
         rejected = record_set.data_quality.filter((pl.col("table") == table) & (pl.col("action") == "row_rejected"))
-        assert rejected["row"].n_unique() == record_set.rows_rejected[table]
-        used_rows = set(getattr(record_set, table)["_row"].to_list())
-        assert used_rows.isdisjoint(rejected["row"].to_list())
+        assert rejected["reason"].null_count() == 0
+        assert set(loaded["_row"]).isdisjoint(rejected["row"])
+        assert record_set.rows_read[table] == loaded.height + rejected["row"].n_unique()
+        assert record_set.rows_used[table] == loaded.height
+        assert record_set.rows_rejected[table] == rejected["row"].n_unique()
 
 
 # ---------------------------------------------------------------- a clean record set

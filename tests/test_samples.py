@@ -93,8 +93,20 @@ def test_messy_reports_each_planted_problem(
 
 
 def test_messy_accounts_for_every_row(messy_records: RecordSet) -> None:
-    for table in ("detentions", "events"):
-        assert messy_records.rows_read[table] == messy_records.rows_used[table] + messy_records.rows_rejected[table]
+    # detentions.csv: 11 rows; MSY-004 (no person_id) and both MSY-005 rows are rejected.
+    # events.csv: 104 rows; rejected are MSY-004's 13 and MSY-005's 9 events (their records
+    # were rejected), the 2 orphans (MSY-011) and the 5 with an unusable time or type
+    # (rows 60, 71, 88, 94, 96): 29.
+    assert messy_records.rows_read == {"detentions": 11, "events": 104}
+    assert messy_records.rows_used == {"detentions": 8, "events": 75}
+    assert messy_records.rows_rejected == {"detentions": 3, "events": 29}
+    assert messy_records.detentions.height == 8
+    assert messy_records.events.height == 75
+    rejected = messy_records.data_quality.filter(pl.col("action") == "row_rejected")
+    assert dict(rejected.group_by("table").agg(pl.col("row").n_unique()).iter_rows()) == {
+        "detentions": 3,
+        "events": 29,
+    }
 
 
 def test_messy_bad_values_make_their_rules_cannot_assess_not_pass(prepared_rules: PreparedRules) -> None:
