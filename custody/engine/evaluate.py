@@ -37,7 +37,7 @@ from custody.facts.specs import FactSpec
 from custody.facts.time import instant_lit
 
 EVIDENCE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%:z"
-CHUNK_RECORDS = 250_000
+CHUNK_RECORDS = 100_000
 """Records evaluated at a time: bounds the findings held in memory before they are written."""
 
 _ROW = "\x1frow"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+import numpy as np
 import polars as pl
 
 from custody.contract import ALL_DETAIL_CODES, DETENTION_COLUMNS, EVENT_DETAILS
@@ -112,7 +113,7 @@ def _event_facts(located: pl.DataFrame, length: int, wanted: set[str]) -> list[p
 
 
 def _review_schedule(located: pl.DataFrame, authorised: pl.DataFrame, settings: FactSettings) -> pl.DataFrame:
-    """PACE s40 review due times, vectorised; one row per record (`_rec`) with detention authorised.
+    """PACE s40 review due times; one row per record (`_rec`) with detention authorised.
 
     s40(3): first review no later than `first` after detention was first authorised, then at
     intervals of at most `interval`. s40(7) (R in LAW.md): a late review does not move later
@@ -122,52 +123,94 @@ def _review_schedule(located: pl.DataFrame, authorised: pl.DataFrame, settings: 
 
     `first` and `interval` are the values (rules/_facts.yaml) in force when detention was first
     authorised, the instant the s40 duty arises: one pair per record, so the arithmetic holds.
+    The reviews are sorted once by record and time; the running minimum is then taken review
+    number by review number (a handful of passes over arrays), with no window functions.
     """
-    schedule = authorised.lazy().with_columns(
+    schedule = authorised.with_columns(
         _first=settings.value_at("review_first_after", pl.col("authorised_at")),
         _interval=settings.value_at("review_interval", pl.col("authorised_at")),
     )
-    interval = pl.col("_interval")
     held = (
         located.lazy()
         .filter((pl.col("event_type") == "review") & (pl.col("detail").cast(pl.String) != "postponed").fill_null(True))
         .select("_rec", pl.col("event_time").alias("review_at"))
-        .join(schedule, on="_rec", how="inner")
+        .join(schedule.lazy(), on="_rec", how="inner")
         .sort("_rec", "review_at")
-        .with_columns(n=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("_rec"))
-        .with_columns(shifted=pl.col("review_at") - interval * pl.col("n"))
-        .with_columns(
-            floor=pl.min_horizontal(
-                pl.col("authorised_at") + pl.col("_first") - interval,
-                pl.col("shifted").cum_min().shift(1).over("_rec"),
-            )
-        )
-        .with_columns(due_at=pl.col("floor") + interval * pl.col("n"))
-        .with_columns(lateness=pl.col("review_at") - pl.col("due_at"))
-    )
-    per_record = held.group_by("_rec").agg(
-        pl.len().cast(pl.Int64).alias("reviews_held"),
-        pl.col("lateness").max().alias("review_worst_lateness"),
-        pl.col("review_at").sort_by("lateness", "review_at").last().alias("review_worst_at"),
-        pl.col("due_at").sort_by("lateness", "review_at").last().alias("review_worst_due_at"),
-        (
-            pl.min_horizontal(pl.col("floor").last(), pl.col("shifted").last())
-            + interval.first() * (pl.col("n").last() + 1)
-        ).alias("review_next_due_at"),
-    )
-    first_due = pl.col("authorised_at") + pl.col("_first")
-    return (
-        schedule.join(per_record, on="_rec", how="left")
-        .select(
-            "_rec",
-            pl.col("reviews_held").fill_null(0),
-            first_due.alias("review_first_due_at"),
-            "review_worst_lateness",
-            "review_worst_at",
-            "review_worst_due_at",
-            pl.coalesce("review_next_due_at", first_due).alias("review_next_due_at"),
-        )
         .collect()
+    )
+    per_record = _reviews_per_record(held)
+    first_due = pl.col("authorised_at") + pl.col("_first")
+    return schedule.join(per_record, on="_rec", how="left").select(
+        "_rec",
+        pl.col("reviews_held").fill_null(0),
+        first_due.alias("review_first_due_at"),
+        "review_worst_lateness",
+        "review_worst_at",
+        "review_worst_due_at",
+        pl.coalesce("review_next_due_at", first_due).alias("review_next_due_at"),
+    )
+
+
+def _reviews_per_record(held: pl.DataFrame) -> pl.DataFrame:
+    """Per record, from its reviews sorted by (record, time): how many, the worst lateness with
+    the review and due time it belongs to (the latest review among equals), and the next due
+    time, by the s40(7) arithmetic of `_review_schedule` (times as integer microseconds)."""
+    instant, duration = pl.Datetime("us", "UTC"), pl.Duration("us")
+    if held.height == 0:
+        return pl.DataFrame(
+            schema={
+                "_rec": pl.UInt32,
+                "reviews_held": pl.Int64,
+                "review_worst_lateness": duration,
+                "review_worst_at": instant,
+                "review_worst_due_at": instant,
+                "review_next_due_at": instant,
+            }
+        )
+    # No legal value in force (before the first dated version): due times unknown, reviews counted.
+    known = held.select((pl.col("_first").is_not_null() & pl.col("_interval").is_not_null()).alias("k"))["k"]
+    record = held["_rec"].to_numpy()
+    review_at = held["review_at"].dt.epoch("us").to_numpy()
+    interval = held["_interval"].dt.total_microseconds().fill_null(0).to_numpy()
+    first = held["_first"].dt.total_microseconds().fill_null(0).to_numpy()
+    start_floor = held["authorised_at"].dt.epoch("us").to_numpy() + first - interval
+    position = np.arange(held.height)
+    starts = np.r_[True, record[1:] != record[:-1]]
+    ends = np.r_[record[1:] != record[:-1], True]
+    number = position - np.maximum.accumulate(np.where(starts, position, 0)) + 1  # 1 for each record's first review
+    shifted = review_at - interval * number
+    floor = np.where(starts, start_floor, 0)
+    for n in range(2, int(number.max()) + 1):  # each review's floor from the one before it
+        at = np.flatnonzero(number == n)
+        floor[at] = np.minimum(floor[at - 1], shifted[at - 1])
+    due = floor + interval * number
+    lateness = review_at - due
+    first_rows = np.flatnonzero(starts)
+    worst = np.maximum.reduceat(lateness, first_rows)
+    is_worst = lateness == np.repeat(worst, np.diff(np.r_[first_rows, held.height]))
+    worst_row = np.maximum.reduceat(np.where(is_worst, position, -1), first_rows)
+    last = np.flatnonzero(ends)
+    next_due = np.minimum(floor[last], shifted[last]) + interval[last] * (number[last] + 1)
+    return pl.DataFrame(
+        {
+            "_rec": record[last],
+            "reviews_held": number[last].astype(np.int64),
+            "review_worst_lateness": worst,
+            "review_worst_at": review_at[worst_row],
+            "review_worst_due_at": due[worst_row],
+            "review_next_due_at": next_due,
+        }
+    ).with_columns(
+        pl.col("_rec").cast(pl.UInt32),
+        *(
+            pl.when(pl.Series(known.to_numpy()[last])).then(pl.col(c).cast(dtype))
+            for c, dtype in (
+                ("review_worst_lateness", duration),
+                ("review_worst_at", instant),
+                ("review_worst_due_at", instant),
+                ("review_next_due_at", instant),
+            )
+        ),
     )
 
 

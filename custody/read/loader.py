@@ -610,7 +610,9 @@ def _output(raw: pl.DataFrame, parsed: dict[str, pl.DataFrame], table: str, kept
     schema = polars_schema(table)
     contract = [parsed[name]["value"].alias(name).cast(dtype) for name, dtype in schema.items()]
     extras = [c for c in raw.columns if c not in schema and c != ROW]
-    return pl.DataFrame(contract).hstack(raw.select(*extras, ROW)).filter(kept)
+    table_out = pl.DataFrame(contract).hstack(raw.select(*extras, ROW))
+    # Filtering copies every column: skip it when no row was rejected (a clean extract).
+    return table_out if kept.all() else table_out.filter(kept)
 
 
 # ---------------------------------------------------------------- data-quality rows
