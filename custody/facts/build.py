@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import numpy as np
 import polars as pl
 
-from custody.contract import ALL_DETAIL_CODES, DETENTION_COLUMNS, EVENT_DETAILS
+from custody.contract import DETENTION_COLUMNS, EVENT_DETAILS
 from custody.facts.settings import FactSettings
 from custody.facts.specs import (
     DETENTION_FACT_NAMES,
@@ -31,28 +31,28 @@ def _scatter(length: int, name: str, dtype: pl.DataType, at: pl.Series, values: 
     return column.scatter(at, values.cast(dtype)) if at.len() else column
 
 
-_TYPE_CODES: dict[str, int] = {name: code for code, name in enumerate(EVENT_DETAILS)}
-_DETAIL_CODES: dict[str, int] = {name: code for code, name in enumerate(ALL_DETAIL_CODES)}
-_NO_DETAIL_CODE = len(ALL_DETAIL_CODES)
+def _runs(located: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Per value of `keys`: first and last instant, count, and the detail and note of the first.
 
-
-def _runs(located: pl.DataFrame, key: pl.Expr) -> pl.DataFrame:
-    """Per value of `key`: first and last instant, count, and the detail and note of the first.
-
-    Sorting once by (key, time) and cutting the sorted rows into runs is much faster than a
+    Sorting once by (keys, time) and cutting the sorted rows into runs is much faster than a
     hash group-by when nearly every (record, type) pair is its own group.
     """
-    ordered = located.select(key.alias("k"), "event_time", "detail", "note").sort("k", "event_time")
+    values = [c for c in ("detail", "note") if c not in keys]
+    ordered = located.select(*keys, "event_time", *values).sort(*keys, "event_time", nulls_last=True)
     index = pl.int_range(pl.len(), dtype=pl.Int64)
-    starts = ordered.with_columns(_i=index).filter((pl.col("k") != pl.col("k").shift(1)).fill_null(True))
-    ends = ordered.with_columns(_i=index).filter((pl.col("k") != pl.col("k").shift(-1)).fill_null(True))
+
+    def edge(step: int) -> pl.Expr:
+        changed = pl.any_horizontal(pl.col(k).ne_missing(pl.col(k).shift(step)) for k in keys)
+        return changed | (index == (0 if step > 0 else pl.len() - 1))
+
+    starts = ordered.with_columns(_i=index).filter(edge(1))
+    ends = ordered.with_columns(_i=index).filter(edge(-1))
     return starts.select(
-        "k",
+        *keys,
         pl.col("event_time").alias("first"),
         ends["event_time"].alias("last"),
         (ends["_i"] - pl.col("_i") + 1).alias("n"),
-        "detail",
-        "note",
+        *values,
     )
 
 
@@ -67,20 +67,23 @@ def _event_facts(located: pl.DataFrame, length: int, wanted: set[str]) -> list[p
     if "event_count" in wanted:
         counts = located.group_by("_rec").len()
         columns.append(_scatter(length, "event_count", pl.Int64(), counts["_rec"], counts["len"]))
-    type_code = pl.col("event_type").cast(pl.String).replace_strict(_TYPE_CODES, return_dtype=pl.UInt64)
-    by_type = _runs(located, pl.col("_rec").cast(pl.UInt64) * 32 + type_code).with_columns(
-        _rec=(pl.col("k") // 32).cast(pl.UInt32), _type=(pl.col("k") % 32)
-    )
+    by_type = _runs(located, ["_rec", "event_type"]).partition_by("event_type", as_dict=True, include_key=False)
     detail_types = [t for t, details in EVENT_DETAILS.items() if details and any(n.startswith(f"{t}_") for n in wanted)]
-    detail_code = (
-        pl.col("detail").cast(pl.String).replace_strict(_DETAIL_CODES, default=_NO_DETAIL_CODE, return_dtype=pl.UInt64)
-    )
     by_detail = _runs(
-        located.filter(pl.col("event_type").cast(pl.String).is_in(detail_types)),
-        (pl.col("_rec").cast(pl.UInt64) * 32 + type_code) * 64 + detail_code,
-    ).with_columns(_rec=(pl.col("k") // 2048).cast(pl.UInt32), _type=(pl.col("k") // 64) % 32, _detail=pl.col("k") % 64)
+        located.filter(pl.col("event_type").cast(pl.String).is_in(detail_types)), ["_rec", "event_type", "detail"]
+    ).partition_by("event_type", "detail", as_dict=True, include_key=False)
+    no_runs = pl.DataFrame(
+        schema={
+            "_rec": pl.UInt32,
+            "first": instant,
+            "last": instant,
+            "n": pl.Int64,
+            "detail": pl.String,
+            "note": pl.String,
+        }
+    )
     for event_type, details in EVENT_DETAILS.items():
-        of_type = by_type.filter(pl.col("_type") == _TYPE_CODES[event_type])
+        of_type = by_type.get((event_type,), no_runs)
         for suffix, field, dtype in (
             ("at", "first", instant),
             ("last_at", "last", instant),
@@ -90,21 +93,18 @@ def _event_facts(located: pl.DataFrame, length: int, wanted: set[str]) -> list[p
             if name in wanted:
                 columns.append(_scatter(length, name, dtype, of_type["_rec"], of_type[field]))
         if f"{event_type}_detail" in wanted:
-            columns.append(
-                _scatter(
-                    length, f"{event_type}_detail", pl.String(), of_type["_rec"], of_type["detail"].cast(pl.String)
-                )
+            detail = (
+                of_type["detail"].cast(pl.String) if "detail" in of_type.columns else pl.Series([], dtype=pl.String)
             )
+            columns.append(_scatter(length, f"{event_type}_detail", pl.String(), of_type["_rec"], detail))
         if event_type == "certificate" and "certificate_note" in wanted:
             columns.append(_scatter(length, "certificate_note", pl.String(), of_type["_rec"], of_type["note"]))
         for code in (*details, NO_DETAIL) if details else ():
             count_name, at_name = f"{event_type}_{code}_count", f"{event_type}_{code}_at"
             if count_name not in wanted and at_name not in wanted:
                 continue
-            code_number = _NO_DETAIL_CODE if code == NO_DETAIL else _DETAIL_CODES[code]
-            with_code = by_detail.filter(
-                (pl.col("_type") == _TYPE_CODES[event_type]) & (pl.col("_detail") == code_number)
-            )
+            # An event whose detail is missing, or was unusable, has no detail code.
+            with_code = by_detail.get((event_type, None if code == NO_DETAIL else code), no_runs)
             if count_name in wanted:
                 columns.append(_scatter(length, count_name, pl.Int64(), with_code["_rec"], with_code["n"]))
             if at_name in wanted:
