@@ -858,16 +858,15 @@ def _check_detentions(raw_table: _RawTable) -> tuple[pl.DataFrame, pl.DataFrame,
 _EVENT_SPECS = {spec.name: spec for spec in TABLES["events"]}
 _EVENT_TYPES: tuple[str, ...] = _EVENT_SPECS["event_type"].enum_values
 _DETAIL_CODES: tuple[str, ...] = _EVENT_SPECS["detail"].enum_values
-_DETAIL_SLOTS = 64  # more than there are detail codes, so a (type, detail) pair encodes as one integer
 
 
 def _allowed_pairs() -> pl.Series:
-    pairs = [
-        type_index * _DETAIL_SLOTS + _DETAIL_CODES.index(code)
-        for type_index, event_type in enumerate(_EVENT_TYPES)
-        for code in EVENT_DETAILS[event_type]
-    ]
-    return pl.Series(pairs, dtype=pl.Int64)
+    """Every (event_type, detail) pair the event vocabulary allows, as typed structs."""
+    rows = [(event_type, code) for event_type, codes in EVENT_DETAILS.items() for code in codes]
+    pairs = pl.DataFrame(
+        rows, schema={"event_type": pl.Enum(list(_EVENT_TYPES)), "detail": pl.Enum(list(_DETAIL_CODES))}, orient="row"
+    )
+    return pairs.select(pl.struct("event_type", "detail")).to_series()
 
 
 def _detail_hints() -> dict[str, str]:
@@ -951,8 +950,10 @@ def _check_events(
 
     # DATA-CONTRACT.md event vocabulary: each event type allows only its own detail codes.
     detail = parsed["detail"]
-    pair = event_type.to_physical().cast(pl.Int64) * _DETAIL_SLOTS + detail["value"].to_physical().cast(pl.Int64)
-    allowed = pair.is_in(_allowed_pairs().implode()).fill_null(False)
+    pair = pl.DataFrame({"event_type": event_type, "detail": detail["value"]}).select(pl.struct("event_type", "detail"))
+    allowed = (
+        pair.to_series().is_in(_allowed_pairs().implode()) & event_type.is_not_null() & detail["value"].is_not_null()
+    )
     bad_detail = kept & ~_is_missing(detail) & ~allowed
     if bad_detail.any():
         subset = work.filter(bad_detail).with_columns(
