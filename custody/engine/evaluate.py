@@ -23,7 +23,7 @@ Evaluation is one path whatever the size of the record set:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,11 +122,12 @@ def _version_index(rule: CompiledRule) -> pl.Expr:
 
 @dataclass(frozen=True)
 class Step:
-    """One way a version of a rule can decide: the outcome, its severity and its message."""
+    """One way a version of a rule can decide: the outcome, its severity and its message
+    (built only for a step that decides some record: most steps of most rules never do)."""
 
     outcome: str
     severity: str
-    message: pl.Expr
+    message: Callable[[], pl.Expr]
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ def _branch(rule: CompiledRule, version: CompiledVersion, specs: dict[str, FactS
     cannot = Outcome.cannot_assess.value
     steps: list[Step] = []
 
-    def step(outcome: str, severity: str, message: pl.Expr) -> pl.Expr:
+    def step(outcome: str, severity: str, message: Callable[[], pl.Expr]) -> pl.Expr:
         steps.append(Step(outcome, severity, message))
         return pl.lit(len(steps) - 1, pl.Int16)
 
@@ -154,31 +155,35 @@ def _branch(rule: CompiledRule, version: CompiledVersion, specs: dict[str, FactS
     chain: Any = pl.when(out_of_scope).then(pl.lit(None, pl.Int16))
     if not trigger_known:
         trigger_text = rule.source.rule.trigger.strip()
-        message = pl.lit(
+        text = (
             f"The time that decides which version of the law applies ({trigger_text}) is not known, "
             "so the rule cannot be assessed."
-        ) + _explain(rule.trigger.facts, specs)
-        decide = chain.otherwise(step(cannot, version.severity, message))
+        )
+        decide = chain.otherwise(
+            step(cannot, version.severity, lambda: pl.lit(text) + _explain(rule.trigger.facts, specs))
+        )
         return Branch(version, tuple(steps), decide)
     in_scope = pl.all_horizontal(
         *((c.expr.fill_null(False) & ~_any(_flags(c.facts, specs))) for c in version.conjuncts)
     )
     scope_facts = frozenset().union(*(c.facts for c in version.conjuncts))
     case_facts = frozenset().union(*(c.condition.facts for c in version.cases if c.condition))
-    cannot_message = pl.lit(version.cannot_assess_message)
-    chain = chain.when(~in_scope).then(
-        step(cannot, version.severity, cannot_message + _explain(scope_facts, specs, version.conjuncts))
-    )
-    chain = chain.when(_any(_flags(case_facts, specs))).then(
-        step(cannot, version.severity, cannot_message + _explain(case_facts, specs))
-    )
+
+    def cannot_message(facts: frozenset[str], parts: tuple[Compiled, ...] | None = None) -> Callable[[], pl.Expr]:
+        return lambda: pl.lit(version.cannot_assess_message) + _explain(facts, specs, parts)
+
+    def case_message(message: pl.Expr) -> Callable[[], pl.Expr]:
+        return lambda: message
+
+    chain = chain.when(~in_scope).then(step(cannot, version.severity, cannot_message(scope_facts, version.conjuncts)))
+    chain = chain.when(_any(_flags(case_facts, specs))).then(step(cannot, version.severity, cannot_message(case_facts)))
     for case in version.cases:
         if case.condition is None:
-            decide = chain.otherwise(step(case.outcome, case.severity, case.message))
+            decide = chain.otherwise(step(case.outcome, case.severity, case_message(case.message)))
             return Branch(version, tuple(steps), decide)
-        unknown = step(cannot, version.severity, cannot_message + _explain(case.condition.facts, specs))
+        unknown = step(cannot, version.severity, cannot_message(case.condition.facts))
         chain = chain.when(case.condition.expr.is_null()).then(unknown)
-        chain = chain.when(case.condition.expr).then(step(case.outcome, case.severity, case.message))
+        chain = chain.when(case.condition.expr).then(step(case.outcome, case.severity, case_message(case.message)))
     raise AssertionError("the last outcome has no condition (checked by the rule model)")
 
 
@@ -271,7 +276,7 @@ def _findings_of(
         pl.lit(branch.version.version.effective_from.isoformat())
         .cast(FINDINGS_SCHEMA["rule_version"])
         .alias("rule_version"),
-        decided.message.alias("message"),
+        decided.message().alias("message"),
         evidence.alias("evidence"),
         plan.rule.trigger.expr.alias("trigger_at"),
     )

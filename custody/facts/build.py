@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-import numpy as np
 import polars as pl
 
 from custody.contract import DETENTION_COLUMNS, EVENT_DETAILS
@@ -155,6 +154,8 @@ def _reviews_per_record(held: pl.DataFrame) -> pl.DataFrame:
     """Per record, from its reviews sorted by (record, time): how many, the worst lateness with
     the review and due time it belongs to (the latest review among equals), and the next due
     time, by the s40(7) arithmetic of `_review_schedule` (times as integer microseconds)."""
+    import numpy as np  # imported here: only a record set with reviews needs it
+
     instant, duration = pl.Datetime("us", "UTC"), pl.Duration("us")
     if held.height == 0:
         return pl.DataFrame(
