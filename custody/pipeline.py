@@ -23,7 +23,7 @@ from custody.contract import FINDINGS_SCHEMA
 from custody.engine.compile import CompiledRule, compile_rule_set
 from custody.engine.evaluate import evaluate, evaluate_chunks
 from custody.engine.rulefile import RuleSet, default_rules_dir, load_rule_set
-from custody.facts import HEADLINE_FACTS, build_facts, fact_specs, headline_figures
+from custody.facts import HEADLINE_FACTS, build_facts, fact_specs, headline_figures, taint_column
 from custody.findings import CheckResult, RuleInfo
 from custody.read.batches import BATCH_RECORDS, Batch, plan_batches
 from custody.read.loader import RecordSet, find_tables, load_record_set, sort_data_quality
@@ -76,16 +76,17 @@ def check(
 
 
 def needed_facts(rules: Iterable[CompiledRule]) -> list[str]:
-    """The facts (and their data-quality flags) the rules and headline figures read: only these are computed."""
+    """The facts (and the taint columns of their inputs) the rules and headline figures read:
+    only these are computed."""
     specs = fact_specs()
     names: set[str] = set(HEADLINE_FACTS)
     for rule in rules:
         names |= rule.trigger.facts | set(rule.evidence)
         for version in rule.versions:
             names |= version.facts
-    flags = set().union(*(specs[n].lineage for n in names))
+    inputs = set().union(*(specs[n].lineage for n in names))
     ordered = [n for n in specs if n in names]
-    return ordered + sorted(flags)
+    return ordered + [taint_column(source) for source in sorted(inputs)]
 
 
 def inputs_digest(paths: Iterable[Path]) -> str:
@@ -103,7 +104,7 @@ def facts_for(records: RecordSet, rules: PreparedRules) -> pl.DataFrame:
     return build_facts(
         records.detentions,
         records.events,
-        records.data_quality,
+        records.taint(),
         rules.rule_set.settings,
         columns=needed_facts(rules.compiled),
     ).collect()

@@ -13,7 +13,8 @@ from custody.contract import DATA_QUALITY_SCHEMA, polars_schema
 from custody.engine.compile import compile_rule_set
 from custody.engine.evaluate import evaluate
 from custody.engine.rulefile import RuleFileError, load_rule_set
-from custody.facts import FactSettings, build_facts
+from custody.facts import FactSettings, build_facts, taint_column
+from custody.read.taint import UNKNOWN_EVENT, detail_input, event_input, taint_of
 
 UTC = dt.UTC
 
@@ -47,7 +48,7 @@ def quality(*rows: dict[str, object]) -> pl.DataFrame:
 
 
 def facts_of(det: pl.DataFrame, ev: pl.DataFrame, dq: pl.DataFrame | None = None) -> pl.DataFrame:
-    return build_facts(det, ev, dq if dq is not None else quality(), FactSettings()).collect()
+    return build_facts(det, ev, taint_of(dq if dq is not None else quality()), FactSettings()).collect()
 
 
 # ---------------------------------------------------------------- reviews (PACE s40)
@@ -240,9 +241,10 @@ def test_a_bad_detail_code_touches_only_detail_facts() -> None:
             "event_type": "la_requested",
         }
     )
+    assert taint_of(dq)["input"].cast(pl.String).to_list() == ["events.la_requested.detail"]
     row = facts_of(det, ev, dq).row(0, named=True)
-    assert row["_dq_detail_la_requested"] is True
-    assert row["_dq_evt_la_requested"] is False
+    assert row[taint_column(detail_input("la_requested"))] is True
+    assert row[taint_column(event_input("la_requested"))] is False
 
 
 def test_a_misspelt_event_type_touches_the_type_it_is_close_to() -> None:
@@ -260,11 +262,13 @@ def test_a_misspelt_event_type_touches_the_type_it_is_close_to() -> None:
             "event_type": "aa_arived",
         },
     )
+    assert taint_of(dq)["input"].cast(pl.String).to_list() == ["events.aa_arrived"]
     row = facts_of(det, events(), dq).row(0, named=True)
-    assert row["_dq_evt_aa_arrived"] is True
-    assert row["_dq_evt_unknown"] is False
+    assert row[taint_column(event_input("aa_arrived"))] is True
+    assert row[taint_column(UNKNOWN_EVENT)] is False
     far = dq.with_columns(pl.lit("something_else").alias("event_type"))
-    assert facts_of(det, events(), far).row(0, named=True)["_dq_evt_unknown"] is True
+    assert taint_of(far)["input"].cast(pl.String).to_list() == ["events.(unknown type)"]
+    assert facts_of(det, events(), far).row(0, named=True)[taint_column(UNKNOWN_EVENT)] is True
 
 
 def test_trigger_unknown_is_cannot_assess(rules: list[object]) -> None:

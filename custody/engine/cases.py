@@ -125,7 +125,7 @@ def run_cases(rule_set: RuleSet, rules: list[CompiledRule]) -> list[CaseResult]:
         _write(Path(folder) / "detentions.csv", detention_columns, detentions)
         _write(Path(folder) / "events.csv", event_columns, events)
         records = load_record_set(Path(folder))
-    facts = build_facts(records.detentions, records.events, records.data_quality, rule_set.settings).collect()
+    facts = build_facts(records.detentions, records.events, records.taint(), rule_set.settings).collect()
     findings = evaluate(facts, rules).with_columns(pl.col("rule_id").cast(pl.String))
     # The trigger instant of every case record, whether or not the rule applied (for lint).
     triggers = pl.concat(

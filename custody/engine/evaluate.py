@@ -32,9 +32,10 @@ import polars as pl
 from custody.contract import FINDINGS_SCHEMA, UK_TZ, Outcome
 from custody.engine.compile import CompiledRule, CompiledVersion, shown_column, uk_text
 from custody.engine.expr import Compiled
-from custody.facts import UNKNOWN_EVENT_FLAG, fact_specs
-from custody.facts.specs import FactSpec
+from custody.facts import fact_specs
+from custody.facts.specs import FactSpec, taint_column
 from custody.facts.time import instant_lit
+from custody.read.taint import Input
 
 EVIDENCE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%:z"
 CHUNK_RECORDS = 100_000
@@ -53,22 +54,14 @@ def _decision_columns(rule_id: str) -> tuple[str, str]:
     return f"{rule_id}\x1fversion", f"{rule_id}\x1fstep"
 
 
-def _flags(facts: frozenset[str], specs: dict[str, FactSpec]) -> list[str]:
+def _flags(facts: frozenset[str], specs: dict[str, FactSpec]) -> list[Input]:
+    """The inputs `facts` rest on (their lineage), in vocabulary order."""
     return sorted(frozenset().union(*(specs[f].lineage for f in facts if f in specs)))
 
 
-def _any(flags: list[str]) -> pl.Expr:
-    return pl.any_horizontal(*(pl.col(f) for f in flags)) if flags else pl.lit(False)
-
-
-def _describe_flag(flag: str) -> str:
-    if flag == UNKNOWN_EVENT_FLAG:
-        return "an event row of unknown type"
-    if flag.startswith("_dq_det_"):
-        return f"detentions.{flag.removeprefix('_dq_det_')}"
-    if flag.startswith("_dq_detail_"):
-        return f"the detail code of a '{flag.removeprefix('_dq_detail_')}' event"
-    return f"a '{flag.removeprefix('_dq_evt_')}' event row"
+def _any(inputs: list[Input]) -> pl.Expr:
+    """True where any of `inputs` is tainted for the record."""
+    return pl.any_horizontal(*(pl.col(taint_column(i)) for i in inputs)) if inputs else pl.lit(False)
 
 
 def _explain(facts: frozenset[str], specs: dict[str, FactSpec], parts: tuple[Compiled, ...] | None = None) -> pl.Expr:
@@ -79,24 +72,26 @@ def _explain(facts: frozenset[str], specs: dict[str, FactSpec], parts: tuple[Com
     """
     names = sorted(f for f in facts if f in specs)
 
-    def relevant(name_or_flag: str, is_flag: bool) -> pl.Expr:
+    def relevant(uses: Callable[[Compiled], bool]) -> pl.Expr:
         if parts is None:
             return pl.lit(True)
-        unsettled = [
-            c.expr.is_null() | _any(_flags(c.facts, specs))
-            for c in parts
-            if (name_or_flag in _flags(c.facts, specs) if is_flag else name_or_flag in c.facts)
-        ]
+        unsettled = [c.expr.is_null() | _any(_flags(c.facts, specs)) for c in parts if uses(c)]
         return pl.any_horizontal(*unsettled) if unsettled else pl.lit(False)
 
     missing = pl.concat_str(
-        [pl.when(pl.col(n).is_null() & relevant(n, False)).then(pl.lit(n)) for n in names] or [pl.lit(None, pl.String)],
+        [pl.when(pl.col(n).is_null() & relevant(lambda c, n=n: n in c.facts)).then(pl.lit(n)) for n in names]  # type: ignore[misc]
+        or [pl.lit(None, pl.String)],
         separator=", ",
         ignore_nulls=True,
     )
-    flags = _flags(frozenset(names), specs)
+    inputs = _flags(frozenset(names), specs)
     unusable = pl.concat_str(
-        [pl.when(pl.col(f) & relevant(f, True)).then(pl.lit(_describe_flag(f))) for f in flags]
+        [
+            pl.when(pl.col(taint_column(i)) & relevant(lambda c, i=i: i in _flags(c.facts, specs))).then(  # type: ignore[misc]
+                pl.lit(i.label)
+            )
+            for i in inputs
+        ]
         or [pl.lit(None, pl.String)],
         separator=", ",
         ignore_nulls=True,

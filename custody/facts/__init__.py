@@ -9,30 +9,17 @@ layer, and `headline` the inspection's funnel figures.
 from custody.facts.build import build_facts
 from custody.facts.headline import HEADLINE_FACTS, headline_figures
 from custody.facts.settings import FactSettings
-from custody.facts.specs import (
-    NO_DETAIL,
-    UNKNOWN_EVENT_FLAG,
-    FactSpec,
-    Kind,
-    det_flag,
-    detail_flag,
-    dq_flag_columns,
-    evt_flag,
-    fact_specs,
-)
+from custody.facts.specs import NO_DETAIL, FactSpec, Kind, fact_specs, taint_column, taint_columns
 
 __all__ = [
     "HEADLINE_FACTS",
     "NO_DETAIL",
-    "UNKNOWN_EVENT_FLAG",
     "FactSettings",
     "FactSpec",
     "Kind",
     "build_facts",
-    "det_flag",
-    "detail_flag",
-    "dq_flag_columns",
-    "evt_flag",
     "fact_specs",
     "headline_figures",
+    "taint_column",
+    "taint_columns",
 ]

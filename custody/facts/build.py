@@ -6,22 +6,15 @@ for that record: each record carries the data-quality flags its facts' lineage n
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 import polars as pl
 
 from custody.contract import DETENTION_COLUMNS, EVENT_DETAILS
 from custody.facts.settings import FactSettings
-from custody.facts.specs import (
-    DETENTION_FACT_NAMES,
-    NO_DETAIL,
-    UNKNOWN_EVENT_FLAG,
-    dq_flag_columns,
-    evt_flag,
-    fact_specs,
-)
+from custody.facts.specs import DETENTION_FACT_NAMES, NO_DETAIL, fact_specs, taint_column, taint_columns
 from custody.facts.time import age_years
+from custody.read.taint import INPUTS, Input, event_input
 
 
 def _scatter(length: int, name: str, dtype: pl.DataType, at: pl.Series, values: pl.Series) -> pl.Series:
@@ -215,72 +208,29 @@ def _reviews_per_record(held: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _likely_types(unknown: Iterable[str]) -> dict[str, str]:
-    """A misspelt event type stands for the type it is close to (`aa_arived` -> `aa_arrived`).
-
-    Only which facts count as touched depends on this: the row itself stays rejected. A type
-    close to none of the vocabulary could be any event, and touches every event fact.
-    """
-    known = list(EVENT_DETAILS)
-    mapping = {}
-    for value in unknown:
-        close = difflib.get_close_matches(value, known, n=1, cutoff=0.8)
-        if close:
-            mapping[value] = close[0]
-    return mapping
-
-
-def _dq_flags(data_quality: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per custody record with a true flag for each input a data-quality row touched."""
-    known_types = list(EVENT_DETAILS)
-    event_type = pl.col("event_type").str.strip_chars().str.to_lowercase()
-    unknown = (
-        data_quality.filter(pl.col("table") == "events")
-        .select(event_type.alias("t"))
-        .filter(pl.col("t").is_not_null() & ~pl.col("t").is_in(known_types))
-        .unique()
-        .collect()["t"]
-        .to_list()
-    )
-    likely = _likely_types(unknown)
-    event_type = event_type.replace(likely) if likely else event_type
-    flag = (
-        pl.when(pl.col("table") == "detentions")
-        .then(pl.lit("_dq_det_") + pl.col("column"))
-        .when(event_type.is_in(known_types) & (pl.col("column") == "detail") & (pl.col("action") == "value_unusable"))
-        .then(pl.lit("_dq_detail_") + event_type)
-        .when(event_type.is_in(known_types))
-        .then(pl.lit("_dq_evt_") + event_type)
-        .otherwise(pl.lit(UNKNOWN_EVENT_FLAG))
-    )
-    touched = (
-        data_quality.filter(
-            pl.col("custody_record_id").is_not_null() & pl.col("action").is_in(["row_rejected", "value_unusable"])
-        )
-        .filter(~((pl.col("table") == "detentions") & (pl.col("action") == "row_rejected")))
-        .select("custody_record_id", flag.alias("flag"))
-        .unique()
-    )
-    return touched.group_by("custody_record_id").agg(
-        *(pl.col("flag").is_in([name]).any().alias(name) for name in dq_flag_columns())
+def _taint_flags(taint: pl.DataFrame, wanted: list[Input]) -> pl.DataFrame:
+    """One row per tainted custody record, with a true column for each wanted input tainted."""
+    return taint.group_by("custody_record_id").agg(
+        pl.col("input").is_in([source.key]).any().alias(taint_column(source)) for source in wanted
     )
 
 
 def build_facts(
     detentions: pl.DataFrame | pl.LazyFrame,
     events: pl.DataFrame | pl.LazyFrame,
-    data_quality: pl.DataFrame | pl.LazyFrame,
+    taint: pl.DataFrame,
     settings: FactSettings | None = None,
     columns: Iterable[str] | None = None,
 ) -> pl.LazyFrame:
     """The facts table, one row per loaded custody record, by child, arrival and record.
 
-    `columns` names the facts (and `_dq_*` flags) wanted; only those are computed (default:
-    all). The result is returned as a lazy frame over the computed table.
+    `taint` (`custody.read.taint.TAINT_SCHEMA`) names the inputs of each record the loader
+    could not use. `columns` names the facts (and taint columns) wanted; only those are
+    computed (default: all). The result is returned as a lazy frame over the computed table.
     """
     settings = settings or FactSettings()
     specs = fact_specs()
-    wanted = set(columns) if columns is not None else {*specs, *dq_flag_columns()}
+    wanted = set(columns) if columns is not None else {*specs, *taint_columns()}
     wanted |= {"custody_record_id", "person_id"}
     # In child order (person, arrival, record): everything downstream keeps this order.
     base = (
@@ -299,7 +249,7 @@ def build_facts(
         .collect()
     )
     facts = base.with_columns(_event_facts(located, length, wanted))
-    review_names = {n for n, spec in specs.items() if evt_flag("review") in spec.lineage and n.startswith("review")}
+    review_names = {n for n, spec in specs.items() if event_input("review") in spec.lineage and n.startswith("review")}
     if wanted & review_names:
         authorised = (
             located.lazy()
@@ -314,12 +264,10 @@ def build_facts(
             for name, dtype in reviews.schema.items()
             if name != "_rec"
         )
-    flags = [f for f in dq_flag_columns() if f in wanted]
+    tainted = [source for source in INPUTS if taint_column(source) in wanted]
+    flags = [taint_column(source) for source in tainted]
     if flags:
-        dq = _dq_flags(data_quality.lazy()).collect()
-        facts = facts.join(
-            dq.select("custody_record_id", *flags), on="custody_record_id", how="left", maintain_order="left"
-        )
+        facts = facts.join(_taint_flags(taint, tainted), on="custody_record_id", how="left", maintain_order="left")
     count_columns = [n for n in facts.columns if (n.endswith("_count") and n in specs) or n == "reviews_held"]
     derived = {
         "dob_is_29_february": (pl.col("date_of_birth").dt.month() == 2) & (pl.col("date_of_birth").dt.day() == 29),
@@ -330,5 +278,5 @@ def build_facts(
         *(pl.col(flag).fill_null(False) for flag in flags),
         *(expr.alias(name) for name, expr in derived.items() if name in wanted),
     )
-    ordered = [n for n in (*specs, *dq_flag_columns()) if n in wanted and n in facts.columns]
+    ordered = [n for n in (*specs, *taint_columns()) if n in wanted and n in facts.columns]
     return facts.select(ordered).lazy()

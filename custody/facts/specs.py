@@ -2,7 +2,8 @@
 
 Declared once here and checked by the rule compiler when the rules load, so a rule that
 names a fact that does not exist is refused before anything runs. Every fact carries its
-lineage: the data-quality flags (`_dq_*` columns) that make it unusable for a record.
+lineage: the inputs (`custody.read.taint.Input`) it rests on; a record whose input the
+loader could not use has that fact unusable.
 """
 
 from __future__ import annotations
@@ -12,6 +13,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from custody.contract import DETENTION_COLUMNS, EVENT_DETAILS, ColumnSpec
+from custody.read.taint import (
+    INPUTS,
+    UNKNOWN_EVENT,
+    Input,
+    detail_input,
+    detention_input,
+    event_input,
+)
 
 Kind = Literal["bool", "int", "float", "str", "instant", "duration", "date", "list", "null"]
 
@@ -23,30 +32,18 @@ class FactSpec:
     name: str
     kind: Kind
     description: str
-    lineage: frozenset[str] = frozenset()
-    """Data-quality flag columns (`_dq_*`) whose truth makes this fact unusable for a record."""
+    lineage: frozenset[Input] = frozenset()
+    """The inputs whose taint makes this fact unusable for a record."""
     sensitive: bool = False
     """Free text that may hold personal data: never exported unless asked."""
-
-
-UNKNOWN_EVENT_FLAG = "_dq_evt_unknown"
 
 
 NO_DETAIL = "without_detail"
 
 
-def det_flag(column: str) -> str:
-    return f"_dq_det_{column}"
-
-
-def evt_flag(event_type: str) -> str:
-    """An event row of this type could not be used (bad time, or a misspelt type close to it)."""
-    return f"_dq_evt_{event_type}"
-
-
-def detail_flag(event_type: str) -> str:
-    """An event of this type was used but its detail code could not be."""
-    return f"_dq_detail_{event_type}"
+def taint_column(source: Input) -> str:
+    """The facts table's boolean column saying that this input of the record is tainted."""
+    return f"\x1ftaint {source.key}"
 
 
 def _kind(spec: ColumnSpec) -> Kind:
@@ -61,20 +58,20 @@ def fact_specs() -> dict[str, FactSpec]:
     """Every fact a rule may name, with its kind, meaning and lineage."""
     specs: dict[str, FactSpec] = {}
 
-    def add(name: str, kind: Kind, description: str, lineage: Iterable[str], sensitive: bool = False) -> None:
+    def add(name: str, kind: Kind, description: str, lineage: Iterable[Input], sensitive: bool = False) -> None:
         specs[name] = FactSpec(name, kind, description, frozenset(lineage), sensitive)
 
     for column in DETENTION_COLUMNS:
         name = DETENTION_FACT_NAMES.get(column.name, column.name)
-        add(name, _kind(column), f"detentions.{column.name}: {column.description}", [det_flag(column.name)])
+        add(name, _kind(column), f"detentions.{column.name}: {column.description}", [detention_input(column.name)])
 
     for event_type, details in EVENT_DETAILS.items():
-        lineage = [evt_flag(event_type), UNKNOWN_EVENT_FLAG]
+        lineage = [event_input(event_type), UNKNOWN_EVENT]
         add(f"{event_type}_at", "instant", f"first '{event_type}' event", lineage)
         add(f"{event_type}_last_at", "instant", f"last '{event_type}' event", lineage)
         add(f"{event_type}_count", "int", f"number of '{event_type}' events", lineage)
         if details:
-            detail_lineage = [*lineage, detail_flag(event_type)]
+            detail_lineage = [*lineage, detail_input(event_type)]
             add(f"{event_type}_detail", "str", f"detail code of the first '{event_type}' event", detail_lineage)
             for detail in (*details, NO_DETAIL):
                 label = "with no detail code" if detail == NO_DETAIL else f"with detail '{detail}'"
@@ -86,13 +83,18 @@ def fact_specs() -> dict[str, FactSpec]:
         "certificate_note",
         "str",
         "the circumstances stated on the first certificate (free text)",
-        [evt_flag("certificate"), UNKNOWN_EVENT_FLAG],
+        [event_input("certificate"), UNKNOWN_EVENT],
         sensitive=True,
     )
-    age_lineage = [det_flag("date_of_birth")]
+    age_lineage = [detention_input("date_of_birth")]
     add("dob_is_29_february", "bool", "born on 29 February (age then depends on a parameter)", age_lineage)
-    add("age_at_arrival", "int", "age in whole years at arrival", [*age_lineage, det_flag("arrival_time")])
-    review_lineage = [evt_flag("review"), detail_flag("review"), evt_flag("detention_authorised"), UNKNOWN_EVENT_FLAG]
+    add("age_at_arrival", "int", "age in whole years at arrival", [*age_lineage, detention_input("arrival_time")])
+    review_lineage = [
+        event_input("review"),
+        detail_input("review"),
+        event_input("detention_authorised"),
+        UNKNOWN_EVENT,
+    ]
     for name, kind, description in (
         ("reviews_held", "int", "reviews carried out (review events not marked postponed)"),
         ("review_first_due_at", "instant", "latest time for the first review (authorised + first interval)"),
@@ -102,14 +104,10 @@ def fact_specs() -> dict[str, FactSpec]:
         ("review_next_due_at", "instant", "when the review after the last one held fell due"),
     ):
         add(name, kind, description, review_lineage)  # type: ignore[arg-type]
-    add("event_count", "int", "number of usable events on the record", [UNKNOWN_EVENT_FLAG])
+    add("event_count", "int", "number of usable events on the record", [UNKNOWN_EVENT])
     return specs
 
 
-def dq_flag_columns() -> list[str]:
-    return [
-        *(det_flag(c.name) for c in DETENTION_COLUMNS),
-        *(evt_flag(t) for t in EVENT_DETAILS),
-        *(detail_flag(t) for t, details in EVENT_DETAILS.items() if details),
-        UNKNOWN_EVENT_FLAG,
-    ]
+def taint_columns() -> list[str]:
+    """Every input's taint column, in vocabulary order."""
+    return [taint_column(source) for source in INPUTS]

@@ -49,6 +49,7 @@ from custody.contract import (
 from custody.errors import InputError
 from custody.read.batches import Batch
 from custody.read.columns import ROW, clean_name
+from custody.read.taint import taint_of
 from custody.read.timeparse import ISSUE_LABELS as VALUE_ISSUE_LABELS
 from custody.read.timeparse import as_text, parse_bools, parse_dates, parse_datetimes
 
@@ -116,6 +117,10 @@ class RecordSet:
 
     issues: dict[str, int] = field(default_factory=dict)
     """Data-quality rows counted by kind, keyed "table.column: label" (most frequent first)."""
+
+    def taint(self) -> pl.DataFrame:
+        """Which inputs of which custody record could not be used (`custody.read.taint`)."""
+        return taint_of(self.data_quality)
 
     def summary(self) -> dict[str, Any]:
         """Headline counts: records, events, children, rows read/used/rejected, issues."""
