@@ -7,10 +7,12 @@ be linked across runs and across forces sharing a key; without the key the origi
 cannot be recovered or confirmed by guessing. Putting the kind in the message keeps a
 person id and a record id that happen to be the same text from getting the same digest.
 
-Ids are replaced everywhere they occur as values: findings, records, the data-quality
-`custody_record_id`, and the data-quality `value` of a row about the `person_id` or
-`custody_record_id` column. A finding's message or evidence that quotes its own record's
-ids has them replaced too (found with a vectorised test; only such rows are rewritten).
+Ids are carried as keys, so they are replaced in their own columns and nowhere else:
+findings, records, the data-quality `custody_record_id`, and the data-quality `value` of a
+row about the `person_id` or `custody_record_id` column. No text is searched for ids:
+data-quality reasons never quote a value (the value is the row's `value`), and a run
+whose rule messages or evidence name an id is refused. Dates of birth become year and
+month (`YYYY-MM`): in the evidence and in the data-quality `value` of `date_of_birth`.
 
 Each distinct id is hashed once; the digests are joined back in polars.
 """
@@ -18,7 +20,6 @@ Each distinct id is hashed once; the digests are joined back in polars.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TypeVar
@@ -31,6 +32,7 @@ from custody.findings import CheckResult
 PERSON_PREFIX = "P-"
 RECORD_PREFIX = "R-"
 DIGEST_HEX_CHARS = 16
+MIN_KEY_CHARS = 16
 
 _SHA256_BLOCK = 64
 
@@ -103,80 +105,67 @@ def _replace_ids(frame: Frame, person_map: pl.DataFrame, record_map: pl.DataFram
     ).select(columns)
 
 
-def _quotes_own_id(text_columns: Sequence[str]) -> pl.Expr:
-    """True where a message or evidence contains the row's own (non-empty) person or record id."""
+def _quotes_own_id(text_columns: Sequence[str], *, whole_token: bool) -> pl.Expr:
+    """True where a message or evidence contains the row's own (non-empty) person or record
+    id: anywhere (a cheap literal test), or as a whole token ("R1" is not in "R10")."""
     quotes = pl.lit(False)
     for text in text_columns:
         for id_column in ("person_id", "custody_record_id"):
             own_id = pl.col(id_column).cast(pl.String)
-            quotes = quotes | (
-                (own_id.str.len_chars() > 0) & pl.col(text).str.contains(own_id, literal=True)
-            ).fill_null(False)
+            pattern = (
+                pl.lit(r"(?:^|[^\w-])") + own_id.str.escape_regex() + pl.lit(r"(?:$|[^\w-])") if whole_token else own_id
+            )
+            contains = pl.col(text).str.contains(pattern, literal=not whole_token)
+            quotes = quotes | ((own_id.str.len_chars() > 0) & contains).fill_null(False)
     return quotes
 
 
-def _without_quoted_ids(findings: pl.LazyFrame, person_map: pl.DataFrame, record_map: pl.DataFrame) -> pl.LazyFrame:
-    """Message and evidence with the row's own ids replaced, where they quote them.
-
-    The engine is not expected to write ids into messages; this is a safety net. The test
-    for it is vectorised (one pass over the findings), and only rows that do quote an id
-    are rewritten in Python.
-    """
+def _refuse_quoted_ids(findings: pl.LazyFrame) -> None:
+    """Ids are replaced in their own columns only, never searched for in text to be rewritten:
+    a rule whose message or evidence names its record's or child's id would put the real id
+    beside its pseudonym, so such a run is refused (one literal pass over the findings; only
+    the rows it finds are tested token by token)."""
     columns = findings.collect_schema().names()
     text_columns = [c for c in ("message", "evidence") if c in columns]
     if not text_columns:
-        return findings
-    indexed = findings.with_row_index("_row")
-    quoting = indexed.filter(_quotes_own_id(text_columns)).collect()
-    if quoting.height == 0:
-        return findings
-    persons = _as_dict(person_map.filter(pl.col("original").is_in(quoting.get_column("person_id").implode())))
-    records = _as_dict(record_map.filter(pl.col("original").is_in(quoting.get_column("custody_record_id").implode())))
-    rewritten: dict[str, list[str | None]] = {c: [] for c in text_columns}
-    for row in quoting.select("person_id", "custody_record_id", *text_columns).iter_rows(named=True):
-        swaps = {
-            own_id: pseudonym
-            for own_id, pseudonym in (
-                (row["person_id"], persons.get(row["person_id"] or "")),
-                (row["custody_record_id"], records.get(row["custody_record_id"] or "")),
-            )
-            if own_id and pseudonym
-        }
-        for text in text_columns:
-            value = row[text]
-            rewritten[text].append(None if value is None else _replace_tokens(value, swaps))
-    patch = pl.DataFrame(
-        {"_row": quoting.get_column("_row"), **{f"_new_{c}": rewritten[c] for c in text_columns}},
-        schema={"_row": pl.UInt32, **{f"_new_{c}": pl.String for c in text_columns}},
-    ).with_columns(pl.lit(True).alias("_patched"))
-    return (
-        indexed.join(patch.lazy(), on="_row", how="left", maintain_order="left")
-        .with_columns(
-            pl.when(pl.col("_patched")).then(pl.col(f"_new_{c}")).otherwise(pl.col(c)).alias(c) for c in text_columns
+        return
+    candidates = findings.filter(_quotes_own_id(text_columns, whole_token=False)).collect()
+    quoting = candidates.filter(_quotes_own_id(text_columns, whole_token=True))
+    if quoting.height:
+        raise UsageError(
+            f"Rule {quoting.get_column('rule_id').cast(pl.String)[0]}'s message or evidence names the custody "
+            "record or person id, which --pseudonymise-key would leave in the outputs: take custody_record_id "
+            "and person_id out of it."
         )
-        .select(columns)
-    )
 
 
-def _replace_tokens(text: str, swaps: dict[str, str]) -> str:
-    """`text` with each key of `swaps` replaced where it stands as a whole token (longest
-    first), so that "R1" never rewrites part of "R10" or of a time."""
-    if not swaps:
-        return text
-    alternatives = "|".join(re.escape(token) for token in sorted(swaps, key=len, reverse=True))
-    pattern = re.compile(rf"(?<![\w-])({alternatives})(?![\w-])")
-    return pattern.sub(lambda match: swaps[match.group(1)], text)
+def _year_and_month(text: pl.Expr) -> pl.Expr:
+    """A date as read (`YYYY-MM-DD` or `DD/MM/YYYY`, real or not) cut to `YYYY-MM`; any other
+    text becomes null, so that no full date of birth is written."""
+    iso = text.str.extract_groups(r"^\s*([0-9]{4})-([0-9]{1,2})-")
+    uk = text.str.extract_groups(r"^\s*[0-9]{1,2}/([0-9]{1,2})/([0-9]{4})")
+    year = pl.coalesce(iso.struct[0], uk.struct[1])
+    month = pl.coalesce(iso.struct[1], uk.struct[0]).str.pad_start(2, "0")
+    return pl.format("{}-{}", year, month)
 
 
-def _as_dict(mapping: pl.DataFrame) -> dict[str, str]:
-    return dict(zip(mapping.get_column("original").to_list(), mapping.get_column("pseudonym").to_list(), strict=True))
+# Evidence is compact JSON written by the engine (`struct.json_encode`), dates as "YYYY-MM-DD".
+_EVIDENCE_DOB = r'"date_of_birth":"([0-9]{4}-[0-9]{2})-[0-9]{2}"'
+
+
+def check_key(key: str) -> bytes:
+    """The key as bytes; a key shorter than `MIN_KEY_CHARS` characters is refused."""
+    if len(key) < MIN_KEY_CHARS:
+        raise UsageError(
+            f"The pseudonymisation key has {len(key)} characters: give a secret of at least {MIN_KEY_CHARS}."
+        )
+    return key.encode("utf-8")
 
 
 def pseudonymise(result: CheckResult, key: str) -> CheckResult:
-    """The same result with every person and custody record id replaced by its keyed digest."""
-    if not key:
-        raise UsageError("The pseudonymisation key is empty; give a secret of at least 16 characters.")
-    key_bytes = key.encode("utf-8")
+    """The same result with every person and custody record id replaced by its keyed digest,
+    and every date of birth cut to its year and month."""
+    key_bytes = check_key(key)
     # A spilled (lazy) findings table stays lazy: its ids are replaced as it is written out.
     findings, records, quality = result.findings.lazy(), result.records, result.data_quality
 
@@ -204,7 +193,10 @@ def pseudonymise(result: CheckResult, key: str) -> CheckResult:
         prefix=RECORD_PREFIX,
     )
 
-    hidden = _replace_ids(_without_quoted_ids(findings, person_map, record_map), person_map, record_map)
+    _refuse_quoted_ids(findings)
+    hidden = _replace_ids(findings, person_map, record_map).with_columns(
+        pl.col("evidence").str.replace_all(_EVIDENCE_DOB, '"date_of_birth":"${1}"')
+    )
     records = _replace_ids(records, person_map, record_map)
     columns = quality.columns
     quality = _with_pseudonym(quality, "custody_record_id", record_map, "_record")
@@ -216,6 +208,8 @@ def pseudonymise(result: CheckResult, key: str) -> CheckResult:
         .then(pl.col("_value_person"))
         .when(dq_column == "custody_record_id")
         .then(pl.col("_value_record"))
+        .when(dq_column == "date_of_birth")
+        .then(_year_and_month(pl.col("value")))
         .otherwise(pl.col("value"))
         .alias("value"),
     ).select(columns)

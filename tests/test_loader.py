@@ -144,7 +144,7 @@ def test_detention_rows_rejected(csv_record_set: RecordSetFactory) -> None:
     )
     record_set = load_record_set(folder)
     assert record_set.detentions["custody_record_id"].to_list() == ["R1", "R5"]
-    conflict = "custody_record_id R4 appears on rows 6, 8 and 9 with different values; fix the extract"
+    conflict = "custody_record_id appears on rows 6, 8 and 9 with different values; fix the extract"
     expected = [
         (3, "custody_record_id", None, "custody_record_id is missing: every record needs one", None),
         (4, "person_id", None, "person_id is missing: the record cannot be attributed to a child", "R3"),
@@ -160,8 +160,8 @@ def test_detention_rows_rejected(csv_record_set: RecordSetFactory) -> None:
     assert set(record_set.data_quality.filter(pl.col("table") == "detentions")["action"]) == {"row_rejected"}
     # Their events cannot be attributed either.
     assert [r["reason"] for r in dq_rows(record_set, table="events")] == [
-        "custody_record_id R4 was rejected in detentions (see its rows there), so its events are not used",
-        "custody_record_id R3 was rejected in detentions (see its rows there), so its events are not used",
+        "custody_record_id was rejected in detentions (see its rows there), so its events are not used",
+        "custody_record_id was rejected in detentions (see its rows there), so its events are not used",
     ]
     assert_accounted(record_set)
 
@@ -170,7 +170,7 @@ def test_many_conflicting_rows_are_listed_briefly(csv_record_set: RecordSetFacto
     rows = [("R1", "P1", f"2005-03-{day:02d}", "pace_arrest", "2019-07-01 12:00") for day in range(1, 9)]
     record_set = load_record_set(csv_record_set(rows))
     assert dq_rows(record_set)[0]["reason"] == (
-        "custody_record_id R1 appears on rows 2, 3, 4, 5, 6 and 3 more with different values; fix the extract"
+        "custody_record_id appears on rows 2, 3, 4, 5, 6 and 3 more with different values; fix the extract"
     )
 
 
@@ -178,24 +178,23 @@ BAD_VALUES = [
     (
         "date_of_birth",
         "31/02/2005",
-        "31/02/2005 is not a real date: check the day and month",
+        "date_of_birth is not a real date: check the day and month",
     ),
-    ("date_of_birth", "2005/03/01", "2005/03/01 is not a date: use YYYY-MM-DD or DD/MM/YYYY"),
+    ("date_of_birth", "2005/03/01", "date_of_birth is not a date: use YYYY-MM-DD or DD/MM/YYYY"),
     (
         "arrival_time",
         "2019-07-01",
-        "2019-07-01 has no time of day: give the date and time, e.g. 2019-10-27 03:30",
+        "arrival_time has no time of day: give the date and time, e.g. 2019-10-27 03:30",
     ),
     (
         "arrival_time",
         "27/10/2019 01:30",
-        "27/10/2019 01:30 occurs twice in UK time (clocks go back); give the offset, e.g. +01:00 or +00:00",
+        "arrival_time occurs twice in UK time (clocks go back); give the offset, e.g. +01:00 or +00:00",
     ),
     (
         "arrival_time",
         "31/03/2019 01:30",
-        "31/03/2019 01:30 does not exist in UK time (clocks go forward); check the time, or give the offset, "
-        "e.g. +00:00",
+        "arrival_time does not exist in UK time (clocks go forward); check the time, or give the offset, e.g. +00:00",
     ),
     (
         "arrival_time",
@@ -205,7 +204,7 @@ BAD_VALUES = [
     (
         "detention_power",
         "arrested",
-        "'arrested' is not an allowed detention_power: use one of pace_arrest, warrant, bail_breach, "
+        "detention_power is not an allowed value: use one of pace_arrest, warrant, bail_breach, "
         "court_remand, mha_s136, mha_s135, other",
     ),
     (
@@ -213,11 +212,11 @@ BAD_VALUES = [
         None,
         "detention_power is missing: the rules that need it cannot be assessed for this record",
     ),
-    ("looked_after", "perhaps", "perhaps is not true or false: use true/false, yes/no, y/n or 1/0"),
+    ("looked_after", "perhaps", "looked_after is not true or false: use true/false, yes/no, y/n or 1/0"),
     (
         "offence_category",
         "Theft",
-        "'Theft' is not an allowed offence_category: use one of violent, sexual, other",
+        "offence_category is not an allowed value: use one of violent, sexual, other",
     ),
 ]
 
@@ -312,7 +311,7 @@ def test_event_rows_rejected_and_values_unusable(csv_record_set: RecordSetFactor
             "row_rejected",
             "R9",
             "charged",
-            "custody_record_id R9 is not in detentions: add the record, or correct the id",
+            "custody_record_id is not in detentions: add the record, or correct the id",
         ),
         (
             5,
@@ -321,7 +320,7 @@ def test_event_rows_rejected_and_values_unusable(csv_record_set: RecordSetFactor
             "row_rejected",
             "R2",
             "charged",
-            "custody_record_id R2 was rejected in detentions (see its rows there), so its events are not used",
+            "custody_record_id was rejected in detentions (see its rows there), so its events are not used",
         ),
         (
             6,
@@ -339,7 +338,7 @@ def test_event_rows_rejected_and_values_unusable(csv_record_set: RecordSetFactor
             "row_rejected",
             "R1",
             "charged",
-            "27/10/2019 01:15 occurs twice in UK time (clocks go back); give the offset, e.g. +01:00 or +00:00",
+            "event_time occurs twice in UK time (clocks go back); give the offset, e.g. +01:00 or +00:00",
         ),
         (
             8,
@@ -348,7 +347,7 @@ def test_event_rows_rejected_and_values_unusable(csv_record_set: RecordSetFactor
             "row_rejected",
             "R1",
             "arrested",
-            "'arrested' is not an allowed event_type: see `custody schema` for the list",
+            "event_type is not an allowed value: see `custody schema` for the list",
         ),
         (
             9,
@@ -366,7 +365,7 @@ def test_event_rows_rejected_and_values_unusable(csv_record_set: RecordSetFactor
             "value_unusable",
             "R1",
             "review",
-            "'secure' is not a detail code for review: use one of pre_charge, post_charge, postponed",
+            "detail is not a detail code for review: use one of pre_charge, post_charge, postponed",
         ),
         (
             11,
@@ -375,7 +374,7 @@ def test_event_rows_rejected_and_values_unusable(csv_record_set: RecordSetFactor
             "value_unusable",
             "R1",
             "charged",
-            "'nfa' is not used: charged takes no detail code",
+            "detail is not used: charged takes no detail code",
         ),
     ]
     assert record_set.events.select("_row", "detail").rows() == [(2, "pre_charge"), (10, None), (11, None)]

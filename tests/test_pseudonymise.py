@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hmac
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -14,7 +15,9 @@ from conftest import FORMULA_PERSON, FORMULA_RECORD, dq_row, finding, make_resul
 from custody.errors import UsageError
 from custody.findings import CheckResult
 from custody.outputs import parse_formats, write_outputs
-from custody.pseudonymise import pseudonymise
+from custody.pseudonymise import _year_and_month, pseudonymise
+
+KEY = "a secret key of some length"
 
 ORIGINAL_IDS = {"C1", "C2", "C3", "R1", "R2", "R3", "R4", "R6", FORMULA_PERSON, FORMULA_RECORD}
 
@@ -29,12 +32,12 @@ def result() -> CheckResult:
                 "S38-REQUEST",
                 "breach",
                 "2019-10-26T22:00:00",
-                message="Record R1 of child C1: no request; see R10.",
-                evidence='{"record": "R1"}',
+                message="No request; see R10.",
+                evidence='{"date_of_birth":"2004-03-14","age_at_arrival":15}',
             ),
-            finding("C1", "R2", "PACE-AA", "compliant", "2019-10-27T01:35:00"),
-            finding("C2", "R3", "PACE-AA", "cannot_assess", None),
-            finding(FORMULA_PERSON, FORMULA_RECORD, "PACE-AA", "breach", "2021-06-01T12:00:00"),
+            finding("C1", "R2", "PACE-AA", "compliant", "2019-10-27T01:35:00", message="Asked."),
+            finding("C2", "R3", "PACE-AA", "cannot_assess", None, message="Not known."),
+            finding(FORMULA_PERSON, FORMULA_RECORD, "PACE-AA", "breach", "2021-06-01T12:00:00", message="Not asked."),
         ],
         [
             ("C1", "R1", "2019-10-26T20:00:00", 1),
@@ -73,6 +76,16 @@ def result() -> CheckResult:
                 reason="bad date",
                 action="row_rejected",
                 custody_record_id="R1",
+            ),
+            dq_row(
+                file="detentions.csv",
+                table="detentions",
+                row=3,
+                column="date_of_birth",
+                value="29/02/2005",
+                reason="date_of_birth is not a real date: check the day and month",
+                action="value_unusable",
+                custody_record_id="R2",
             ),
         ],
     )
@@ -125,21 +138,37 @@ def test_stable_with_the_same_key_and_different_with_another(result: CheckResult
 
 
 def test_the_digest_is_hmac_sha256_of_kind_and_id(result: CheckResult) -> None:
-    for key in ("short", "x" * 100):  # a key longer than the SHA-256 block is hashed first
+    for key in ("sixteen chars ok", "x" * 100):  # a key longer than the SHA-256 block is hashed first
         hidden = pseudonymise(result, key)
         expected = "P-" + hmac.new(key.encode(), b"person_id\0C3", "sha256").hexdigest()[:16]
         assert hidden.records.filter(pl.col("rules_applied") == 0).get_column("person_id").to_list() == [expected]
 
 
-def test_a_message_quoting_its_own_ids_is_rewritten_whole_tokens_only(result: CheckResult) -> None:
-    hidden = pseudonymise(result, "a secret key of some length")
-    row = hidden.findings.row(0, named=True)
-    assert row["message"] == (f"Record {row['custody_record_id']} of child {row['person_id']}: no request; see R10.")
-    assert row["evidence"] == json.dumps({"record": row["custody_record_id"]})
-    # the other messages quote their own record ids (see `finding`), which are replaced too
-    for before, after in zip(result.findings.iter_rows(named=True), hidden.findings.iter_rows(named=True), strict=True):
-        assert before["custody_record_id"] not in after["message"].split()
-        assert after["custody_record_id"] in after["message"]
+@pytest.mark.parametrize("column", ["message", "evidence"])
+def test_a_rule_naming_an_id_in_its_text_is_refused_not_scrubbed(result: CheckResult, column: str) -> None:
+    quoting = result.findings.with_columns(
+        pl.when(pl.col("custody_record_id") == "R2")
+        .then(pl.format("record {}", pl.col("custody_record_id")))
+        .otherwise(pl.col(column))
+        .alias(column)
+    )
+    with pytest.raises(UsageError, match="PACE-AA's message or evidence names the custody record or person id"):
+        pseudonymise(replace(result, findings=quoting), KEY)
+
+
+def test_a_message_that_only_resembles_an_id_is_left_as_it_is(result: CheckResult) -> None:
+    hidden = pseudonymise(result, KEY)
+    assert hidden.findings.get_column("message").to_list() == result.findings.get_column("message").to_list()
+
+
+def test_dates_of_birth_become_year_and_month(result: CheckResult) -> None:
+    hidden = pseudonymise(result, KEY)
+    assert hidden.findings.get_column("evidence")[0] == '{"date_of_birth":"2004-03","age_at_arrival":15}'
+    quality = hidden.data_quality.filter(pl.col("column") == "date_of_birth")
+    assert quality.get_column("value").to_list() == ["2005-02"]
+    # the same cut for both forms a date is read in; other text is withheld
+    values = pl.DataFrame({"value": ["2005-3-01", "1/3/2005", "yesterday", None]})
+    assert values.select(_year_and_month(pl.col("value"))).to_series().to_list() == ["2005-03", "2005-03", None, None]
 
 
 def test_a_missing_id_stays_missing(result: CheckResult) -> None:
@@ -150,13 +179,15 @@ def test_a_missing_id_stays_missing(result: CheckResult) -> None:
     assert hidden.data_quality.get_column("value")[0] == ""
 
 
-def test_an_empty_key_is_refused(result: CheckResult) -> None:
-    with pytest.raises(UsageError):
-        pseudonymise(result, "")
+@pytest.mark.parametrize("key", ["", "x", "fifteen chars!!"])
+def test_a_key_shorter_than_16_characters_is_refused(result: CheckResult, key: str) -> None:
+    with pytest.raises(UsageError, match=f"has {len(key)} characters: give a secret of at least 16"):
+        pseudonymise(result, key)
+    pseudonymise(result, key.ljust(16, "k"))
 
 
 def test_write_outputs_pseudonymises_every_file(result: CheckResult, tmp_path: Path) -> None:
-    write_outputs(result, tmp_path, formats=parse_formats("all"), pseudonymise_key="a secret key")
+    write_outputs(result, tmp_path, formats=parse_formats("all"), pseudonymise_key=KEY)
     for name in ("findings.csv", "children.csv", "exceptions.csv", "data_quality.csv"):
         with (tmp_path / name).open(newline="") as handle:
             cells = {cell for row in csv.reader(handle) for cell in row}
@@ -181,19 +212,17 @@ def test_many_ids_are_hashed_once_each_and_joined_back() -> None:
             "rules_applied": [0] * n,
         }
     )
-    hidden = pseudonymise(result, "key")
+    hidden = pseudonymise(result, KEY)
     assert hidden.records.get_column("custody_record_id").n_unique() == n
     assert hidden.records.get_column("person_id").n_unique() == n
     # each digest is joined back to the row of its own id
     for row in (0, 123_456, n - 1):
-        digest = hmac.new(b"key", f"custody_record_id\0R{row}".encode(), "sha256").hexdigest()[:16]
+        digest = hmac.new(KEY.encode(), f"custody_record_id\0R{row}".encode(), "sha256").hexdigest()[:16]
         assert hidden.records.get_column("custody_record_id")[row] == "R-" + digest
 
 
 def test_spilled_findings_are_pseudonymised_lazily(result: CheckResult) -> None:
     """A spilled findings table (a lazy scan, millions of rows) is not read back whole."""
-    from dataclasses import replace
-
     eager = pseudonymise(result, "a secret key of some length")
     lazy = pseudonymise(replace(result, findings=result.findings.lazy()), "a secret key of some length")
     assert isinstance(lazy.findings, pl.LazyFrame)

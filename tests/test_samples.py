@@ -77,7 +77,7 @@ MESSY_PROBLEMS = [
     ("events.csv", 71, "event_time", "does not exist"),
     ("events.csv", 85, "detail", "not a detail code"),
     ("events.csv", 88, "event_time", "not a real date"),
-    ("events.csv", 94, "event_type", "not an allowed event_type"),
+    ("events.csv", 94, "event_type", "event_type is not an allowed value"),
     ("events.csv", 96, "event_time", "not a real date"),
 ]
 

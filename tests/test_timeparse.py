@@ -63,18 +63,13 @@ def test_mixed_forms_in_one_column_are_each_read() -> None:
 def test_october_repeated_hour_without_offset_is_not_guessed() -> None:
     value, reason = parse_one("27/10/2019 01:30")
     assert value is None
-    assert reason == (
-        "27/10/2019 01:30 occurs twice in UK time (clocks go back); give the offset, e.g. +01:00 or +00:00"
-    )
+    assert reason == ("occurs twice in UK time (clocks go back); give the offset, e.g. +01:00 or +00:00")
 
 
 def test_march_gap_without_offset_is_not_guessed() -> None:
     value, reason = parse_one("2019-03-31 01:30")
     assert value is None
-    assert reason == (
-        "2019-03-31 01:30 does not exist in UK time (clocks go forward); check the time, or give the offset, "
-        "e.g. +00:00"
-    )
+    assert reason == ("does not exist in UK time (clocks go forward); check the time, or give the offset, e.g. +00:00")
 
 
 @pytest.mark.parametrize(
@@ -101,17 +96,17 @@ def test_elapsed_time_across_the_clock_changes_is_real_time() -> None:
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        ("31/02/2019 10:00", "31/02/2019 10:00 is not a real date and time: check the day, month, hour and minute"),
+        ("31/02/2019 10:00", "is not a real date and time: check the day, month, hour and minute"),
         # Never MM/DD: 10/27 would be the 10th day of month 27.
-        ("10/27/2019 10:00", "10/27/2019 10:00 is not a real date and time: check the day, month, hour and minute"),
-        ("2019-06-01 25:00", "2019-06-01 25:00 is not a real date and time: check the day, month, hour and minute"),
-        ("2019-10-27", "2019-10-27 has no time of day: give the date and time, e.g. 2019-10-27 03:30"),
+        ("10/27/2019 10:00", "is not a real date and time: check the day, month, hour and minute"),
+        ("2019-06-01 25:00", "is not a real date and time: check the day, month, hour and minute"),
+        ("2019-10-27", "has no time of day: give the date and time, e.g. 2019-10-27 03:30"),
         (
             "yesterday",
-            "yesterday is not a date and time: use YYYY-MM-DD HH:MM (ISO 8601, optionally with an offset "
+            "is not a date and time: use YYYY-MM-DD HH:MM (ISO 8601, optionally with an offset "
             "such as +01:00 or Z) or DD/MM/YYYY HH:MM",
         ),
-        ("19-10-27 10:00", "19-10-27 10:00 is outside the years 1900 to 2099: check the year (use four digits)"),
+        ("19-10-27 10:00", "is outside the years 1900 to 2099: check the year (use four digits)"),
     ],
 )
 def test_bad_datetimes_have_a_reason(text: str, reason: str) -> None:
@@ -128,7 +123,7 @@ def test_typed_datetimes() -> None:
     parsed = parse_datetimes(naive)
     assert parsed["value"].to_list() == [instant(2019, 7, 1, 11), None, None]
     assert parsed["issue"].to_list() == [None, "ambiguous_time", None]
-    assert parsed["reason"][1].startswith("2019-10-27 01:30:00 occurs twice in UK time")
+    assert parsed["reason"][1].startswith("occurs twice in UK time")
 
     paris = pl.Series([dt.datetime(2019, 7, 1, 12, tzinfo=ZoneInfo("Europe/Paris"))])
     assert parse_datetimes(paris)["value"].to_list() == [instant(2019, 7, 1, 10)]
@@ -153,9 +148,9 @@ def test_result_has_one_row_per_value_and_utc_type() -> None:
         ("1/3/2005", dt.date(2005, 3, 1), None),
         ("2005-03-01 00:00:00", dt.date(2005, 3, 1), None),  # spreadsheets' dates
         ("29/02/2004", dt.date(2004, 2, 29), None),
-        ("29/02/2005", None, "29/02/2005 is not a real date: check the day and month"),
-        ("03/13/2005", None, "03/13/2005 is not a real date: check the day and month"),
-        ("March 2005", None, "March 2005 is not a date: use YYYY-MM-DD or DD/MM/YYYY"),
+        ("29/02/2005", None, "is not a real date: check the day and month"),
+        ("03/13/2005", None, "is not a real date: check the day and month"),
+        ("March 2005", None, "is not a date: use YYYY-MM-DD or DD/MM/YYYY"),
         ("  ", None, None),
     ],
 )
@@ -192,10 +187,10 @@ def test_bad_bools() -> None:
     parsed = parse_bools(pl.Series(["maybe", "", None, "2"]))
     assert parsed["value"].to_list() == [None, None, None, None]
     assert parsed["reason"].to_list() == [
-        "maybe is not true or false: use true/false, yes/no, y/n or 1/0",
+        "is not true or false: use true/false, yes/no, y/n or 1/0",
         None,
         None,
-        "2 is not true or false: use true/false, yes/no, y/n or 1/0",
+        "is not true or false: use true/false, yes/no, y/n or 1/0",
     ]
     assert parse_bools(pl.Series([True, None]))["value"].to_list() == [True, None]
     assert parse_bools(pl.Series([1, 0]))["value"].to_list() == [True, False]

@@ -15,6 +15,7 @@ from custody.cli.options import EventsOpt, RecordsArg, RulesOpt, record_source
 from custody.explain import explain_record
 from custody.outputs import out_folder, out_folder_errors, parse_formats, write_outputs
 from custody.pipeline import prepare_rules, run_check
+from custody.pseudonymise import check_key
 from custody.read.batches import BATCH_RECORDS
 from custody.read.loader import load_record_set
 from custody.render.terminal import print_summary
@@ -76,6 +77,8 @@ def check(
     2 a usage or input error.
     """
     chosen = parse_formats(formats)
+    if pseudonymise_key is not None:
+        check_key(pseudonymise_key)
     source = record_source(records, events)
     console = Console(stderr=True, quiet=quiet)
     out_folder(out)

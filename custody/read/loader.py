@@ -581,10 +581,9 @@ def _parse_enum(values: pl.Series, spec: ColumnSpec) -> pl.DataFrame:
             allowed = ", ".join(spec.enum_values)
             hint = "see `custody schema` for the list" if len(spec.enum_values) > 8 else f"use one of {allowed}"
             positions = unread.filter(unknown)
-            texts = pl.select(
-                pl.format("'{}' is not an allowed {}: {}", pl.lit(key.filter(unknown)), pl.lit(spec.name), pl.lit(hint))
-            ).to_series()
-            reason = reason.scatter(positions, texts)
+            reason = reason.scatter(
+                positions, pl.repeat(f"is not an allowed value: {hint}", positions.len(), eager=True)
+            )
             issue = issue.scatter(positions, pl.repeat("unknown_value", positions.len(), eager=True))
     return pl.DataFrame({"value": parsed, "reason": reason, "issue": issue})
 
@@ -681,8 +680,9 @@ def _value_problems(
     flagged = where & parsed["reason"].is_not_null()
     if not flagged.any():
         return _empty_dq()
+    # The reason names the column, never the value: that is the row's `value`.
     subset = work.filter(flagged).with_columns(
-        _reason=parsed["reason"].filter(flagged), _code=parsed["issue"].filter(flagged)
+        _reason=f"{name} " + parsed["reason"].filter(flagged), _code=parsed["issue"].filter(flagged)
     )
     return _dq(
         subset,
@@ -778,8 +778,7 @@ def _duplicate_rows(raw: pl.DataFrame, path: Path) -> tuple[pl.Series, pl.DataFr
             _dq(
                 conflicting,
                 reason=pl.format(
-                    "custody_record_id {} appears on rows {} with different values; fix the extract",
-                    pl.col(_ID),
+                    "custody_record_id appears on rows {} with different values; fix the extract",
                     _row_list(pl.col("_rows")),
                 ),
                 issue="conflicting_duplicate",
@@ -921,18 +920,15 @@ def _check_events(
         _dq(
             work.filter(orphan),
             value=_ID,
-            reason=pl.format(
-                "custody_record_id {} is not in detentions: add the record, or correct the id", pl.col(_ID)
-            ),
+            reason=pl.lit("custody_record_id is not in detentions: add the record, or correct the id"),
             issue="orphan",
             **common,
         ),
         _dq(
             work.filter(parent_rejected),
             value=_ID,
-            reason=pl.format(
-                "custody_record_id {} was rejected in detentions (see its rows there), so its events are not used",
-                pl.col(_ID),
+            reason=pl.lit(
+                "custody_record_id was rejected in detentions (see its rows there), so its events are not used"
             ),
             issue="parent_rejected",
             **common,
@@ -971,7 +967,7 @@ def _check_events(
                 table=table,
                 column="detail",
                 value="detail",
-                reason=pl.format("'{}' {}", pl.col("detail").str.strip_chars(), pl.col("_hint")),
+                reason=pl.format("detail {}", pl.col("_hint")),
                 action=UNUSABLE,
                 issue="detail_not_allowed",
             )

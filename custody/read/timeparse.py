@@ -6,8 +6,10 @@ same length with three columns:
 
 - `value`: the parsed value (`Datetime("us", "UTC")`, `Date` or `Boolean`), null
   when the input was missing or could not be used;
-- `reason`: null when the value is fine or missing, otherwise one short sentence a
-  person can act on (it quotes the value as read);
+- `reason`: null when the value is fine or missing, otherwise the rest of a short
+  sentence about the column a person can act on ("is not a real date: check the day
+  and month"); it never quotes the value (that is the data-quality row's `value`), so
+  reasons group by kind of problem, and an id or date of birth never hides in one;
 - `issue`: a stable code for the kind of problem (the keys of `ISSUE_LABELS`), for
   counting.
 
@@ -57,17 +59,17 @@ DATETIME_FORMS = "YYYY-MM-DD HH:MM (ISO 8601, optionally with an offset such as 
 DATE_FORMS = "YYYY-MM-DD or DD/MM/YYYY"
 
 _REASON_TEMPLATES: dict[str, str] = {
-    "bad_datetime": "{} is not a date and time: use " + DATETIME_FORMS,
-    "no_time": "{} has no time of day: give the date and time, e.g. 2019-10-27 03:30",
-    "not_real": "{} is not a real date and time: check the day, month, hour and minute",
-    "ambiguous_time": "{} occurs twice in UK time (clocks go back); give the offset, e.g. +01:00 or +00:00",
+    "bad_datetime": "is not a date and time: use " + DATETIME_FORMS,
+    "no_time": "has no time of day: give the date and time, e.g. 2019-10-27 03:30",
+    "not_real": "is not a real date and time: check the day, month, hour and minute",
+    "ambiguous_time": "occurs twice in UK time (clocks go back); give the offset, e.g. +01:00 or +00:00",
     "nonexistent_time": (
-        "{} does not exist in UK time (clocks go forward); check the time, or give the offset, e.g. +00:00"
+        "does not exist in UK time (clocks go forward); check the time, or give the offset, e.g. +00:00"
     ),
-    "implausible_year": "{} is outside the years 1900 to 2099: check the year (use four digits)",
-    "bad_date": "{} is not a date: use " + DATE_FORMS,
-    "not_real_date": "{} is not a real date: check the day and month",
-    "bad_bool": "{} is not true or false: use true/false, yes/no, y/n or 1/0",
+    "implausible_year": "is outside the years 1900 to 2099: check the year (use four digits)",
+    "bad_date": "is not a date: use " + DATE_FORMS,
+    "not_real_date": "is not a real date: check the day and month",
+    "bad_bool": "is not true or false: use true/false, yes/no, y/n or 1/0",
 }
 
 # Fast formats (chrono syntax) tried on a sample; the best one reads the whole column.
@@ -99,7 +101,6 @@ _FALSE = ("false", "no", "n", "0")
 _BOOLS: dict[str, bool] = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
 
 _SAMPLE_SIZE = 500
-_QUOTE_LIMIT = 60
 
 
 # ---------------------------------------------------------------- helpers
@@ -151,23 +152,9 @@ def _scatter(target: pl.Series, positions: pl.Series, values: pl.Series) -> pl.S
     return target.scatter(positions, values)
 
 
-def _quote(text: pl.Series) -> pl.Series:
-    """The value as quoted in a reason: trimmed, long values cut short."""
-    trimmed = text.str.strip_chars()
-    return pl.select(
-        pl.when(trimmed.str.len_chars() > _QUOTE_LIMIT)
-        .then(trimmed.str.slice(0, _QUOTE_LIMIT - 3) + "...")
-        .otherwise(trimmed)
-    ).to_series()
-
-
-def _reasons(issue: pl.Series, text_at: pl.Series) -> pl.Series:
-    """Reasons for rows that have an issue; `text_at` is the value text for the same rows."""
-    frame = pl.DataFrame({"issue": issue, "text": _quote(text_at)})
-    expr: pl.Expr = pl.lit(None, dtype=pl.String)
-    for code, template in _REASON_TEMPLATES.items():
-        expr = pl.when(pl.col("issue") == code).then(pl.format(template, pl.col("text"))).otherwise(expr)
-    return frame.select(expr.alias("reason"))["reason"]
+def _reasons(issue: pl.Series) -> pl.Series:
+    """The reason for each issue code (the value itself is never quoted)."""
+    return issue.replace_strict(_REASON_TEMPLATES, return_dtype=pl.String)
 
 
 class _Result:
@@ -183,31 +170,14 @@ class _Result:
         codes = pl.repeat(issue, positions.len(), eager=True) if isinstance(issue, str) else issue
         self.issue = self.issue.scatter(positions, codes)
 
-    def frame(self, text_for: _TextFor) -> pl.DataFrame:
+    def frame(self) -> pl.DataFrame:
         positions = self.issue.is_not_null().arg_true()
         value = self.value
         reason = pl.repeat(None, len(value), dtype=pl.String, eager=True)
         if positions.len():
             value = value.scatter(positions, pl.repeat(None, positions.len(), dtype=value.dtype, eager=True))
-            reason = reason.scatter(positions, _reasons(self.issue.gather(positions), text_for(positions)))
+            reason = reason.scatter(positions, _reasons(self.issue.gather(positions)))
         return pl.DataFrame({"value": value, "reason": reason, "issue": self.issue})
-
-
-class _TextFor:
-    """The input values as text, computed only for the rows that need a reason."""
-
-    def __init__(self, values: pl.Series, text: pl.Series | None = None) -> None:
-        self.values = values
-        self.text = text
-
-    def __call__(self, positions: pl.Series) -> pl.Series:
-        if self.text is not None:
-            return self.text.gather(positions)
-        picked = self.values.gather(positions)
-        if isinstance(picked.dtype, pl.Datetime):
-            fmt = "%Y-%m-%d %H:%M:%S%.f" if picked.dtype.time_zone is None else "%Y-%m-%d %H:%M:%S%.f%:z"
-            return picked.dt.to_string(fmt)
-        return as_text(picked)
 
 
 _FIRST_INSTANT = dt.datetime(EARLIEST_YEAR, 1, 1)
@@ -373,10 +343,10 @@ def parse_datetimes(values: pl.Series) -> pl.DataFrame:
             _flag_implausible(result, local)
             result.value = _localise(result, local)
         _flag_implausible(result, result.value)
-        return result.frame(_TextFor(values))
+        return result.frame()
     if dtype == pl.Date:
         result.flag(values.is_not_null().arg_true(), "no_time")
-        return result.frame(_TextFor(values))
+        return result.frame()
 
     text = as_text(values)
     local = pl.repeat(None, length, dtype=LOCAL, eager=True)
@@ -399,7 +369,7 @@ def parse_datetimes(values: pl.Series) -> pl.DataFrame:
     _flag_implausible(result, local)
     _flag_implausible(result, instant)
     result.value = instant.fill_null(_localise(result, local))
-    return result.frame(_TextFor(values, text))
+    return result.frame()
 
 
 # ---------------------------------------------------------------- dates
@@ -431,7 +401,6 @@ def parse_dates(values: pl.Series) -> pl.DataFrame:
     """Dates -> `value` (Date), `reason`, `issue` (see the module docstring)."""
     result = _Result(len(values), pl.Date())
     dtype = values.dtype
-    text: pl.Series | None = None
     if dtype == pl.Date:
         result.value = values
     elif isinstance(dtype, pl.Datetime):
@@ -453,7 +422,7 @@ def parse_dates(values: pl.Series) -> pl.DataFrame:
             result.flag(unread, slow["issue"])
         result.value = value
     _flag_implausible(result, result.value)
-    return result.frame(_TextFor(values, text))
+    return result.frame()
 
 
 # ---------------------------------------------------------------- booleans
@@ -467,9 +436,9 @@ def parse_bools(values: pl.Series) -> pl.DataFrame:
     result = _Result(len(values), pl.Boolean())
     if values.dtype == pl.Boolean:
         result.value = values
-        return result.frame(_TextFor(values))
+        return result.frame()
     text = as_text(values)
     key = text.str.strip_chars().str.to_lowercase()
     result.value = key.replace_strict(_BOOLS, default=None, return_dtype=pl.Boolean)
     result.flag((result.value.is_null() & (key.str.len_bytes() > 0)).arg_true(), "bad_bool")
-    return result.frame(_TextFor(values, text))
+    return result.frame()
