@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -222,3 +224,55 @@ def write_outputs(
 
 def _write_text(text: str, path: Path) -> None:
     path.write_text(text, encoding="utf-8", newline="\n")
+
+
+# ---------------------------------------------------------------- temporary work
+
+
+# What earlier runs may have left in --out: the spill folder older versions kept there, and
+# files written under a temporary name (`atomic_path`) by a run that was killed.
+_LEFTOVER_FOLDERS = ".custody-spill-*"
+_LEFTOVER_FILES = ".*.tmp-*"
+
+
+@contextmanager
+def private_workspace() -> Iterator[Path]:
+    """A folder for a run's temporary work (spilled findings, batches), outside --out and
+    readable by this user only (mode 0700, as `tempfile.mkdtemp` makes it), in the system's
+    temporary folder (TMPDIR). It is removed when the block ends, however it ends: the
+    un-pseudonymised findings in it never outlive the run."""
+    folder = Path(tempfile.mkdtemp(prefix="custody-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_leftovers(out: Path) -> list[Path]:
+    """Remove what killed runs left in `out`; the paths removed. A temporary file of a run
+    still going (its process id is in the name) is left alone."""
+    removed: list[Path] = []
+    for folder in out.glob(_LEFTOVER_FOLDERS):
+        if folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    for path in out.glob(_LEFTOVER_FILES):
+        pid = path.name.rsplit("-", 1)[-1]
+        if path.is_file() and not (pid.isdigit() and _running(int(pid))):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    if os.name != "posix":
+        return False  # os.kill(pid, 0) would end the process on Windows
+    if pid == os.getpid():
+        return False  # this run has nothing under way yet: an earlier process had the same id
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, under another user
+    return True

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import tempfile
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -13,7 +16,14 @@ from rich.console import Console
 
 from custody.cli.options import EventsOpt, RecordsArg, RulesOpt, record_source
 from custody.explain import explain_record
-from custody.outputs import out_folder, out_folder_errors, parse_formats, write_outputs
+from custody.outputs import (
+    out_folder,
+    out_folder_errors,
+    parse_formats,
+    private_workspace,
+    remove_leftovers,
+    write_outputs,
+)
 from custody.pipeline import prepare_rules, run_check
 from custody.pseudonymise import check_key
 from custody.read.batches import BATCH_RECORDS
@@ -82,16 +92,18 @@ def check(
     source = record_source(records, events)
     console = Console(stderr=True, quiet=quiet)
     out_folder(out)
-    # The findings are spilled to a hidden folder inside --out while the outputs are
-    # written (millions of findings are never held in memory at once), then removed.
-    with tempfile.TemporaryDirectory(prefix=".custody-spill-", dir=out) as spill:
+    remove_leftovers(out)
+    # The findings are spilled to a private folder outside --out while the outputs are
+    # written (millions of findings are never held in memory at once), then removed, on
+    # every way out: an error, Ctrl-C or SIGTERM.
+    with _terminate_as_exit(), private_workspace() as work:
         with console.status("Checking…", spinner="dots") as status, out_folder_errors(out):
             result = run_check(
                 source,
                 rules=prepare_rules(rules),
                 include_notes=include_notes,
                 progress=lambda stage: status.update(f"{stage}…"),
-                spill_dir=Path(spill),
+                spill_dir=work,
                 batch_records=batch_records,
             )
             status.update("Writing the outputs…")
@@ -105,6 +117,26 @@ def check(
     if failing:
         Console(stderr=True).print(f"{failing} finding(s) at or above --fail-on {fail_on}: exit 1.", highlight=False)
         raise typer.Exit(1)
+
+
+@contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """SIGTERM (a scheduler ending the job, `kill`) raises SystemExit(143) while the block
+    runs, as Ctrl-C raises KeyboardInterrupt, so that every `finally` runs and the private
+    temporary folder is removed. Outside the main thread signals cannot be handled: nothing
+    is changed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def explain(
