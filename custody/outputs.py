@@ -71,10 +71,21 @@ _WRITE_ORDER = ("csv", "xlsx", "parquet", "exceptions", "children", "html", "dat
 
 
 def out_folder(out: Path) -> Path:
-    """The --out folder, created if it does not exist; a file of that name is refused."""
+    """The --out folder, created if it does not exist; refused in one sentence if it is a file,
+    a link to nowhere, or cannot be written (checked with a nameless file created and removed)."""
+    if out.is_symlink() and not out.exists():
+        raise UsageError(
+            f"--out {out} is a link to {os.readlink(out)}, which does not exist: create that folder, "
+            "or give another --out folder."
+        )
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file: give a folder for the outputs (it is created if needed).")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise _out_problem(error, out) from error
     return out
 
 
@@ -100,16 +111,26 @@ def out_folder_errors(out: Path) -> Iterator[None]:
         yield
     except OSError as error:
         named = Path(str(error.filename)).resolve() if error.filename else None
-        if error.errno in (errno.ENOSPC, errno.EDQUOT):
-            fix = (
-                "free some space there or give another --out folder (a large check needs room for its findings "
-                "and, above --batch-records records, a copy of the records while it runs)"
-            )
-        elif error.errno in (errno.EROFS, errno.EACCES) and named is not None and named.is_relative_to(out.resolve()):
-            fix = "give an --out folder you can write to"
-        else:
-            raise
-        raise InputError(f"could not write in {out} ({error.strerror or error}): {fix}.") from error
+        full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+        if not full and (named is None or not named.is_relative_to(out.resolve())):
+            raise  # not about --out: not the user's to fix there
+        raise _out_problem(error, out) from error
+
+
+def _out_problem(error: OSError, out: Path) -> InputError:
+    """An OS error writing in --out as one sentence with the fix."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = (
+            "free some space there or give another --out folder (a large check needs room for its findings "
+            "and, above --batch-records records, a copy of the records while it runs)"
+        )
+    elif error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        fix = "give an --out folder you can write to"
+    elif error.errno == errno.ENOTDIR:
+        fix = "part of that path is a file: give a folder path"
+    else:
+        fix = "check the path, or give another --out folder"
+    return InputError(f"could not write in {out} ({error.strerror or error}): {fix}.")
 
 
 def write_data_quality(data_quality: pl.DataFrame, out_dir: Path) -> Path:

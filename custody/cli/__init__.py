@@ -2,7 +2,8 @@
 
 Errors for people: an `InputError` (or `UsageError`) prints one sentence to stderr,
 "error: ...", and exits with code 2; anything unexpected prints one line, "internal
-error: ...", and also exits 2. `--verbose` shows the full traceback instead.
+error: ...", and also exits 2. `--verbose` prints the full traceback first; the exit
+code is the same.
 
 Each command lives in a module of this package as a plain function; this file builds the
 one `app` from them, so the list below is the whole command set.
@@ -10,6 +11,8 @@ one `app` from them, so the list below is the whole command set.
 
 from __future__ import annotations
 
+import sys
+import traceback
 from typing import Annotated, Any
 
 import typer
@@ -26,7 +29,7 @@ EXIT_INPUT_ERROR = 2
 
 
 class _CustodyGroup(TyperGroup):
-    """Turns errors into one line on stderr and exit code 2 (unless --verbose)."""
+    """Turns errors into one line on stderr and exit code 2 (after the traceback with --verbose)."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -34,18 +37,20 @@ class _CustodyGroup(TyperGroup):
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise  # typer's own flow: exits, usage errors, --help
         except Exception as error:
-            if ctx.params.get("verbose"):
-                raise
-            typer.echo(_one_line(error), err=True)
+            verbose = bool(ctx.params.get("verbose"))
+            if verbose:
+                traceback.print_exception(error, file=sys.stderr)
+            typer.echo(_one_line(error, verbose=verbose), err=True)
             raise typer.Exit(EXIT_INPUT_ERROR) from None
 
 
-def _one_line(error: Exception) -> str:
+def _one_line(error: Exception, *, verbose: bool = False) -> str:
     text = " ".join(str(error).split())
     if isinstance(error, InputError):
         return f"error: {text}"
     detail = f"{type(error).__name__}: {text}" if text else type(error).__name__
-    return f"internal error: {detail}; re-run with --verbose and report it"
+    then = "report it with the traceback above" if verbose else "re-run with --verbose and report it"
+    return f"internal error: {detail}; {then}"
 
 
 app = typer.Typer(

@@ -14,7 +14,16 @@ from typing import Any
 import polars as pl
 
 from custody.contract import UK_TZ
-from custody.engine.expr import Compiled, ExpressionError, Scope, compile_condition, compile_expression, param_value
+from custody.engine.expr import (
+    Compiled,
+    ExpressionError,
+    Scope,
+    compile_condition,
+    compile_expression,
+    one_line,
+    param_value,
+    parse_expression,
+)
 from custody.engine.rulefile import Logic, RuleFileError, RuleSet, RuleSource, Version
 from custody.facts import fact_specs
 from custody.facts.specs import FactSpec, Kind
@@ -70,13 +79,15 @@ def _fail(source: RuleSource, where: tuple[str | int, ...], exc: ExpressionError
 
 def _conjuncts(text: str) -> list[str]:
     """Split a condition on its top-level `and`, so each part can put a record out of scope."""
-    source = " ".join(text.split("\n")).strip()
     try:
-        tree = ast.parse(source, mode="eval").body
-    except SyntaxError:
-        return [text]
+        tree = parse_expression(text).body
+    except ExpressionError:
+        return [text]  # compiling it reports the problem
     if isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.And):
-        return [ast.get_source_segment(source, v) or ast.unparse(v) for v in tree.values]
+        # Each part sliced by its offsets (UTF-8 bytes of the one line parsed): linear in the
+        # number of parts, where ast.get_source_segment re-splits the text for every part.
+        source = one_line(text).encode("utf-8")
+        return [source[v.col_offset : v.end_col_offset].decode("utf-8") for v in tree.values]
     return [text]
 
 

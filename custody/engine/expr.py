@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import difflib
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,14 @@ from custody.facts.time import (
 )
 
 NUMERIC: frozenset[str] = frozenset({"int", "float"})
+
+# Limits on one expression, far above the shipped rules' (at most 489 characters, nested 7
+# deep): beyond them an expression is refused before it is compiled, as deep nesting
+# exhausts the parser's and the compiler's recursion and a long one only slows every run.
+MAX_EXPRESSION_CHARS = 5_000
+MAX_EXPRESSION_DEPTH = 40
+MAX_DURATION = dt.timedelta(days=36_525)
+"""The longest duration a rule may name (100 years): beyond it is a typing error (`hours(1e999)`)."""
 
 
 class ExpressionError(ValueError):
@@ -65,6 +74,24 @@ class Scope:
     leap_day_birthday: str = "march_1"
 
 
+def bounded_duration(amount: float, unit: str) -> dt.timedelta:
+    """`amount` of `unit` ("hours", "minutes", "days") as a timedelta, refused beyond MAX_DURATION."""
+    try:
+        value = dt.timedelta(**{unit: amount}) if math.isfinite(amount) else None
+    except OverflowError:
+        value = None
+    return _within_limit(value, f"{amount:g} {unit}")
+
+
+def _within_limit(duration: dt.timedelta | None, said: str) -> dt.timedelta:
+    """`duration` if it is at most MAX_DURATION long (None: it overflowed)."""
+    if duration is None or abs(duration) > MAX_DURATION:
+        raise ExpressionError(
+            f"{said} is not a duration a rule can use: at most {MAX_DURATION.days:,} days (100 years)"
+        )
+    return duration
+
+
 def param_value(value: Any) -> Compiled:
     """A rule-version parameter as a typed literal."""
     if isinstance(value, bool):
@@ -78,8 +105,12 @@ def param_value(value: Any) -> Compiled:
     if isinstance(value, dt.date):
         return Compiled(instant_lit(uk_midnight(value)), "instant", literal=value, is_literal=True)
     if isinstance(value, str):
-        duration = parse_duration(value)
+        try:
+            duration = parse_duration(value)
+        except OverflowError:
+            duration = _within_limit(None, f"'{value}'")
         if duration is not None:
+            duration = _within_limit(duration, f"'{value}'")
             return Compiled(duration_lit(duration), "duration", literal=duration, is_literal=True)
         return Compiled(pl.lit(value), "str", literal=value, is_literal=True)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -289,7 +320,10 @@ class _Compiler:
         self._arity(node, args, ("int", "float"))
         arg = args[0]
         if arg.is_literal:
-            value = dt.timedelta(**{unit: float(arg.literal)})
+            try:
+                value = bounded_duration(float(arg.literal), unit)
+            except ExpressionError as exc:
+                raise self.fail(node, exc.message) from None
             return Compiled(duration_lit(value), "duration", literal=value, is_literal=True)
         amounts: dict[str, pl.Expr] = {unit: arg.expr}
         return Compiled(pl.duration(**amounts), "duration", facts)  # type: ignore[arg-type]
@@ -385,15 +419,49 @@ class _Compiler:
 
 def compile_expression(text: str, scope: Scope) -> Compiled:
     """Compile one rule expression; raises ExpressionError with a column where possible."""
-    source = " ".join(text.split("\n")).strip()
+    tree = parse_expression(text)
+    return _Compiler(scope).compile(tree.body)
+
+
+def one_line(text: str) -> str:
+    """An expression as it is parsed: its lines joined by spaces (offsets refer to this text)."""
+    return " ".join(text.split("\n")).strip()
+
+
+def parse_expression(text: str) -> ast.Expression:
+    """Parse one rule expression (`one_line`), bounded in length and nesting depth."""
+    source = one_line(text)
     if not source:
         raise ExpressionError("the expression is empty")
+    if len(source) > MAX_EXPRESSION_CHARS:
+        raise ExpressionError(
+            f"the expression is {len(source):,} characters long, more than {MAX_EXPRESSION_CHARS:,}:"
+            " split the rule, or name a list in the version's params"
+        )
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         column = (exc.offset - 1) if exc.offset else None
         raise ExpressionError(f"not a valid expression: {exc.msg}", column) from None
-    return _Compiler(scope).compile(tree.body)
+    except (RecursionError, MemoryError):  # the parser's own recursion, on very deep nesting
+        raise _too_deep() from None
+    if _depth(tree.body) > MAX_EXPRESSION_DEPTH:
+        raise _too_deep()
+    return tree
+
+
+def _too_deep() -> ExpressionError:
+    return ExpressionError(f"the expression nests more than {MAX_EXPRESSION_DEPTH} levels deep: simplify it")
+
+
+def _depth(root: ast.AST) -> int:
+    """How deeply the tree nests (walked without recursion, so any depth can be measured)."""
+    deepest, pending = 0, [(root, 1)]
+    while pending:
+        node, depth = pending.pop()
+        deepest = max(deepest, depth)
+        pending.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 def compile_condition(text: str, scope: Scope) -> Compiled:

@@ -22,9 +22,23 @@ from custody.contract import Basis, Outcome, Severity
 from custody.errors import InputError
 from custody.facts import FactSettings
 from custody.facts.settings import SettingsError
+from custody.read.files import not_a_regular_file
 
 RULE_ID_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 FACTS_SETTINGS_FILE = "_facts.yaml"
+
+# Limits on what a rule file may be, far above what the shipped rules need (the largest is
+# ~34 KB, nests 8 levels and expands its aliases to under 2,000 values): a file beyond them is
+# refused with one sentence before it can take the memory or the time of the run.
+MAX_RULE_FILE_BYTES = 1_000_000
+MAX_YAML_DEPTH = 64
+MAX_YAML_VALUES = 200_000
+"""Values (scalars and collections) once every alias is expanded: bounds an alias bomb."""
+
+# Dates a version may take effect or end: the law of this tool is 20th and 21st century, and
+# dates near the calendar's ends overflow the day after and the UK midnight conversions.
+EARLIEST_EFFECTIVE_DATE = dt.date(1800, 1, 1)
+LATEST_EFFECTIVE_DATE = dt.date(2999, 12, 31)
 
 
 class RuleFileError(InputError):
@@ -84,31 +98,101 @@ def _lines(node: yaml.Node, path: Path_ = (), within: frozenset[int] = frozenset
 
 
 def read_file_bytes(path: Path) -> bytes:
-    """The bytes of a rule file (read once: they are parsed and hashed for the rules digest)."""
+    """The bytes of a rule file (read once: they are parsed and hashed for the rules digest).
+
+    Only a regular file of at most MAX_RULE_FILE_BYTES is read: a FIFO or a device (a link
+    to /dev/zero) is refused without being opened.
+    """
     try:
-        return path.read_bytes()
+        kind = not_a_regular_file(path)
+        if kind is not None:
+            raise RuleFileError(path, f"is {kind}, not a rule file: rule files must be plain YAML files")
+        if path.stat().st_size > MAX_RULE_FILE_BYTES:
+            raise _too_large(path)
+        with path.open("rb") as file:
+            raw = file.read(MAX_RULE_FILE_BYTES + 1)
     except OSError as exc:
         raise RuleFileError(path, f"cannot be read ({exc.__class__.__name__}): check the file") from None
+    if len(raw) > MAX_RULE_FILE_BYTES:
+        raise _too_large(path)
+    return raw
+
+
+def _too_large(path: Path) -> RuleFileError:
+    return RuleFileError(
+        path, f"is larger than {MAX_RULE_FILE_BYTES:,} bytes, the most a rule file may be: check it is a rule file"
+    )
+
+
+def _yaml_error(path: Path, exc: yaml.YAMLError) -> RuleFileError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    return RuleFileError(path, f"is not valid YAML: {problem}", mark.line + 1 if mark else None)
+
+
+def _check_bounds(path: Path, text: str) -> None:
+    """Refuse YAML nested deeper than MAX_YAML_DEPTH or whose aliases expand beyond MAX_YAML_VALUES.
+
+    One pass over the parser's events, before anything is composed (libyaml composes
+    recursively, and every later step walks aliases expanded): the expanded size of each
+    anchor is counted once and added wherever an alias names it.
+    """
+    expanded: dict[str, int] = {}
+    open_collections: list[tuple[str | None, int]] = [(None, 0)]  # (anchor, values so far)
+    loader = _BaseLoader(text)
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            line = event.start_mark.line + 1 if event and event.start_mark else None
+            if isinstance(event, yaml.CollectionStartEvent):
+                if len(open_collections) > MAX_YAML_DEPTH:
+                    raise RuleFileError(path, f"nests more than {MAX_YAML_DEPTH} levels deep: flatten it", line)
+                open_collections.append((event.anchor, 1))
+                continue
+            if isinstance(event, yaml.CollectionEndEvent):
+                anchor, values = open_collections.pop()
+            elif isinstance(event, yaml.ScalarEvent):
+                anchor, values = event.anchor, 1
+            elif isinstance(event, yaml.AliasEvent):
+                # An alias of a collection still open (`&a [*a]`) is a loop: it counts once.
+                anchor, values = None, expanded.get(event.anchor or "", 1)
+            else:
+                continue
+            if anchor is not None:
+                expanded[anchor] = values
+            parent_anchor, parent_values = open_collections[-1]
+            if parent_values + values > MAX_YAML_VALUES:
+                raise RuleFileError(
+                    path,
+                    f"expands to more than {MAX_YAML_VALUES:,} values once its aliases (*name) are expanded:"
+                    " write the values out, or use fewer aliases",
+                    line,
+                )
+            open_collections[-1] = (parent_anchor, parent_values + values)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(path, exc) from None
+    finally:
+        loader.dispose()
 
 
 def parse_yaml(path: Path, raw: bytes) -> tuple[Any, dict[Path_, int], str]:
     """Parse the bytes of a YAML file once: the data, the line of each value by key path, the text.
 
     The node tree is composed once by the parser, its lines recorded, and the data
-    constructed from that same tree (no second parse).
+    constructed from that same tree; before that, one pass over the parser's events bounds
+    its depth and what its aliases expand to.
     """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RuleFileError(path, f"cannot be read ({exc.__class__.__name__}): check the file") from None
+    _check_bounds(path, text)
     loader = _RuleLoader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise RuleFileError(path, f"is not valid YAML: {problem}", mark.line + 1 if mark else None) from None
+        raise _yaml_error(path, exc) from None
     finally:
         loader.dispose()
     lines = dict(_lines(node)) if node is not None else {}
@@ -163,6 +247,16 @@ class Version(_Strict):
     basis: Basis | None = None
     severity: Severity | None = None
     logic: Logic | None = Field(None, description="replaces the rule's logic for this version")
+
+    @field_validator("effective_from", "effective_to")
+    @classmethod
+    def _within_bounds(cls, value: dt.date | None) -> dt.date | None:
+        if value is not None and not EARLIEST_EFFECTIVE_DATE <= value <= LATEST_EFFECTIVE_DATE:
+            raise ValueError(
+                f"{value} is outside {EARLIEST_EFFECTIVE_DATE} to {LATEST_EFFECTIVE_DATE}: give the real date"
+                " (leave effective_to out while a version is in force)"
+            )
+        return value
 
 
 class CaseRecord(_Strict):

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,7 @@ from custody.contract import (
 from custody.errors import InputError
 from custody.read.batches import Batch
 from custody.read.columns import ROW, clean_name
+from custody.read.files import FOLDER, not_a_regular_file
 from custody.read.taint import taint_of
 from custody.read.timeparse import ISSUE_LABELS as VALUE_ISSUE_LABELS
 from custody.read.timeparse import as_text, parse_bools, parse_dates, parse_datetimes
@@ -195,6 +197,7 @@ def find_tables(source: Path | str | tuple[Path | str, Path | str]) -> dict[str,
         raise InputError(
             f"{folder} does not exist: give the folder holding detentions and events files, or the two files."
         )
+    _check_regular(folder, folder_allowed=True)
     if not folder.is_dir():
         raise InputError(
             f"{folder} is a file, not a folder: give the folder holding both tables, or name the events file too."
@@ -202,7 +205,8 @@ def find_tables(source: Path | str | tuple[Path | str, Path | str]) -> dict[str,
     found: dict[str, list[Path]] = {table: [] for table in TABLES}
     for child in sorted(folder.iterdir()):
         table = child.stem.lower()
-        if table in found and child.suffix.lower() in SUFFIXES and child.is_file():
+        if table in found and child.suffix.lower() in SUFFIXES and not child.is_dir():
+            _check_file(child)  # a FIFO or a device of that name is refused, not passed over
             found[table].append(child)
     missing = [table for table, paths in found.items() if not paths]
     if missing:
@@ -219,12 +223,24 @@ def find_tables(source: Path | str | tuple[Path | str, Path | str]) -> dict[str,
 
 
 def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise InputError(f"{path} does not exist: check the path.")
-    if path.is_dir():
-        raise InputError(f"{path} is a folder: name a file, or give only the folder.")
+    _check_regular(path)
     if path.suffix.lower() not in SUFFIXES:
         raise InputError(f"{path} is not a file type the checker reads: save it as {_SUFFIX_LIST}.")
+
+
+def _check_regular(path: Path, *, folder_allowed: bool = False) -> None:
+    """A table must be a regular file: a FIFO would block the reader and a device never ends,
+    so what `stat` says is checked before the file is ever opened."""
+    try:
+        kind = not_a_regular_file(path)
+    except FileNotFoundError:
+        raise InputError(f"{path} does not exist: check the path.") from None
+    except OSError as error:
+        raise InputError(f"{path} cannot be read ({error.strerror}): check the path and its permissions.") from None
+    if kind == FOLDER and not folder_allowed:
+        raise InputError(f"{path} is a folder: name a file, or give only the folder.")
+    if kind not in (None, FOLDER):
+        raise InputError(f"{path} is {kind}, not a file: save the table to a file and give that.")
 
 
 # ---------------------------------------------------------------- reading one table
@@ -279,10 +295,23 @@ _Reader = Callable[[Path], tuple[pl.DataFrame, pl.DataFrame | None]]
 the bad bytes replaced by U+FFFD (same shape and column names), else None)."""
 
 
+# polars and fastexcel quote the offending value in their errors (`...`, "..."): a cell of
+# children's data, which must never reach a one-line error. Quoted spans are cut out
+# (an unclosed one to the end: the value may run over many lines).
+_QUOTED_VALUE = re.compile(r"`[^`]*(?:`|$)|\"[^\"]*(?:\"|$)")
+_COLUMN_NAMED = re.compile(r"at column '([^'\n]*)'")
+
+
 def _polars_problem(error: Exception) -> str:
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    text = lines[0] if lines else type(error).__name__
-    return text.rstrip(".")[:200]
+    """The reader's error as a short phrase that names no value from the file."""
+    text = str(error)
+    if "not properly escaped" in text:
+        column = _COLUMN_NAMED.search(text)
+        return f"a quoted value{f' in column {column.group(1)!r}' if column else ''} is not closed"
+    scrubbed = _QUOTED_VALUE.sub("(a value)", text)
+    lines = [line.strip() for line in scrubbed.strip().splitlines() if line.strip()]
+    problem = lines[0] if lines else type(error).__name__
+    return problem.rstrip(".")[:200]
 
 
 def _not_readable(path: Path, kind: str, error: Exception | str, fix: str) -> InputError:
