@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import zipfile
@@ -10,6 +11,9 @@ from pathlib import Path
 import polars as pl
 
 from custody.findings import EXCEPTION_COLUMNS
+
+WORKBOOK_CREATED = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
 
 # Excel's hard limit of rows on one worksheet, header included.
 XLSX_MAX_ROWS = 1_048_576
@@ -61,6 +65,9 @@ def write_exceptions_xlsx(exceptions: pl.DataFrame, path: Path) -> None:
         skeleton,
         {"in_memory": True, "strings_to_formulas": False, "strings_to_numbers": False, "strings_to_urls": False},
     )
+    # The workbook's creation date is fixed, so the same exceptions give the same bytes
+    # whenever they are written (xlsxwriter would record the time of writing).
+    workbook.set_properties({"created": WORKBOOK_CREATED})
     header_format = workbook.add_format(
         {"bold": True, "bg_color": "#DDE4EE", "bottom": 1, "text_wrap": True, "valign": "top"}
     )
