@@ -4,9 +4,10 @@ Each file is a rendering (`custody.render`) of the one findings table in a `Chec
 Three properties hold for every file:
 
 - Safe to open in a spreadsheet (see `custody.render.csv` and `custody.render.xlsx`).
-- Atomic. Each file is written under a hidden temporary name in the output folder, flushed
-  to disk and renamed over the final name, so a crash never leaves a half-written file
-  that looks complete. `summary.json` is written last: it lists the files of its run.
+- Whole sets. The files of a run are staged in a hidden folder inside the output folder,
+  then moved into place together (`write_outputs`): a folder never holds files of two runs
+  that look complete, and `summary.json` (moved last) lists each file with its size and
+  SHA-256 under the run's id.
 - Deterministic. The same result gives byte-identical findings, children and exceptions
   files (only `summary.json` and `report.html` carry the run time).
 """
@@ -14,6 +15,7 @@ Three properties hold for every file:
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 import tempfile
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -187,10 +190,19 @@ def write_outputs(
     formats: frozenset[str],
     pseudonymise_key: str | None = None,
 ) -> list[Path]:
-    """Write the chosen outputs into `out_dir` (created if needed); the paths written, in order.
+    """Write the chosen outputs into `out_dir` (created if needed), as one set; the paths
+    written, in order, summary.json last.
 
-    `summary.json` is always written, and written last. With `pseudonymise_key`, person and
-    custody record ids are replaced by keyed digests in every file (see custody.pseudonymise).
+    With `pseudonymise_key`, person and custody record ids are replaced by keyed digests in
+    every file (see custody.pseudonymise) before anything is written.
+
+    The set is whole or marked. Every file is first written to a hidden staging folder in
+    `out_dir`; summary.json records the run id and a manifest (size and SHA-256 of each
+    file). Only then is the set moved into place: an `INCOMPLETE` file is written first,
+    the files of an earlier run that this run does not write are removed, the new files are
+    renamed over the old ones (summary.json last), and `INCOMPLETE` is removed last. A run
+    that fails while staging leaves the folder as it was; one killed while moving leaves
+    `INCOMPLETE`, which says so.
     """
     unknown = formats - set(FORMATS)
     if unknown:
@@ -216,31 +228,77 @@ def write_outputs(
         "html": lambda path: _write_text(render_html(result, exceptions=exceptions), path),
     }
 
-    def write(fmt: str) -> Path:
-        final = out_dir / FILE_NAMES[fmt]
-        with atomic_path(final) as temporary:
-            writers[fmt](temporary)
-        return final
+    with _staging_folder(out_dir) as staging:
 
-    # The files are independent renderings of one table: write them side by side (polars
-    # and zlib release the GIL), largest first. Each is still atomic; the order of
-    # `written` is fixed, and summary.json, which lists them, is written last.
-    wanted = [fmt for fmt in FORMATS if fmt != "summary" and fmt in chosen]
-    with ThreadPoolExecutor(max_workers=_WRITER_THREADS) as pool:
-        futures = {fmt: pool.submit(write, fmt) for fmt in sorted(wanted, key=_WRITE_ORDER.index)}
-        written: list[Path] = [futures[fmt].result() for fmt in wanted]
+        def write(fmt: str) -> dict[str, Any]:
+            path = staging / FILE_NAMES[fmt]
+            writers[fmt](path)
+            return _manifest_entry(path)
 
-    summary_path = out_dir / FILE_NAMES["summary"]
-    content = summary(
-        result,
-        formats=[f for f in FORMATS if f in chosen],
-        files=[path.name for path in (*written, summary_path)],
-        pseudonymised=pseudonymise_key is not None,
+        # The files are independent renderings of one table: write them side by side (polars,
+        # zlib and hashlib release the GIL), largest first; the order of `written` is fixed.
+        wanted = [fmt for fmt in FORMATS if fmt != "summary" and fmt in chosen]
+        with ThreadPoolExecutor(max_workers=_WRITER_THREADS) as pool:
+            futures = {fmt: pool.submit(write, fmt) for fmt in sorted(wanted, key=_WRITE_ORDER.index)}
+            manifest = {FILE_NAMES[fmt]: futures[fmt].result() for fmt in wanted}
+
+        names = [*manifest, FILE_NAMES["summary"]]
+        content = summary(
+            result,
+            formats=[f for f in FORMATS if f in chosen],
+            files=names,
+            pseudonymised=pseudonymise_key is not None,
+        )
+        content["manifest"] = manifest
+        # The run's id is the digest of its summary (run time and manifest included): each
+        # run has its own, and the same result always gives the same bytes.
+        content["run_id"] = hashlib.sha256(summary_json(content).encode()).hexdigest()[:16]
+        _write_text(summary_json(content), staging / FILE_NAMES["summary"])
+        _move_into_place(staging, out_dir, names, run_id=content["run_id"])
+    return [out_dir / name for name in names]
+
+
+# What a folder holds while a run moves its outputs in; its presence means the run did not finish.
+INCOMPLETE = "INCOMPLETE"
+
+
+@contextmanager
+def _staging_folder(out_dir: Path) -> Iterator[Path]:
+    staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=out_dir))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _manifest_entry(path: Path) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+        os.fsync(handle.fileno())
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def _move_into_place(staging: Path, out_dir: Path, names: list[str], *, run_id: str) -> None:
+    """The staged files renamed into `out_dir`, summary.json last, between writing and
+    removing the INCOMPLETE marker; the contract's files this run did not write are removed."""
+    _fsync_file(staging / FILE_NAMES["summary"])
+    marker = out_dir / INCOMPLETE
+    marker.write_text(
+        f"custody check run {run_id} was replacing the outputs in this folder and did not finish: "
+        "they may come from two runs. Run the check again.\n",
+        encoding="utf-8",
     )
-    with atomic_path(summary_path) as temporary:
-        _write_text(summary_json(content), temporary)
-    written.append(summary_path)
-    return written
+    _fsync_file(marker)
+    _fsync_dir(out_dir)
+    for stale in sorted(set(FILE_NAMES.values()) - set(names)):
+        (out_dir / stale).unlink(missing_ok=True)
+    for name in names:  # summary.json is the last name
+        os.replace(staging / name, out_dir / name)
+    _fsync_dir(out_dir)
+    marker.unlink()
+    _fsync_dir(out_dir)
 
 
 def _write_text(text: str, path: Path) -> None:
@@ -250,9 +308,11 @@ def _write_text(text: str, path: Path) -> None:
 # ---------------------------------------------------------------- temporary work
 
 
-# What earlier runs may have left in --out: the spill folder older versions kept there, and
-# files written under a temporary name (`atomic_path`) by a run that was killed.
-_LEFTOVER_FOLDERS = ".custody-spill-*"
+# What earlier runs may have left in --out: the spill folder older versions kept there, the
+# staging folder of a run killed while writing its outputs, and files written under a
+# temporary name (`atomic_path`) by a run that was killed.
+_STAGING_PREFIX = ".custody-staging-"
+_LEFTOVER_FOLDERS = (".custody-spill-*", f"{_STAGING_PREFIX}*")
 _LEFTOVER_FILES = ".*.tmp-*"
 
 
@@ -273,7 +333,7 @@ def remove_leftovers(out: Path) -> list[Path]:
     """Remove what killed runs left in `out`; the paths removed. A temporary file of a run
     still going (its process id is in the name) is left alone."""
     removed: list[Path] = []
-    for folder in out.glob(_LEFTOVER_FOLDERS):
+    for folder in (found for pattern in _LEFTOVER_FOLDERS for found in out.glob(pattern)):
         if folder.is_dir() and not folder.is_symlink():
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)

@@ -1,9 +1,14 @@
 """The --out folder of `custody check`: nothing un-pseudonymised ever in it, temporary work
-removed on every way out, leftovers of killed runs cleared."""
+removed on every way out, leftovers of killed runs cleared, and a whole output set or one
+that says it is not."""
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import json
 import os
+import re
 import signal
 import stat
 from collections.abc import Callable
@@ -14,9 +19,10 @@ import pytest
 from conftest import DEMO
 from typer.testing import CliRunner
 
-from custody import cli
+from custody import cli, outputs
 from custody.cli import check as check_command
 from custody.findings import CheckResult
+from custody.outputs import FILE_NAMES, parse_formats, write_outputs
 from custody.pipeline import run_check
 
 KEY = "a private key of enough length"
@@ -108,3 +114,77 @@ def test_leftovers_of_killed_runs_are_removed(runner: CliRunner, tmp_path: Path)
     assert result.exit_code == 0, result.output
     assert not spill.exists()
     assert not half_written.exists()
+
+
+# ---------------------------------------------------------------- whole output sets
+
+
+def snapshot(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+
+
+def test_summary_lists_each_file_with_its_size_and_digest(result: CheckResult, tmp_path: Path) -> None:
+    write_outputs(result, tmp_path, formats=parse_formats("all"))
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert set(summary["manifest"]) == set(FILE_NAMES.values()) - {"summary.json"}
+    for name, entry in summary["manifest"].items():
+        data = (tmp_path / name).read_bytes()
+        assert entry == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    assert re.fullmatch(r"[0-9a-f]{16}", summary["run_id"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(FILE_NAMES.values())
+
+
+def test_a_run_with_fewer_formats_leaves_no_file_of_the_earlier_run(result: CheckResult, tmp_path: Path) -> None:
+    write_outputs(result, tmp_path, formats=parse_formats("all"))
+    write_outputs(result, tmp_path, formats=parse_formats("parquet"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["findings.parquet", "summary.json"]
+
+
+def test_a_run_failing_while_writing_leaves_the_folder_as_it_was(
+    result: CheckResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_outputs(result, tmp_path, formats=parse_formats("all"))
+    before = snapshot(tmp_path)
+
+    def disk_full(*_args: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(outputs, "write_exceptions_xlsx", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        write_outputs(result, tmp_path, formats=parse_formats("all"))
+    assert snapshot(tmp_path) == before
+
+
+def test_a_run_killed_while_moving_its_files_in_says_so(
+    result: CheckResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_outputs(result, tmp_path, formats=parse_formats("all"))
+    moved: list[str] = []
+    real_replace = os.replace
+
+    def killed_after_one(source: Path, target: Path) -> None:
+        if moved:
+            raise KeyboardInterrupt
+        moved.append(Path(target).name)
+        real_replace(source, target)
+
+    monkeypatch.setattr(outputs.os, "replace", killed_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        write_outputs(result, tmp_path, formats=parse_formats("csv"))
+    assert "did not finish" in (tmp_path / outputs.INCOMPLETE).read_text()
+    assert moved == ["findings.csv"]
+    # the files of the earlier run are gone or replaced: never two runs that look complete
+    assert not (tmp_path / "exceptions.csv").exists()
+
+    monkeypatch.setattr(outputs.os, "replace", real_replace)
+    write_outputs(result, tmp_path, formats=parse_formats("csv"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["findings.csv", "summary.json"]
+
+
+def test_a_staging_folder_left_by_a_killed_run_is_removed(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    staging = out / ".custody-staging-x1y2"
+    staging.mkdir(parents=True)
+    (staging / "findings.csv").write_text("half")
+    assert check(runner, out).exit_code == 0
+    assert not staging.exists()

@@ -375,8 +375,8 @@ def test_a_failure_mid_write_leaves_no_partial_file_under_the_final_name(
     monkeypatch.setattr(outputs, "write_csv", half_written)
     with pytest.raises(OSError, match="disk full"):
         write_outputs(result, tmp_path, formats=parse_formats("parquet,csv"))
-    # the parquet file before it is complete; nothing named findings.csv; no summary claims a run
-    assert written_names(tmp_path) == {"findings.parquet"}
+    # the folder as it was (empty): the files are moved into place only once all are written
+    assert written_names(tmp_path) == set()
 
 
 def test_a_failure_keeps_the_previous_complete_file(
