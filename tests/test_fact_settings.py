@@ -242,3 +242,11 @@ def test_the_old_undated_layout_is_refused_with_what_to_do(tmp_path: Path) -> No
 
 def test_an_empty_facts_file_gives_the_defaults(tmp_path: Path) -> None:
     assert load_fact_settings(_write(tmp_path, "# nothing\n")) == FactSettings()
+
+
+@pytest.mark.parametrize("date", ["9999-12-31", "0001-01-01"])
+def test_an_extreme_date_is_one_sentence_with_its_line(tmp_path: Path, date: str) -> None:
+    text = TWO_VERSIONS.replace("effective_to: 2020-05-31", f"effective_to: {date}")
+    error = _error(tmp_path, text)
+    assert error.line == _line_of(text, f"effective_to: {date}")
+    assert "leave effective_to out while a version is in force" in error.message

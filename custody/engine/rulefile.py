@@ -7,7 +7,6 @@ so that an error names the file and the line.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import re
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from custody.contract import Basis, Outcome, Severity
 from custody.errors import InputError
 from custody.facts import FactSettings
-from custody.facts.settings import SettingsError
+from custody.facts.settings import DatedVersion, SettingsError
 from custody.read.files import not_a_regular_file
 
 RULE_ID_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
@@ -37,8 +36,6 @@ MAX_YAML_VALUES = 200_000
 
 # Dates a version may take effect or end: the law of this tool is 20th and 21st century, and
 # dates near the calendar's ends overflow the day after and the UK midnight conversions.
-EARLIEST_EFFECTIVE_DATE = dt.date(1800, 1, 1)
-LATEST_EFFECTIVE_DATE = dt.date(2999, 12, 31)
 
 
 class RuleFileError(InputError):
@@ -238,25 +235,11 @@ class Logic(_Strict):
         return self
 
 
-class Version(_Strict):
-    effective_from: dt.date
-    effective_to: dt.date | None = Field(None, description="last day in force (inclusive)")
-    citations: list[str] = Field(min_length=1)
-    changes: str = Field(description="what changed at this date, in plain English")
+class Version(DatedVersion):
     params: dict[str, Any] = Field(default_factory=dict)
     basis: Basis | None = None
     severity: Severity | None = None
     logic: Logic | None = Field(None, description="replaces the rule's logic for this version")
-
-    @field_validator("effective_from", "effective_to")
-    @classmethod
-    def _within_bounds(cls, value: dt.date | None) -> dt.date | None:
-        if value is not None and not EARLIEST_EFFECTIVE_DATE <= value <= LATEST_EFFECTIVE_DATE:
-            raise ValueError(
-                f"{value} is outside {EARLIEST_EFFECTIVE_DATE} to {LATEST_EFFECTIVE_DATE}: give the real date"
-                " (leave effective_to out while a version is in force)"
-            )
-        return value
 
 
 class CaseRecord(_Strict):

@@ -59,13 +59,34 @@ class DatedValues(_Strict):
         return value
 
 
-class SettingsVersion(_Strict):
-    """The legal values of the facts layer from one date (00:00 UK time) until the next."""
+EARLIEST_EFFECTIVE_DATE = dt.date(1800, 1, 1)
+LATEST_EFFECTIVE_DATE = dt.date(2999, 12, 31)
+
+
+class DatedVersion(_Strict):
+    """What every dated version of the law states, in rule files and in `_facts.yaml` alike:
+    when it took effect (00:00 UK time), its last day in force if it has ended, its
+    citations and what changed."""
 
     effective_from: dt.date
     effective_to: dt.date | None = Field(None, description="last day in force (inclusive)")
     citations: list[str] = Field(min_length=1)
     changes: str = Field(description="what changed at this date, in plain English")
+
+    @field_validator("effective_from", "effective_to")
+    @classmethod
+    def _within_bounds(cls, value: dt.date | None) -> dt.date | None:
+        if value is not None and not EARLIEST_EFFECTIVE_DATE <= value <= LATEST_EFFECTIVE_DATE:
+            raise ValueError(
+                f"{value} is outside {EARLIEST_EFFECTIVE_DATE} to {LATEST_EFFECTIVE_DATE}: give the real date"
+                " (leave effective_to out while a version is in force)"
+            )
+        return value
+
+
+class SettingsVersion(DatedVersion):
+    """The legal values of the facts layer from one date (00:00 UK time) until the next."""
+
     values: DatedValues
 
     def start(self) -> dt.datetime:
