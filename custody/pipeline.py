@@ -204,7 +204,7 @@ def run_check(
         "rules_digest": rules.rule_set.digest,
         "rules_dir": str(rules.rule_set.directory),
         "inputs_digest": inputs_digest(files.values()),
-        "inputs": {table: str(path) for table, path in files.items()},
+        "inputs": {table: path.name for table, path in files.items()},
         "as_of": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "run_seconds": round(time.perf_counter() - started, 3),
         "include_notes": include_notes,

@@ -248,7 +248,7 @@ def test_unusable_detention_values_keep_the_row(
             "event_type": None,
         }
     ]
-    assert record_set.data_quality["file"].to_list() == [str(record_set.files["detentions"])]
+    assert record_set.data_quality["file"].to_list() == ["detentions.csv"]
 
 
 def test_enum_values_are_case_insensitive_and_trimmed(csv_record_set: RecordSetFactory) -> None:

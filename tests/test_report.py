@@ -36,7 +36,6 @@ def test_the_report_has_metadata_headline_rules_exceptions_and_data_quality(resu
         "0.1.0",
         "sha256:rules",
         "sha256:inputs",
-        "2024-01-01T00:00:00Z",
         "Children detained",
         "Charged and refused bail",
         "s136 detentions in a police station",

@@ -680,7 +680,9 @@ def _dq(
         else pl.repeat(None, frame.height, dtype=pl.String, eager=True)
     )
     columns = {
-        "file": pl.lit(str(path)),
+        # The file's name, not the path as typed: the same records give the same bytes
+        # whether they were named by an absolute or a relative path.
+        "file": pl.lit(path.name),
         "table": pl.lit(table),
         "row": pl.col(ROW).cast(pl.Int64),
         "column": column if isinstance(column, pl.Expr) else pl.lit(column, dtype=pl.String),

@@ -97,8 +97,6 @@ def _metadata(result: CheckResult) -> str:
     meta = result.meta
     rows: list[tuple[str, str]] = [
         ("Tool version", _e(meta.get("tool_version"))),
-        ("Records as of", _e(meta.get("as_of"))),
-        ("Run time (seconds)", _e(meta.get("run_seconds"))),
         ("Rules digest", f"<code>{_e(meta.get('rules_digest'))}</code>"),
         ("Inputs digest", f"<code>{_e(meta.get('inputs_digest'))}</code>"),
     ]
