@@ -146,65 +146,49 @@ def _review_schedule(located: pl.DataFrame, authorised: pl.DataFrame, settings: 
 def _reviews_per_record(held: pl.DataFrame) -> pl.DataFrame:
     """Per record, from its reviews sorted by (record, time): how many, the worst lateness with
     the review and due time it belongs to (the latest review among equals), and the next due
-    time, by the s40(7) arithmetic of `_review_schedule` (times as integer microseconds)."""
-    import numpy as np  # imported here: only a record set with reviews needs it
+    time, by the s40(7) arithmetic of `_review_schedule`.
 
-    instant, duration = pl.Datetime("us", "UTC"), pl.Duration("us")
-    if held.height == 0:
-        return pl.DataFrame(
-            schema={
-                "_rec": pl.UInt32,
-                "reviews_held": pl.Int64,
-                "review_worst_lateness": duration,
-                "review_worst_at": instant,
-                "review_worst_due_at": instant,
-                "review_next_due_at": instant,
-            }
+    Each review's floor comes from the one before it, review number by review number (a few
+    passes: records have a handful of reviews); no window function, no group-by.
+    """
+    index = pl.int_range(pl.len(), dtype=pl.Int64)
+    starts = pl.col("_rec").ne_missing(pl.col("_rec").shift(1)) | (index == 0)
+    interval, number = pl.col("_interval"), pl.col("number")
+    reviews = held.with_columns(number=index - pl.when(starts).then(index).forward_fill() + 1).with_columns(
+        shifted=pl.col("review_at") - interval * number,
+        floor=pl.when(number == 1).then(pl.col("authorised_at") + pl.col("_first") - interval),
+        # No legal value in force (before the first dated version): due times unknown, reviews counted.
+        known=pl.col("_first").is_not_null() & interval.is_not_null(),
+    )
+    most = reviews["number"].max()
+    for n in range(2, int(most) + 1 if isinstance(most, int) else 2):
+        previous = pl.min_horizontal(pl.col("floor").shift(1), pl.col("shifted").shift(1))
+        reviews = reviews.with_columns(floor=pl.when(number == n).then(previous).otherwise(pl.col("floor")))
+    reviews = reviews.with_columns(due=pl.col("floor") + interval * number).with_columns(
+        lateness=pl.col("review_at") - pl.col("due")
+    )
+    last_of_record = pl.col("_rec").ne_missing(pl.col("_rec").shift(-1)) | (index == pl.len() - 1)
+    last = reviews.filter(last_of_record).select(
+        "_rec",
+        "known",
+        number.cast(pl.Int64).alias("reviews_held"),
+        (pl.min_horizontal("floor", "shifted") + interval * (number + 1)).alias("review_next_due_at"),
+    )
+    worst = (
+        reviews.sort("_rec", "lateness", "review_at", nulls_last=False)
+        .filter(last_of_record)
+        .select(
+            "_rec",
+            pl.col("lateness").alias("review_worst_lateness"),
+            pl.col("review_at").alias("review_worst_at"),
+            pl.col("due").alias("review_worst_due_at"),
         )
-    # No legal value in force (before the first dated version): due times unknown, reviews counted.
-    known = held.select((pl.col("_first").is_not_null() & pl.col("_interval").is_not_null()).alias("k"))["k"]
-    record = held["_rec"].to_numpy()
-    review_at = held["review_at"].dt.epoch("us").to_numpy()
-    interval = held["_interval"].dt.total_microseconds().fill_null(0).to_numpy()
-    first = held["_first"].dt.total_microseconds().fill_null(0).to_numpy()
-    start_floor = held["authorised_at"].dt.epoch("us").to_numpy() + first - interval
-    position = np.arange(held.height)
-    starts = np.r_[True, record[1:] != record[:-1]]
-    ends = np.r_[record[1:] != record[:-1], True]
-    number = position - np.maximum.accumulate(np.where(starts, position, 0)) + 1  # 1 for each record's first review
-    shifted = review_at - interval * number
-    floor = np.where(starts, start_floor, 0)
-    for n in range(2, int(number.max()) + 1):  # each review's floor from the one before it
-        at = np.flatnonzero(number == n)
-        floor[at] = np.minimum(floor[at - 1], shifted[at - 1])
-    due = floor + interval * number
-    lateness = review_at - due
-    first_rows = np.flatnonzero(starts)
-    worst = np.maximum.reduceat(lateness, first_rows)
-    is_worst = lateness == np.repeat(worst, np.diff(np.r_[first_rows, held.height]))
-    worst_row = np.maximum.reduceat(np.where(is_worst, position, -1), first_rows)
-    last = np.flatnonzero(ends)
-    next_due = np.minimum(floor[last], shifted[last]) + interval[last] * (number[last] + 1)
-    return pl.DataFrame(
-        {
-            "_rec": record[last],
-            "reviews_held": number[last].astype(np.int64),
-            "review_worst_lateness": worst,
-            "review_worst_at": review_at[worst_row],
-            "review_worst_due_at": due[worst_row],
-            "review_next_due_at": next_due,
-        }
-    ).with_columns(
-        pl.col("_rec").cast(pl.UInt32),
-        *(
-            pl.when(pl.Series(known.to_numpy()[last])).then(pl.col(c).cast(dtype))
-            for c, dtype in (
-                ("review_worst_lateness", duration),
-                ("review_worst_at", instant),
-                ("review_worst_due_at", instant),
-                ("review_next_due_at", instant),
-            )
-        ),
+    )
+    unknown_when_no_value = ("review_worst_lateness", "review_worst_at", "review_worst_due_at", "review_next_due_at")
+    return (
+        last.join(worst, on="_rec", how="left", maintain_order="left")
+        .with_columns(pl.when(pl.col("known")).then(pl.col(c)).alias(c) for c in unknown_when_no_value)
+        .drop("known")
     )
 
 
