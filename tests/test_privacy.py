@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from custody import cli
+from custody.engine.rulefile import default_rules_dir
 
 KEY = "a private key of enough length"
 
@@ -133,3 +134,31 @@ def test_a_short_key_is_refused_in_one_sentence(runner: CliRunner, tmp_path: Pat
     assert result.exit_code == 2
     assert "has 15 characters: give a secret of at least 16" in result.output
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("shown", "refused"),
+    [
+        ("{certificate_note}", True),
+        ("{coalesce(certificate_note, 'none')}", True),
+        ("{phrase(certificate_note, offence_phrases)}", False),
+        ("{certificate_note is None}", False),
+    ],
+)
+def test_a_message_never_shows_free_text(runner: CliRunner, tmp_path: Path, shown: str, refused: bool) -> None:
+    # A message reaches every output with or without --include-notes: a phrase of the rule's
+    # own list found in a note may be shown, the note itself never.
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    source = default_rules_dir()
+    for name in ("S38-GROUNDS.yaml", "_facts.yaml"):
+        shutil.copy(source / name, rules / name)
+    path = rules / "S38-GROUNDS.yaml"
+    path.write_text(path.read_text().replace("{phrase(certificate_note, offence_phrases)}", shown, 1))
+    result = runner.invoke(cli.app, ["rules", "test", "S38-GROUNDS", "--rules", str(rules)])
+    if refused:
+        assert result.exit_code == 2
+        assert f"{path}:" in result.stderr
+        assert "shows the free text of certificate_note" in result.stderr
+    else:
+        assert "shows the free text" not in result.stderr

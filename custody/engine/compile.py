@@ -132,32 +132,53 @@ def uk_text(instant: pl.Expr) -> pl.Expr:
     return instant.dt.convert_time_zone(UK_TZ).dt.strftime(MESSAGE_TIME_FORMAT)
 
 
-def shown_instants(template: str, scope: Scope) -> frozenset[str]:
-    """The instant facts a message template shows as they are (`{bail_refused_at}`)."""
-    names = set()
-    for match in _PLACEHOLDER.finditer(template):
-        compiled = compile_expression(match.group(1), scope)
-        if compiled.kind == "instant" and compiled.expr.meta.is_column():
-            names.add(compiled.expr.meta.output_name())
-    return frozenset(names)
+@dataclass(frozen=True)
+class CompiledMessage:
+    """A message template as a string expression (its placeholders are expressions)."""
+
+    expr: pl.Expr
+    facts: frozenset[str]
+    """Facts its placeholders read."""
+    shown: frozenset[str]
+    """Instant facts it shows as they are (`{bail_refused_at}`): formatted once per record."""
 
 
-def compile_message(template: str, scope: Scope) -> tuple[pl.Expr, frozenset[str]]:
-    """`"Refused bail at {bail_refused_at}."` -> a string expression (placeholders are expressions)."""
+def _refuse_free_text(text: str, compiled: Compiled, scope: Scope) -> None:
+    """A message goes to every output, with or without --include-notes: it may show a phrase
+    of the rule's own list found in a free-text fact (`phrase(certificate_note, [...])`),
+    never the free text itself, which may hold personal data."""
+    sensitive = sorted(f for f in compiled.facts if f in scope.facts and scope.facts[f].sensitive)
+    if not sensitive or compiled.kind != "str":
+        return
+    node = ast.parse(text.strip(), mode="eval").body
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "phrase":
+        return
+    raise ExpressionError(
+        f"shows the free text of {', '.join(sensitive)}, which may hold personal data: "
+        f"show a phrase of it instead, e.g. phrase({sensitive[0]}, [...])"
+    )
+
+
+def compile_message(template: str, scope: Scope) -> CompiledMessage:
+    """`"Refused bail at {bail_refused_at}."` -> a string expression."""
     parts: list[pl.Expr] = []
     facts: set[str] = set()
+    shown: set[str] = set()
     position = 0
     for match in _PLACEHOLDER.finditer(template):
         if match.start() > position:
             parts.append(pl.lit(template[position : match.start()]))
         compiled = compile_expression(match.group(1), scope)
+        _refuse_free_text(match.group(1), compiled, scope)
         facts |= compiled.facts
+        if compiled.kind == "instant" and compiled.expr.meta.is_column():
+            shown.add(compiled.expr.meta.output_name())
         parts.append(_format(compiled))
         position = match.end()
     if position < len(template):
         parts.append(pl.lit(template[position:]))
     expr = pl.concat_str(parts) if parts else pl.lit("")
-    return expr, frozenset(facts)
+    return CompiledMessage(expr, frozenset(facts), frozenset(shown))
 
 
 def _compile_version(
@@ -200,13 +221,13 @@ def _compile_version(
                 raise _fail(source, (*where, "when"), exc, case.when) from None
             facts |= condition.facts
         try:
-            message, message_facts = compile_message(case.message, scope)
+            message = compile_message(case.message, scope)
         except ExpressionError as exc:
             raise _fail(source, (*where, "message"), exc, case.message) from None
-        facts |= message_facts
-        shown |= shown_instants(case.message, scope)
+        facts |= message.facts
+        shown |= message.shown
         case_severity = case.severity.value if case.severity else severity
-        cases.append(CompiledCase(condition, case.outcome.value, message, case_severity))
+        cases.append(CompiledCase(condition, case.outcome.value, message.expr, case_severity))
     # effective_to is the last day in force: the version ends at 00:00 UK time the day after.
     end = uk_midnight(version.effective_to + dt.timedelta(days=1)) if version.effective_to else None
     return CompiledVersion(
