@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import errno
 import json
 import os
@@ -106,6 +107,29 @@ def test_formula_text_in_ids_is_inert(runner: CliRunner, csv_record_set: RecordS
         sheet = book.read("xl/worksheets/sheet1.xml").decode()
     assert "<f>" not in sheet
     assert "HYPERLINK" in sheet  # present, as text
+
+
+@pytest.mark.parametrize("command", ["check", "validate"])
+@pytest.mark.parametrize("separator", [";", "\t"])
+def test_no_csv_cell_opens_as_a_formula_whatever_the_separator(
+    runner: CliRunner, csv_record_set: RecordSetFactory, tmp_path: Path, command: str, separator: str
+) -> None:
+    # Where Excel's list separator is ';', C-0002;=1+1 opens as two cells, the second =1+1.
+    record_id = "C-0002;=1+1"
+    folder = csv_record_set(
+        [(record_id, "P-1", "2005-03-01", "pace_arrest", "2019-07-01 12:00")],
+        [(record_id, "2019-07-01 12:05", "detention_authorised", None, None), ("R-9\t@x", "bad", "x", None, None)],
+    )
+    out = tmp_path / "out"
+    result = runner.invoke(cli.app, [command, str(folder), "--out", str(out), *(["-q"] if command == "check" else [])])
+    assert result.exit_code == 0, result.output
+    written = sorted(out.glob("*.csv"))
+    assert "data_quality.csv" in {p.name for p in written}
+    for path in written:
+        with path.open(newline="") as handle:
+            for row in csv.reader(handle, delimiter=separator):
+                for cell in row:
+                    assert not cell.lstrip('"').startswith(("=", "+", "-", "@")), (path.name, cell)
 
 
 def test_pseudonymised_ids_are_stable_per_key(runner: CliRunner, pseudonymised_out: Path, tmp_path: Path) -> None:

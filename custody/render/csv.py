@@ -2,7 +2,10 @@
 
 A text cell that begins with `=`, `+`, `-`, `@`, tab or carriage return is one Excel and
 LibreOffice would run as a formula, so it is prefixed with a single quote (OWASP "CSV
-injection"). Datetimes are ISO 8601 UTC with `Z`; numbers stay numbers.
+injection"). A spreadsheet whose list separator is `;` (or that splits on tabs) cuts a
+cell at those characters whatever the quoting, so `C-0002;=1+1` would open as two cells,
+the second the formula `=1+1`: a formula character just after a `;` or a tab gets the
+same quote (`C-0002;'=1+1`). Datetimes are ISO 8601 UTC with `Z`; numbers stay numbers.
 """
 
 from __future__ import annotations
@@ -20,11 +23,14 @@ UTC_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
 
 
 _FORMULA_START = r"^[=+\-@\t\r]"
+# A formula character right after a character some spreadsheets split cells at.
+_FORMULA_AFTER_SEPARATOR = r"([;\t])([=+\-@])"
 
 
 def _inert_text(text: pl.Expr) -> pl.Expr:
     """Text with a value a spreadsheet would run as a formula made plain text."""
-    return pl.when(text.str.contains(_FORMULA_START)).then(pl.lit("'") + text).otherwise(text)
+    inner = text.str.replace_all(_FORMULA_AFTER_SEPARATOR, "${1}'${2}")
+    return pl.when(inner.str.contains(_FORMULA_START)).then(pl.lit("'") + inner).otherwise(inner)
 
 
 def csv_safe(frame: FrameT) -> FrameT:
