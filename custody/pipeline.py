@@ -202,7 +202,9 @@ def run_check(
     meta = {
         "tool_version": __version__,
         "rules_digest": rules.rule_set.digest,
-        "rules_dir": str(rules.rule_set.directory),
+        # The folder's name only, as for the inputs: the same rules give the same bytes
+        # however the folder was named on the command line (rules_digest identifies them).
+        "rules_dir": rules.rule_set.directory.name,
         "inputs_digest": inputs_digest(files.values()),
         "inputs": {table: path.name for table, path in files.items()},
         "as_of": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),

@@ -10,7 +10,7 @@ from pathlib import Path
 import freezegun
 import polars as pl
 import pytest
-from conftest import MESSY
+from conftest import MESSY, RULES_DIR
 from typer.testing import CliRunner
 
 from custody import cli
@@ -34,14 +34,16 @@ def test_a_rerun_by_another_path_gives_the_same_bytes(
 ) -> None:
     """Twice on messy (every output, data quality included): once named by its absolute path,
     once by a relative one; only summary.json's run fields differ."""
-    copy = tmp_path / "records"
+    copy, rules = tmp_path / "records", tmp_path / "rules"
     shutil.copytree(MESSY, copy)
+    shutil.copytree(RULES_DIR, rules)
     first, second = tmp_path / "first", tmp_path / "second"
     with freezegun.freeze_time("2026-01-01 09:00:00"):
-        assert runner.invoke(cli.app, ["check", str(copy), "--out", str(first), "-q"]).exit_code == 0
+        args = ["check", str(copy), "--out", str(first), "--rules", str(rules), "-q"]
+        assert runner.invoke(cli.app, args).exit_code == 0
     monkeypatch.chdir(tmp_path)
     with freezegun.freeze_time("2026-02-02 10:30:00"):
-        assert runner.invoke(cli.app, ["check", "records", "--out", "second", "-q"]).exit_code == 0
+        assert runner.invoke(cli.app, ["check", "records", "--out", "second", "--rules", "rules", "-q"]).exit_code == 0
 
     names = sorted(p.name for p in first.iterdir())
     assert names == sorted(p.name for p in second.iterdir())
@@ -54,3 +56,4 @@ def test_a_rerun_by_another_path_gives_the_same_bytes(
     ] * 2
     assert summaries[0]["as_of"] != summaries[1]["as_of"]
     assert summaries[0]["inputs"] == {"detentions": "detentions.csv", "events": "events.csv"}
+    assert summaries[0]["rules_dir"] == "rules"

@@ -336,3 +336,56 @@ def test_an_unterminated_quote_never_prints_the_note(runner: CliRunner, tmp_path
     line = _error_line(result, str(folder / "events.csv"))
     assert "SECRET" not in result.output
     assert "quoted value in column 'note' is not closed" in line
+
+
+# ---------------------------------------------------------------- XLSX record sets
+
+
+def _xlsx_record_set(folder: Path) -> Path:
+    import polars as pl
+
+    folder.mkdir()
+    for table in ("detentions", "events"):
+        pl.read_csv(DEMO / f"{table}.csv", infer_schema=False).head(3).write_excel(folder / f"{table}.xlsx")
+    return folder
+
+
+def _claim_rows(workbook: Path, rows: int) -> None:
+    """Rewrite the first sheet's <dimension> to claim `rows` rows (as a hostile file could)."""
+    import re
+    import zipfile
+
+    members = {}
+    with zipfile.ZipFile(workbook) as book:
+        for info in book.infolist():
+            members[info.filename] = book.read(info)
+    sheet = "xl/worksheets/sheet1.xml"
+    members[sheet] = re.sub(
+        rb'<dimension ref="A1:([A-Z]+)[0-9]+"', rb'<dimension ref="A1:\g<1>' + str(rows).encode() + b'"', members[sheet]
+    )
+    with zipfile.ZipFile(workbook, "w", zipfile.ZIP_DEFLATED) as book:
+        for name, data in members.items():
+            book.writestr(name, data)
+
+
+def test_an_xlsx_claiming_more_rows_than_excel_allows_is_refused_unread(runner: CliRunner, tmp_path: Path) -> None:
+    folder = _xlsx_record_set(tmp_path / "records")
+    assert runner.invoke(cli.app, ["validate", str(folder), "--out", str(tmp_path / "ok")]).exit_code == 0
+    _claim_rows(folder / "events.xlsx", 15_000_000)
+    result = runner.invoke(cli.app, ["validate", str(folder), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    line = _error_line(result, "events.xlsx")
+    assert "more rows than Excel allows (1,048,576)" in line
+    assert "CSV or Parquet" in line
+
+
+def test_an_xlsx_sheet_beyond_the_size_cap_is_refused_unread(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from custody.read import loader
+
+    folder = _xlsx_record_set(tmp_path / "records")
+    monkeypatch.setattr(loader, "XLSX_MAX_SHEET_BYTES", 100)
+    result = runner.invoke(cli.app, ["validate", str(folder), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "larger than an .xlsx record set can be read" in _error_line(result, "detentions.xlsx")

@@ -32,6 +32,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -497,8 +498,39 @@ def _json_keys(path: Path, data: bytes, error: Exception) -> list[str]:
     return list(keys)
 
 
+# Excel's own limit of rows on a worksheet; and the most sheet XML read (uncompressed): a
+# workbook claiming more is refused before it is loaded (loading it whole took 3.5 GB).
+XLSX_MAX_ROWS = 1_048_576
+XLSX_MAX_SHEET_BYTES = 1 << 30
+_XLSX_DIMENSION = re.compile(rb'<dimension ref="[A-Z]+[0-9]+(?::[A-Z]+([0-9]+))?"')
+
+
+def _check_xlsx_size(path: Path) -> None:
+    """Refuse a workbook whose first sheet holds more rows than Excel allows, or more XML
+    than `XLSX_MAX_SHEET_BYTES`, reading only the zip directory and the sheet's first bytes."""
+    fix = "export the records as CSV or Parquet instead"
+    try:
+        with zipfile.ZipFile(path) as book:
+            sheets = sorted(
+                (i for i in book.infolist() if re.fullmatch(r"xl/worksheets/sheet\d+\.xml", i.filename)),
+                key=lambda i: int(re.sub(r"\D", "", i.filename.rsplit("/", 1)[1])),
+            )
+            if not sheets:
+                return
+            if sheets[0].file_size > XLSX_MAX_SHEET_BYTES:
+                raise InputError(f"{path} is larger than an .xlsx record set can be read: {fix}.")
+            with book.open(sheets[0]) as sheet:
+                head = sheet.read(4096)
+    except (zipfile.BadZipFile, OSError):
+        return  # the reader says what is wrong with it
+    dimension = _XLSX_DIMENSION.search(head)
+    if dimension and dimension.group(1) and int(dimension.group(1)) > XLSX_MAX_ROWS:
+        raise InputError(f"{path} claims more rows than Excel allows ({XLSX_MAX_ROWS:,}): {fix}.")
+
+
 def _read_xlsx(path: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     # The first sheet, with its header in row 1; every cell as text (dates as ISO text).
+    _check_xlsx_size(path)
     try:
         frame = pl.read_excel(path, infer_schema_length=0, drop_empty_rows=False, raise_if_empty=True)
     except pl.exceptions.NoDataError as error:
