@@ -322,11 +322,36 @@ def private_workspace() -> Iterator[Path]:
     readable by this user only (mode 0700, as `tempfile.mkdtemp` makes it), in the system's
     temporary folder (TMPDIR). It is removed when the block ends, however it ends: the
     un-pseudonymised findings in it never outlive the run."""
-    folder = Path(tempfile.mkdtemp(prefix="custody-"))
+    remove_stale_workspaces()
+    folder = Path(tempfile.mkdtemp(prefix=f"{_WORKSPACE_PREFIX}{os.getpid()}-"))
     try:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+_WORKSPACE_PREFIX = "custody-run-"
+
+
+def _user_id() -> int:
+    return os.getuid() if hasattr(os, "getuid") else 0
+
+
+def remove_stale_workspaces(temporary: Path | None = None) -> list[Path]:
+    """Remove the private folders of runs that were killed outright (SIGKILL, a crash), so
+    their un-pseudonymised findings do not outlive them: this user's folders in the
+    temporary folder whose process (its id is in the name) no longer runs."""
+    removed = []
+    for folder in Path(temporary or tempfile.gettempdir()).glob(f"{_WORKSPACE_PREFIX}*-*"):
+        pid = folder.name.removeprefix(_WORKSPACE_PREFIX).split("-", 1)[0]
+        try:
+            mine = folder.is_dir() and not folder.is_symlink() and folder.stat().st_uid == _user_id()
+        except OSError:
+            continue
+        if mine and pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def remove_leftovers(out: Path) -> list[Path]:

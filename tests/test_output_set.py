@@ -188,3 +188,24 @@ def test_a_staging_folder_left_by_a_killed_run_is_removed(runner: CliRunner, tmp
     (staging / "findings.csv").write_text("half")
     assert check(runner, out).exit_code == 0
     assert not staging.exists()
+
+
+def test_private_folders_of_killed_runs_are_removed(tmp_path: Path) -> None:
+    # A run killed outright (SIGKILL) cannot remove its private folder: the next run does,
+    # unless that run is still going.
+    import subprocess
+    import sys
+
+    from custody.outputs import remove_stale_workspaces
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f"custody-run-{int(finished.stdout)}-abc123"
+    alive = tmp_path / f"custody-run-{os.getppid()}-def456"
+    other = tmp_path / "custody-cases-xyz"
+    for folder in (dead, alive, other):
+        folder.mkdir()
+        (folder / "findings.parquet").write_bytes(b"raw ids")
+    assert remove_stale_workspaces(tmp_path) == [dead]
+    assert not dead.exists()
+    assert alive.exists()
+    assert other.exists()
