@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +37,17 @@ class FindingsWriter:
 
     The findings of a small record set come in one piece and are written by polars; once a
     second piece comes, pyarrow's ParquetWriter appends them all (imported only then: it
-    is a tenth of a second of a small check's start-up)."""
+    is a tenth of a second of a small check's start-up). Each piece is encoded and
+    compressed on a thread of its own while the next is computed (pyarrow releases the
+    GIL); at most one piece waits, so memory stays bounded."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._pending: pl.DataFrame | None = None
         self._writer: Any = None
         self._schema: Any = None
+        self._thread: ThreadPoolExecutor | None = None
+        self._writing: Future[None] | None = None
 
     def write(self, findings: pl.DataFrame) -> None:
         findings = findings.select(pl.col(name).cast(dtype) for name, dtype in FINDINGS_SCHEMA.items())
@@ -62,15 +67,33 @@ class FindingsWriter:
                 compression_level=FINDINGS_PARQUET_LEVEL,
                 write_statistics=True,
             )
-            self._writer.write_table(first)
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="findings-writer")
+            self._append(first)
             self._pending = None
-        table = findings.to_arrow()
-        self._writer.write_table(table.cast(self._schema) if table.schema != self._schema else table)
+        self._append(findings.to_arrow())
+
+    def _append(self, table: Any) -> None:
+        """Queue `table` behind the piece being written (waiting for it first: one at a time)."""
+        self._wait()
+        if table.schema != self._schema:
+            table = table.cast(self._schema)
+        assert self._thread is not None
+        self._writing = self._thread.submit(self._writer.write_table, table)
+
+    def _wait(self) -> None:
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            writing.result()  # a failure to write is raised here, in the caller's thread
 
     def close(self) -> None:
         """Finish the file; with no findings written, an empty file of the contract's columns."""
         if self._writer is not None:
-            self._writer.close()
+            try:
+                self._wait()
+            finally:
+                assert self._thread is not None
+                self._thread.shutdown(wait=True)
+                self._writer.close()
             return
         pending = self._pending if self._pending is not None else pl.DataFrame(schema=FINDINGS_SCHEMA)
         pending.write_parquet(self.path, compression="zstd", compression_level=FINDINGS_PARQUET_LEVEL, statistics=True)
