@@ -51,6 +51,7 @@ from custody.contract import (
 from custody.errors import InputError
 from custody.read.batches import Batch
 from custody.read.columns import ROW, clean_name
+from custody.read.dates import check_slash_order
 from custody.read.files import FOLDER, not_a_regular_file
 from custody.read.taint import taint_of
 from custody.read.timeparse import ISSUE_LABELS as VALUE_ISSUE_LABELS
@@ -147,6 +148,9 @@ def load_record_set(source: Path | str | tuple[Path | str, Path | str], *, batch
     files = find_tables(source)
     detentions_raw = _read_table(files["detentions"], "detentions", None if batch is None else batch.detentions)
     events_raw = _read_table(files["events"], "events", None if batch is None else batch.events)
+    for raw in (detentions_raw, events_raw):
+        dated = [spec.name for spec in TABLES[raw.table] if spec.kind in ("date", "datetime")]
+        check_slash_order(raw.frame, dated, raw.path, ROW)
 
     detentions, detention_dq, rejected_ids = _check_detentions(detentions_raw)
     events, event_dq = _check_events(events_raw, detentions[_ID], rejected_ids)
