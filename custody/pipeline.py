@@ -27,6 +27,7 @@ from custody.facts import HEADLINE_FACTS, build_facts, fact_specs, headline_figu
 from custody.findings import CheckResult, RuleInfo
 from custody.read.batches import BATCH_RECORDS, Batch, plan_batches
 from custody.read.loader import RecordSet, find_tables, load_record_set, sort_data_quality
+from custody.read.timeparse import DateOrder
 from custody.render.parquet import FindingsWriter
 from custody.version import __version__
 
@@ -68,11 +69,11 @@ def check(
     *,
     rules: PreparedRules | None = None,
     include_notes: bool = False,
+    date_order: DateOrder = "dmy",
 ) -> CheckResult:
     """Check a record set in memory: the library's entry point (the CLI's `check` spills to disk)."""
-    if isinstance(source, tuple):
-        return run_check((Path(source[0]), Path(source[1])), rules=rules, include_notes=include_notes)
-    return run_check(Path(source), rules=rules, include_notes=include_notes)
+    path = (Path(source[0]), Path(source[1])) if isinstance(source, tuple) else Path(source)
+    return run_check(path, rules=rules, include_notes=include_notes, date_order=date_order)
 
 
 def needed_facts(rules: Iterable[CompiledRule]) -> list[str]:
@@ -126,6 +127,7 @@ def run_check(
     progress: Progress | None = None,
     spill_dir: Path | None = None,
     batch_records: int = BATCH_RECORDS,
+    date_order: DateOrder = "dmy",
 ) -> CheckResult:
     """Load, evaluate every rule over every record, and return the findings and what renders them.
 
@@ -157,7 +159,7 @@ def run_check(
                 say("Loading the records")
             else:
                 say(f"Checking children in batch {batch.index + 1} of {len(parts)}")
-            records = load_record_set(source, batch=batch)
+            records = load_record_set(source, batch=batch, date_order=date_order)
             if batch is not None:
                 batch.remove_pieces()
             say("Deriving the facts")
@@ -210,6 +212,7 @@ def run_check(
         "as_of": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "run_seconds": round(time.perf_counter() - started, 3),
         "include_notes": include_notes,
+        "date_order": date_order,
         "batches": len(parts),
         "counts": {
             "detention_rows": rows_read["detentions"],

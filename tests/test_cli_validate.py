@@ -109,7 +109,7 @@ def test_out_must_be_a_folder(runner: CliRunner, csv_record_set: RecordSetFactor
 def test_internal_errors_are_one_line_too(
     runner: CliRunner, csv_record_set: RecordSetFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(source: object) -> None:
+    def broken(source: object, **options: object) -> None:
         raise RuntimeError("something\nunexpected")
 
     monkeypatch.setattr(record_commands, "load_record_set", broken)

@@ -3,6 +3,7 @@ part over 12), or written both ways, stops the run in one sentence naming it."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -44,8 +45,36 @@ def test_a_month_first_copy_of_the_reinspection_stops_naming_the_column(
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1
     assert "events.csv: column event_time has dates written month first (MM/DD/YYYY)" in result.stderr
-    assert "will not guess" in result.stderr
+    assert "will not guess: add --date-order mdy" in result.stderr
     assert not (tmp_path / "out" / "findings.csv").exists()
+
+
+def test_declared_month_first_gives_the_findings_of_the_iso_records(
+    runner: CliRunner, records: Path, tmp_path: Path
+) -> None:
+    iso = tmp_path / "iso"
+    assert runner.invoke(cli.app, ["check", str(REINSPECTION), "--out", str(iso), "-q"]).exit_code == 0
+    for table in ("detentions", "events"):
+        _rewrite(records, table, "mdy")
+    declared = tmp_path / "declared"
+    result = runner.invoke(cli.app, ["check", str(records), "--out", str(declared), "-q", "--date-order", "mdy"])
+    assert result.exit_code == 0, result.stderr
+    for name in ("findings.csv", "children.csv", "exceptions.csv"):
+        assert (iso / name).read_bytes() == (declared / name).read_bytes(), name
+    summary = json.loads((declared / "summary.json").read_text())
+    assert summary["date_order"] == "mdy"
+    # The report's figures: 12 charged and refused bail, 9 asked, 2 moved (the seed inspection).
+    assert summary["headline"]["charged_and_refused_bail"] == 12
+    assert summary["headline"]["requests_made"] == 9
+    assert summary["headline"]["moved"] == 2
+
+
+def test_declared_month_first_with_a_day_first_date_stops(runner: CliRunner, records: Path, tmp_path: Path) -> None:
+    _rewrite(records, "events", "dmy")
+    result = runner.invoke(cli.app, ["validate", str(records), "--out", str(tmp_path / "o"), "--date-order", "mdy"])
+    assert result.exit_code == 2
+    assert "column event_time has dates written day first (DD/MM/YYYY)" in result.stderr
+    assert "leave out --date-order mdy" in result.stderr
 
 
 def test_a_column_written_both_ways_stops(runner: CliRunner, records: Path, tmp_path: Path) -> None:

@@ -306,7 +306,7 @@ def test_verbose_keeps_exit_2_for_an_internal_error(
 ) -> None:
     import custody.cli.records as record_commands
 
-    def broken(source: object) -> None:
+    def broken(source: object, **options: object) -> None:
         raise RuntimeError("something unexpected")
 
     monkeypatch.setattr(record_commands, "load_record_set", broken)

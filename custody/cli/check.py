@@ -14,7 +14,7 @@ import polars as pl
 import typer
 from rich.console import Console
 
-from custody.cli.options import EventsOpt, RecordsArg, RulesOpt, record_source
+from custody.cli.options import DateOrder, DateOrderOpt, EventsOpt, RecordsArg, RulesOpt, record_source
 from custody.explain import explain_record
 from custody.outputs import (
     out_folder,
@@ -80,6 +80,7 @@ def check(
             "this many records (lower it to use less memory; the findings are the same).",
         ),
     ] = BATCH_RECORDS,
+    date_order: DateOrderOpt = DateOrder.dmy,
 ) -> None:
     """Check every custody record against every rule and write the findings.
 
@@ -105,6 +106,7 @@ def check(
                 progress=lambda stage: status.update(f"{stage}…"),
                 spill_dir=work,
                 batch_records=batch_records,
+                date_order=date_order.order,
             )
             status.update("Writing the outputs…")
             written = write_outputs(result, out, formats=chosen, pseudonymise_key=pseudonymise_key)
@@ -144,9 +146,10 @@ def explain(
     records: RecordsArg,
     events: EventsOpt = None,
     rules: RulesOpt = None,
+    date_order: DateOrderOpt = DateOrder.dmy,
 ) -> None:
     """Show one record's timeline (UK and UTC), the facts derived and why each rule decided as it did."""
-    loaded = load_record_set(record_source(records, events))
+    loaded = load_record_set(record_source(records, events), date_order=date_order.order)
     typer.echo(explain_record(custody_record_id, loaded, prepare_rules(rules)))
 
 

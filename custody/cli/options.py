@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from custody.errors import UsageError
+from custody.read.timeparse import DateOrder as SlashOrder
 
 RecordsArg = Annotated[
     Path,
@@ -43,4 +45,23 @@ def record_source(records: Path, events: Path | None) -> Path | tuple[Path, Path
 RulesOpt = Annotated[
     Path | None,
     typer.Option("--rules", help="Folder of rule files to use instead of the shipped rules/.", show_default=False),
+]
+
+
+class DateOrder(StrEnum):
+    dmy = "dmy"
+    mdy = "mdy"
+
+    @property
+    def order(self) -> SlashOrder:
+        return "mdy" if self is DateOrder.mdy else "dmy"
+
+
+DateOrderOpt = Annotated[
+    DateOrder,
+    typer.Option(
+        "--date-order",
+        help="How slash dates are written: dmy (DD/MM/YYYY, the contract's) or mdy (MM/DD/YYYY, as US-locale "
+        "spreadsheets write them). A column that proves the other order stops the run; dates are never guessed.",
+    ),
 ]

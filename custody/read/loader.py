@@ -55,7 +55,7 @@ from custody.read.dates import check_slash_order
 from custody.read.files import FOLDER, not_a_regular_file
 from custody.read.taint import taint_of
 from custody.read.timeparse import ISSUE_LABELS as VALUE_ISSUE_LABELS
-from custody.read.timeparse import as_text, parse_bools, parse_dates, parse_datetimes
+from custody.read.timeparse import DateOrder, as_text, parse_bools, parse_dates, parse_datetimes
 
 SUFFIXES: dict[str, str] = {
     ".csv": "csv",
@@ -139,7 +139,9 @@ class RecordSet:
         }
 
 
-def load_record_set(source: Path | str | tuple[Path | str, Path | str], *, batch: Batch | None = None) -> RecordSet:
+def load_record_set(
+    source: Path | str | tuple[Path | str, Path | str], *, batch: Batch | None = None, date_order: DateOrder = "dmy"
+) -> RecordSet:
     """Load a record set from a folder (holding `detentions.<ext>` and `events.<ext>`) or
     from two files (detentions first). Raises `InputError` for structural problems.
 
@@ -150,10 +152,10 @@ def load_record_set(source: Path | str | tuple[Path | str, Path | str], *, batch
     events_raw = _read_table(files["events"], "events", None if batch is None else batch.events)
     for raw in (detentions_raw, events_raw):
         dated = [spec.name for spec in TABLES[raw.table] if spec.kind in ("date", "datetime")]
-        check_slash_order(raw.frame, dated, raw.path, ROW)
+        check_slash_order(raw.frame, dated, raw.path, ROW, date_order)
 
-    detentions, detention_dq, rejected_ids = _check_detentions(detentions_raw)
-    events, event_dq = _check_events(events_raw, detentions[_ID], rejected_ids)
+    detentions, detention_dq, rejected_ids = _check_detentions(detentions_raw, date_order)
+    events, event_dq = _check_events(events_raw, detentions[_ID], rejected_ids, date_order)
 
     data_quality = sort_data_quality(
         pl.concat([detentions_raw.warnings, detention_dq, events_raw.warnings, event_dq], how="vertical")
@@ -653,13 +655,13 @@ def _parse_enum(values: pl.Series, spec: ColumnSpec) -> pl.DataFrame:
     return pl.DataFrame({"value": parsed, "reason": reason, "issue": issue})
 
 
-def _parse_column(values: pl.Series, spec: ColumnSpec) -> pl.DataFrame:
+def _parse_column(values: pl.Series, spec: ColumnSpec, date_order: DateOrder = "dmy") -> pl.DataFrame:
     """-> `value` (the contract type), `reason` and `issue` (null when fine or missing)."""
     match spec.kind:
         case "datetime":
-            return parse_datetimes(values)
+            return parse_datetimes(values, date_order)
         case "date":
-            return parse_dates(values)
+            return parse_dates(values, date_order)
         case "bool":
             return parse_bools(values)
         case "enum":
@@ -857,11 +859,11 @@ def _duplicate_rows(raw: pl.DataFrame, path: Path) -> tuple[pl.Series, pl.DataFr
     return raw[ROW].is_in(rejected_rows.implode()), dq
 
 
-def _check_detentions(raw_table: _RawTable) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
+def _check_detentions(raw_table: _RawTable, date_order: DateOrder) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
     """-> (loaded detentions, data-quality rows, ids none of whose rows could be used)."""
     raw, path, table = raw_table.frame, raw_table.path, raw_table.table
     specs = {spec.name: spec for spec in TABLES[table]}
-    parsed = {name: _parse_column(raw[name], spec) for name, spec in specs.items()}
+    parsed = {name: _parse_column(raw[name], spec, date_order) for name, spec in specs.items()}
 
     missing_id = raw[_ID].is_null()
     # A record that cannot be attributed to a child cannot be reported per child.
@@ -951,13 +953,13 @@ def _detail_hints() -> dict[str, str]:
 
 
 def _check_events(
-    raw_table: _RawTable, loaded_ids: pl.Series, rejected_ids: pl.Series
+    raw_table: _RawTable, loaded_ids: pl.Series, rejected_ids: pl.Series, date_order: DateOrder = "dmy"
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """-> (loaded events, data-quality rows). `note` is never validated nor copied."""
     raw, path, table = raw_table.frame, raw_table.path, raw_table.table
     parsed = {
         "custody_record_id": _parse_column(raw[_ID], _EVENT_SPECS[_ID]),
-        "event_time": _parse_column(raw["event_time"], _EVENT_SPECS["event_time"]),
+        "event_time": _parse_column(raw["event_time"], _EVENT_SPECS["event_time"], date_order),
         "event_type": _parse_column(raw["event_type"], _EVENT_SPECS["event_type"]),
         "detail": _parse_column(raw["detail"], _EVENT_SPECS["detail"]),
         "note": _parse_column(raw["note"], _EVENT_SPECS["note"]),

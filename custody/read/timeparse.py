@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Literal
 
 import polars as pl
 
@@ -329,8 +330,19 @@ def _hours_since_epoch(moment: dt.datetime) -> int:
     return int((moment - dt.datetime(1970, 1, 1)).total_seconds()) // 3600
 
 
-def parse_datetimes(values: pl.Series) -> pl.DataFrame:
-    """Date-times -> `value` (UTC instant), `reason`, `issue` (see the module docstring)."""
+DateOrder = Literal["dmy", "mdy"]
+_SLASH_PARTS = r"^(\s*)([0-9]{1,2})/([0-9]{1,2})/"
+
+
+def _day_first(text: pl.Series, order: DateOrder) -> pl.Series:
+    """Slash dates as DD/MM/YYYY: written month first (`mdy`, declared), their first two
+    parts are swapped before anything is read. ISO dates are not slash dates."""
+    return text if order == "dmy" else text.str.replace(_SLASH_PARTS, "${1}${3}/${2}/")
+
+
+def parse_datetimes(values: pl.Series, order: DateOrder = "dmy") -> pl.DataFrame:
+    """Date-times -> `value` (UTC instant), `reason`, `issue` (see the module docstring);
+    slash dates are read in the declared `order` (day first by default)."""
     length = len(values)
     result = _Result(length, INSTANT)
     dtype = values.dtype
@@ -348,7 +360,7 @@ def parse_datetimes(values: pl.Series) -> pl.DataFrame:
         result.flag(values.is_not_null().arg_true(), "no_time")
         return result.frame()
 
-    text = as_text(values)
+    text = _day_first(as_text(values), order)
     local = pl.repeat(None, length, dtype=LOCAL, eager=True)
     instant = result.value
     fmt = _pick_format(text, _DATETIME_FORMATS, to_date=False)
@@ -397,8 +409,9 @@ def _read_dates_slowly(text: pl.Series) -> pl.DataFrame:
     )
 
 
-def parse_dates(values: pl.Series) -> pl.DataFrame:
-    """Dates -> `value` (Date), `reason`, `issue` (see the module docstring)."""
+def parse_dates(values: pl.Series, order: DateOrder = "dmy") -> pl.DataFrame:
+    """Dates -> `value` (Date), `reason`, `issue` (see the module docstring); slash dates
+    are read in the declared `order` (day first by default)."""
     result = _Result(len(values), pl.Date())
     dtype = values.dtype
     if dtype == pl.Date:
@@ -408,7 +421,7 @@ def parse_dates(values: pl.Series) -> pl.DataFrame:
         local = values if dtype.time_zone is None else values.dt.convert_time_zone(UK_TZ)
         result.value = local.dt.date()
     else:
-        text = as_text(values)
+        text = _day_first(as_text(values), order)
         value = result.value
         fmt = _pick_format(text, _DATE_FORMATS, to_date=True)
         if fmt is not None:
