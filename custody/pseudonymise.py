@@ -139,13 +139,14 @@ def _refuse_quoted_ids(findings: pl.LazyFrame) -> None:
         )
 
 
-def _year_and_month(text: pl.Expr) -> pl.Expr:
-    """A date as read (`YYYY-MM-DD` or `DD/MM/YYYY`, real or not) cut to `YYYY-MM`; any other
-    text becomes null, so that no full date of birth is written."""
+def _year_and_month(text: pl.Expr, date_order: str) -> pl.Expr:
+    """A date as read (`YYYY-MM-DD`, or a slash date in the run's `date_order`, real or not)
+    cut to `YYYY-MM`; any other text becomes null, so that no full date of birth is written."""
     iso = text.str.extract_groups(r"^\s*([0-9]{4})-([0-9]{1,2})-")
-    uk = text.str.extract_groups(r"^\s*[0-9]{1,2}/([0-9]{1,2})/([0-9]{4})")
-    year = pl.coalesce(iso.struct[0], uk.struct[1])
-    month = pl.coalesce(iso.struct[1], uk.struct[0]).str.pad_start(2, "0")
+    slash = text.str.extract_groups(r"^\s*([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})")
+    slash_month = slash.struct[0] if date_order == "mdy" else slash.struct[1]
+    year = pl.coalesce(iso.struct[0], slash.struct[2])
+    month = pl.coalesce(iso.struct[1], slash_month).str.pad_start(2, "0")
     return pl.format("{}-{}", year, month)
 
 
@@ -209,7 +210,7 @@ def pseudonymise(result: CheckResult, key: str) -> CheckResult:
         .when(dq_column == "custody_record_id")
         .then(pl.col("_value_record"))
         .when(dq_column == "date_of_birth")
-        .then(_year_and_month(pl.col("value")))
+        .then(_year_and_month(pl.col("value"), str(result.meta.get("date_order", "dmy"))))
         .otherwise(pl.col("value"))
         .alias("value"),
     ).select(columns)

@@ -162,3 +162,16 @@ def test_a_message_never_shows_free_text(runner: CliRunner, tmp_path: Path, show
         assert "shows the free text of certificate_note" in result.stderr
     else:
         assert "shows the free text" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("written", "order", "kept"),
+    [("2005-02-31", "dmy", "2005-02"), ("31/02/2005", "dmy", "2005-02"), ("02/31/2005", "mdy", "2005-02")],
+)
+def test_an_unusable_date_of_birth_keeps_its_year_and_month_in_the_declared_order(
+    written: str, order: str, kept: str
+) -> None:
+    from custody.pseudonymise import _year_and_month
+
+    value = pl.select(_year_and_month(pl.lit(written), order)).item()
+    assert value == kept
