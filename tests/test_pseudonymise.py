@@ -168,7 +168,12 @@ def test_dates_of_birth_become_year_and_month(result: CheckResult) -> None:
     assert quality.get_column("value").to_list() == ["2005-02"]
     # the same cut for both forms a date is read in; other text is withheld
     values = pl.DataFrame({"value": ["2005-3-01", "1/3/2005", "yesterday", None]})
-    assert values.select(_year_and_month(pl.col("value"))).to_series().to_list() == ["2005-03", "2005-03", None, None]
+    assert values.select(_year_and_month(pl.col("value"), "dmy")).to_series().to_list() == [
+        "2005-03",
+        "2005-03",
+        None,
+        None,
+    ]
 
 
 def test_a_missing_id_stays_missing(result: CheckResult) -> None:
