@@ -194,6 +194,8 @@ class _Compiler:
             known = [*self.scope.facts, *self.scope.params]
             close = difflib.get_close_matches(name, known, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else "; see `custody rules facts` for the names"
+            if name.startswith("occasion") and not any(s.occasion for s in self.scope.facts.values()):
+                hint = "; occasion facts exist only in a rule that declares `occasions:` (an event type)"
             raise self.fail(node, f"unknown name '{name}'{hint}")
         return Compiled(pl.col(name), spec.kind, frozenset({name}))
 

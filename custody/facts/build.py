@@ -6,13 +6,22 @@ for that record: each record carries the data-quality flags its facts' lineage n
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import polars as pl
 
 from custody.contract import DETENTION_COLUMNS, EVENT_DETAILS
 from custody.facts.settings import FactSettings
-from custody.facts.specs import DETENTION_FACT_NAMES, NO_DETAIL, fact_specs, taint_column, taint_columns
+from custody.facts.specs import (
+    DETENTION_FACT_NAMES,
+    NO_DETAIL,
+    OCCASION_PREFIX,
+    fact_specs,
+    taint_column,
+    taint_columns,
+)
 from custody.facts.time import age_years
 from custody.read.taint import INPUTS, Input, event_input
 
@@ -199,6 +208,100 @@ def _taint_flags(taint: pl.DataFrame, wanted: list[Input]) -> pl.DataFrame:
     )
 
 
+OCCASION_ROW = "\x1frecord row"
+"""In an occasions table: the row of the occasion's record in the records table."""
+
+
+@dataclass(frozen=True)
+class FactTables:
+    """The facts of a record set: one row per custody record, and for each grain a rule
+    declares (`occasions:`), one row per occasion (see `custody.facts.specs.occasion_specs`).
+
+    An occasions table holds the record facts of its record (the same columns as `records`),
+    the occasion's own facts, and `OCCASION_ROW`, the record's row in `records`; it is in the
+    order of `records`, then by occasion. A record with no event of the grain has one row whose
+    `occasion_at` and `occasion_number` are null.
+    """
+
+    records: pl.DataFrame
+    occasions: Mapping[str, pl.DataFrame] = dataclasses.field(default_factory=dict)
+
+
+def _occasions(records: pl.DataFrame, located: pl.DataFrame, grain: str, wanted: set[str]) -> pl.DataFrame:
+    """One row per `grain` event of each record (one row for a record with none): the record's
+    facts, `occasion_at`, its number, the next occasion's instant, and the wanted facts of the
+    events from this occasion's event up to the next (named `occasion_<fact>`)."""
+    instant = pl.Datetime("us", "UTC")
+    length = records.height
+    index = pl.int_range(pl.len(), dtype=pl.Int64)
+    starts = pl.col("_rec").ne_missing(pl.col("_rec").shift(1)) | (index == 0)
+    same_record_next = pl.col("_rec").eq_missing(pl.col("_rec").shift(-1))
+    held = (
+        located.lazy()
+        .filter(pl.col("event_type") == grain)
+        .select("_rec", pl.col("event_time").alias("occasion_at"))
+        .sort("_rec", "occasion_at")
+        .with_columns(
+            occasion_number=(index - pl.when(starts).then(index).forward_fill() + 1),
+            occasion_ends_at=pl.when(same_record_next).then(pl.col("occasion_at").shift(-1)),
+        )
+        .collect()
+    )
+    counts = held.group_by("_rec").agg(pl.len().cast(pl.Int64).alias("occasions_in_record"))
+    none = pl.DataFrame({"_rec": pl.int_range(length, dtype=pl.UInt32, eager=True)}).join(
+        held.select("_rec").unique(), on="_rec", how="anti"
+    )
+    table = (
+        pl.concat([held, none], how="diagonal_relaxed")
+        .sort("_rec", "occasion_number", nulls_last=False)
+        .join(counts, on="_rec", how="left", maintain_order="left")
+        .with_columns(
+            pl.col("occasion_at").cast(instant),
+            pl.col("occasion_ends_at").cast(instant),
+            pl.col("occasions_in_record").fill_null(0),
+        )
+    )
+    # Each event belongs to the latest occasion at or before it (events before the first
+    # occasion belong to none): an as-of join per record on the event's time.
+    windows = (
+        table.filter(pl.col("occasion_at").is_not_null())
+        .select("_rec", "occasion_at", pl.int_range(pl.len(), dtype=pl.UInt32).alias("_occ"))
+        .sort("occasion_at")
+    )
+    positions = table.select("_rec", "occasion_number", pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row")).filter(
+        pl.col("occasion_number").is_not_null()
+    )
+    within = (
+        located.filter(pl.col("event_time").is_not_null())
+        .sort("event_time")
+        .join_asof(
+            windows,
+            left_on="event_time",
+            right_on="occasion_at",
+            by="_rec",
+            strategy="backward",
+            check_sortedness=False,  # both sorted by time just above
+        )
+        .filter(pl.col("_occ").is_not_null())
+    )
+    # `_occ` counts the occasions with an instant; their rows in `table` are `positions`.
+    within = within.with_columns(_rec=positions["_row"].gather(within["_occ"])).drop("_occ", "occasion_at")
+    names = {n[len(OCCASION_PREFIX) :] for n in wanted if n.startswith(OCCASION_PREFIX)}
+    own = pl.DataFrame(_event_facts(within, table.height, names)) if names else pl.DataFrame()
+    counts_in_window = [n for n in own.columns if n.endswith("_count")]
+    own = own.with_columns(pl.col(n).fill_null(0) for n in counts_in_window)
+    own = own.rename({n: OCCASION_PREFIX + n for n in own.columns})
+    occasion_columns = ["occasion_at", "occasion_number", "occasions_in_record", "occasion_ends_at"]
+    return pl.concat(
+        [
+            records[table["_rec"]],
+            table.select(*occasion_columns, pl.col("_rec").alias(OCCASION_ROW)),
+            own,
+        ],
+        how="horizontal",
+    )
+
+
 def build_facts(
     detentions: pl.DataFrame | pl.LazyFrame,
     events: pl.DataFrame | pl.LazyFrame,
@@ -212,6 +315,19 @@ def build_facts(
     could not use. `columns` names the facts (and taint columns) wanted; only those are
     computed (default: all). The result is returned as a lazy frame over the computed table.
     """
+    return build_fact_tables(detentions, events, taint, settings, columns).records.lazy()
+
+
+def build_fact_tables(
+    detentions: pl.DataFrame | pl.LazyFrame,
+    events: pl.DataFrame | pl.LazyFrame,
+    taint: pl.DataFrame,
+    settings: FactSettings | None = None,
+    columns: Iterable[str] | None = None,
+    occasions: Mapping[str, Iterable[str]] | None = None,
+) -> FactTables:
+    """The records' facts as `build_facts` makes them, and for each grain in `occasions` (an
+    event type -> the occasion facts wanted, `occasion_*`), the occasions table."""
     settings = settings or FactSettings()
     specs = fact_specs()
     wanted = set(columns) if columns is not None else {*specs, *taint_columns()}
@@ -263,4 +379,6 @@ def build_facts(
         *(expr.alias(name) for name, expr in derived.items() if name in wanted),
     )
     ordered = [n for n in (*specs, *taint_columns()) if n in wanted and n in facts.columns]
-    return facts.select(ordered).lazy()
+    records = facts.select(ordered)
+    tables = {grain: _occasions(records, located, grain, set(names)) for grain, names in (occasions or {}).items()}
+    return FactTables(records, tables)
