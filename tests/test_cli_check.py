@@ -227,3 +227,23 @@ def test_a_full_or_refused_out_folder_is_one_sentence_exit_2(
     if code == errno.EACCES and inside_out:
         assert "give an --out folder you can write to" in result.stderr
     assert not list(out.glob(".custody-spill-*"))  # the spill is removed however the run ends
+
+
+def test_a_reader_that_stops_early_is_not_an_internal_error() -> None:
+    """`custody explain ... | head -1`: the pipe closes before the output is written; the
+    command stops quietly (no "internal error", no traceback)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    with subprocess.Popen(
+        [sys.executable, "-m", "custody", "explain", "DEMO-044", str(DEMO)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # the reader goes away before anything is written
+        errors = process.stderr.read().decode()
+        process.wait(timeout=60)
+    assert errors == ""
