@@ -242,7 +242,8 @@ def test_a_reader_that_stops_early_is_not_an_internal_error() -> None:
         stderr=subprocess.PIPE,
         env=env,
     ) as process:
-        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout is not None
+        assert process.stderr is not None
         process.stdout.close()  # the reader goes away before anything is written
         errors = process.stderr.read().decode()
         process.wait(timeout=60)
