@@ -31,7 +31,7 @@ import polars as pl
 
 from custody.contract import FINDINGS_SCHEMA, UK_TZ, Outcome
 from custody.engine.compile import CompiledRule, CompiledVersion, shown_column, uk_text
-from custody.engine.expr import Compiled
+from custody.engine.expr import Compiled, quoted_column, quoted_text
 from custody.facts import fact_specs
 from custody.facts.specs import FactSpec, taint_column
 from custody.facts.time import instant_lit
@@ -293,6 +293,12 @@ def evaluate_chunks(
     evidence = [_evidence(p.rule, specs, include_notes) for p in plans]
     decisions = [expr for plan in plans for expr in plan.decide]
     formatted = _formatted_instants(plans, specs, facts)
+    # Free text a message may quote (`quote()`): the text itself only when the run includes notes.
+    formatted += [
+        quoted_text(pl.col(name), include_notes).alias(quoted_column(name))
+        for name, spec in specs.items()
+        if spec.sensitive and name in facts.columns
+    ]
     for start in range(0, max(facts.height, 1), chunk_records):
         chunk = facts.slice(start, chunk_records)
         if chunk.height == 0 or not plans:
