@@ -176,7 +176,7 @@ def test_unrecognised_wording_is_quoted_only_when_the_run_includes_notes(
         p.read_text(errors="replace") for p in out.iterdir() if p.suffix in (".csv", ".json", ".html")
     )
     if include_notes:
-        assert f"('{wording} for the night')" in grounds["message"]
+        assert f"states, '{wording} for the night', give none" in grounds["message"]
     else:
-        assert "wording not shown: run with --include-notes to quote it" in grounds["message"]
+        assert "wording not shown unless notes are included (--include-notes)" in grounds["message"]
         assert "Smith" not in every_output

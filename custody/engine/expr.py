@@ -166,7 +166,7 @@ SHOWS_NO_FREE_TEXT: frozenset[str] = frozenset({"phrase", "stated_phrase", "not_
 own lists, or (`quote`) the text only in a run that includes notes."""
 
 QUOTE_MAX_CHARS = 300
-NOT_QUOTED = "wording not shown: run with --include-notes to quote it"
+NOT_QUOTED = "wording not shown unless notes are included (--include-notes)"
 
 
 def quoted_column(fact: str) -> str:
