@@ -189,11 +189,16 @@ def quoted_text(text: pl.Expr, include_notes: bool) -> pl.Expr:
 
 
 def _per_text(text: pl.Expr, read: Callable[[str], Any], dtype: pl.DataType) -> pl.Expr:
-    """`read` applied to each text (null stays null): the reading of wording is Python, as
-    clause scopes are beyond a regular expression; texts are few (one note per certificate)."""
+    """`read` applied to each distinct text (null stays null): the reading of wording is Python,
+    as clause scopes are beyond a regular expression, and runs once per distinct note, however
+    many records the column holds (most hold none)."""
 
     def apply(texts: pl.Series) -> pl.Series:
-        return pl.Series(texts.name, [None if t is None else read(t) for t in texts.to_list()], dtype=dtype)
+        distinct = texts.drop_nulls().unique()
+        if distinct.is_empty():
+            return pl.Series(texts.name, [None] * texts.len(), dtype=dtype)
+        read_as = pl.Series([read(t) for t in distinct.to_list()], dtype=dtype)
+        return texts.replace_strict(distinct, read_as, default=None, return_dtype=dtype)
 
     return text.map_batches(apply, return_dtype=dtype, is_elementwise=True)
 
