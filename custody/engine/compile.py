@@ -15,6 +15,7 @@ import polars as pl
 
 from custody.contract import EVENT_DETAILS, UK_TZ
 from custody.engine.expr import (
+    SHOWS_NO_FREE_TEXT,
     Compiled,
     ExpressionError,
     Scope,
@@ -156,12 +157,13 @@ class CompiledMessage:
 def _refuse_free_text(text: str, compiled: Compiled, scope: Scope) -> None:
     """A message goes to every output, with or without --include-notes: it may show a phrase
     of the rule's own list found in a free-text fact (`phrase(certificate_note, [...])`),
-    never the free text itself, which may hold personal data."""
+    or the text through `quote()` (shown only in a run that includes notes), never the free
+    text itself, which may hold personal data."""
     sensitive = sorted(f for f in compiled.facts if f in scope.facts and scope.facts[f].sensitive)
     if not sensitive or compiled.kind != "str":
         return
     node = ast.parse(text.strip(), mode="eval").body
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "phrase":
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in SHOWS_NO_FREE_TEXT:
         return
     raise ExpressionError(
         f"shows the free text of {', '.join(sensitive)}, which may hold personal data: "

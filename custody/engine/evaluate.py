@@ -31,7 +31,7 @@ import polars as pl
 
 from custody.contract import FINDINGS_SCHEMA, UK_TZ, Outcome
 from custody.engine.compile import CompiledRule, CompiledVersion, shown_column, uk_text
-from custody.engine.expr import Compiled
+from custody.engine.expr import Compiled, quoted_column, quoted_text
 from custody.facts import OCCASION_ROW, FactTables, fact_specs
 from custody.facts.specs import FactSpec, taint_column
 from custody.facts.time import instant_lit
@@ -306,7 +306,16 @@ def _grains(plans: list[RulePlan], tables: FactTables, include_notes: bool) -> l
                 mine,
                 [_evidence(p.rule, specs, include_notes) for _, p in mine],
                 [expr for _, p in mine for expr in p.decide],
-                _formatted_instants([p for _, p in mine], specs, table.columns),
+                [
+                    *_formatted_instants([p for _, p in mine], specs, table.columns),
+                    # Free text a message may quote (`quote()`): the text itself only when the
+                    # run includes notes.
+                    *(
+                        quoted_text(pl.col(name), include_notes).alias(quoted_column(name))
+                        for name, spec in specs.items()
+                        if spec.sensitive and name in table.columns
+                    ),
+                ],
             )
         )
     return grains

@@ -102,7 +102,8 @@ def _event_facts(located: pl.DataFrame, length: int, wanted: set[str]) -> list[p
             columns.append(_scatter(length, "certificate_note", pl.String(), of_type["_rec"], of_type["note"]))
         for code in (*details, NO_DETAIL) if details else ():
             count_name, at_name = f"{event_type}_{code}_count", f"{event_type}_{code}_at"
-            if count_name not in wanted and at_name not in wanted:
+            last_name = f"{event_type}_{code}_last_at"
+            if count_name not in wanted and at_name not in wanted and last_name not in wanted:
                 continue
             # An event whose detail is missing, or was unusable, has no detail code.
             with_code = by_detail.get((event_type, None if code == NO_DETAIL else code), no_runs)
@@ -110,6 +111,8 @@ def _event_facts(located: pl.DataFrame, length: int, wanted: set[str]) -> list[p
                 columns.append(_scatter(length, count_name, pl.Int64(), with_code["_rec"], with_code["n"]))
             if at_name in wanted:
                 columns.append(_scatter(length, at_name, instant, with_code["_rec"], with_code["first"]))
+            if last_name in wanted:
+                columns.append(_scatter(length, last_name, instant, with_code["_rec"], with_code["last"]))
     return columns
 
 

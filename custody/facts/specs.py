@@ -125,6 +125,13 @@ def _event_specs() -> dict[str, FactSpec]:
                 add(f"{event_type}_{detail}_count", "int", f"number of '{event_type}' events {label}", detail_lineage)
                 if detail != NO_DETAIL:
                     add(f"{event_type}_{detail}_at", "instant", f"first '{event_type}' event {label}", detail_lineage)
+                    add(
+                        f"{event_type}_{detail}_last_at",
+                        "instant",
+                        f"last '{event_type}' event {label}",
+                        detail_lineage,
+                    )
+
     add(
         "certificate_note",
         "str",
