@@ -153,7 +153,6 @@ def _review_schedule(located: pl.DataFrame, authorised: pl.DataFrame, settings: 
         "_rec",
         pl.col("reviews_held").fill_null(0),
         first_due.alias("review_first_due_at"),
-        "review_second_at",
         "review_worst_lateness",
         "review_worst_at",
         "review_worst_due_at",
@@ -188,10 +187,10 @@ def _postponement_by(frame: pl.DataFrame, postponements: pl.DataFrame, due: str,
 
 
 def _reviews_per_record(held: pl.DataFrame, postponements: pl.DataFrame) -> pl.DataFrame:
-    """Per record, from its reviews sorted by (record, time): how many, when the second was
-    held, the worst lateness with the review and due time it belongs to (the latest review among
-    equals) over all reviews, over those postponed by their due time and over the others, and
-    the next due time, by the s40(6) arithmetic of `_review_schedule`.
+    """Per record, from its reviews sorted by (record, time): how many, the worst lateness with
+    the review and due time it belongs to (the latest review among equals) over all reviews,
+    over those postponed by their due time and over the others, and the next due time, by the
+    s40(6) arithmetic of `_review_schedule`.
 
     Each review's floor comes from the one before it, review number by review number (a few
     passes: records have a handful of reviews); no window function, no group-by.
@@ -223,7 +222,6 @@ def _reviews_per_record(held: pl.DataFrame, postponements: pl.DataFrame) -> pl.D
         (pl.min_horizontal("floor", "shifted") + interval * (number + 1)).alias("review_next_due_at"),
         pl.col("review_at").alias("_last_held_at"),
     )
-    second = reviews.filter(number == 2).select("_rec", pl.col("review_at").alias("review_second_at"))
 
     def worst(subset: pl.DataFrame, prefix: str, extra: tuple[str, ...] = ()) -> pl.DataFrame:
         return (
@@ -240,8 +238,7 @@ def _reviews_per_record(held: pl.DataFrame, postponements: pl.DataFrame) -> pl.D
 
     was_postponed = pl.col("postponed_at").is_not_null()
     per_record = (
-        last.join(second, on="_rec", how="left", maintain_order="left")
-        .join(worst(reviews, "review_worst"), on="_rec", how="left", maintain_order="left")
+        last.join(worst(reviews, "review_worst"), on="_rec", how="left", maintain_order="left")
         .join(
             worst(reviews.filter(~was_postponed), "review_unpostponed_worst"),
             on="_rec",
@@ -267,6 +264,26 @@ def _reviews_per_record(held: pl.DataFrame, postponements: pl.DataFrame) -> pl.D
     return per_record.with_columns(
         pl.when(pl.col("known")).then(pl.col(c)).alias(c) for c in unknown_when_no_value
     ).drop("known")
+
+
+def _second_review(located: pl.DataFrame) -> pl.DataFrame:
+    """Per record with two reviews held (not postponed): when the second was held (PACE s42(4)(b):
+    no s42 extension before it). Whether or not an authorisation of detention is recorded."""
+    index = pl.int_range(pl.len(), dtype=pl.Int64)
+    held = (
+        located.lazy()
+        .filter(
+            (pl.col("event_type") == "review")
+            & (pl.col("detail").cast(pl.String) != "postponed").fill_null(True)
+            & pl.col("event_time").is_not_null()
+        )
+        .select("_rec", "event_time")
+        .sort("_rec", "event_time")
+        .collect()
+    )
+    same_as = pl.col("_rec").eq_missing(pl.col("_rec").shift(1))
+    second = same_as & ~pl.col("_rec").eq_missing(pl.col("_rec").shift(2)).fill_null(False) & (index >= 1)
+    return held.filter(second).select("_rec", pl.col("event_time").alias("review_second_at"))
 
 
 def _taint_flags(taint: pl.DataFrame, wanted: list[Input]) -> pl.DataFrame:
@@ -324,6 +341,11 @@ def build_facts(
             _scatter(length, name, dtype, reviews["_rec"], reviews[name])
             for name, dtype in reviews.schema.items()
             if name != "_rec"
+        )
+    if "review_second_at" in wanted:
+        second = _second_review(located)
+        facts = facts.with_columns(
+            _scatter(length, "review_second_at", pl.Datetime("us", "UTC"), second["_rec"], second["review_second_at"])
         )
     tainted = [source for source in INPUTS if taint_column(source) in wanted]
     flags = [taint_column(source) for source in tainted]
