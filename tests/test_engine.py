@@ -118,6 +118,20 @@ def test_the_review_due_after_the_last_one_held_can_be_postponed() -> None:
     assert none_held["review_next_postponed_at"] == at("2019-07-01T15:00+01:00")
 
 
+def test_the_second_review_is_known_without_an_authorisation_of_detention() -> None:
+    # PACE s42(4)(b) needs the second review whatever the schedule; postponements are not reviews.
+    det = detentions({"custody_record_id": "R1", "person_id": "P1", "arrival_time": at("2019-07-01T09:00+01:00")})
+    ev = events(
+        ("R1", "2019-07-01T15:00+01:00", "review", None),
+        ("R1", "2019-07-01T23:00+01:00", "review", "postponed"),
+        ("R1", "2019-07-02T00:30+01:00", "review", "pre_charge"),
+        ("R1", "2019-07-02T09:00+01:00", "review", "post_charge"),
+    )
+    row = facts_of(det, ev).row(0, named=True)
+    assert row["review_second_at"] == at("2019-07-02T00:30+01:00")
+    assert row["reviews_held"] == 0  # no schedule without an authorisation
+
+
 def test_the_last_event_on_a_record() -> None:
     row = review_facts("2019-07-01T15:30+01:00", postponed=("2019-07-01T23:00+01:00",))
     assert row["last_event_at"] == at("2019-07-01T23:00+01:00")
