@@ -38,6 +38,8 @@ from custody.facts.time import instant_lit
 from custody.read.taint import Input
 
 EVIDENCE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%:z"
+TRIGGER_SHOWN_CHARS = 80
+"""A trigger expression up to this long is named in the message when its instant is unknown."""
 CHUNK_RECORDS = 100_000
 """Records evaluated at a time: bounds the findings held in memory before they are written."""
 
@@ -150,10 +152,12 @@ def _branch(rule: CompiledRule, version: CompiledVersion, specs: dict[str, FactS
     )
     chain: Any = pl.when(out_of_scope).then(pl.lit(None, pl.Int16))
     if not trigger_known:
-        trigger_text = rule.source.rule.trigger.strip()
+        trigger_text = " ".join(rule.source.rule.trigger.split())
+        # A short trigger (a fact, a simple expression) is named; a long one would bury the message.
+        named = f" ({trigger_text})" if len(trigger_text) <= TRIGGER_SHOWN_CHARS else ""
         text = (
-            f"The time that decides which version of the law applies ({trigger_text}) is not known, "
-            "so the rule cannot be assessed."
+            f"The time that decides which version of the law applies{named} is not known,"
+            " so the rule cannot be assessed."
         )
         decide = chain.otherwise(
             step(cannot, version.severity, lambda: pl.lit(text) + _explain(rule.trigger.facts, specs))

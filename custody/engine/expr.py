@@ -265,6 +265,25 @@ class _Compiler:
             expr = (expr & part.expr) if isinstance(node.op, ast.And) else (expr | part.expr)
         return Compiled(expr, "bool", frozenset().union(*(p.facts for p in parts)))
 
+    def _IfExp(self, node: ast.IfExp) -> Compiled:
+        """`a if condition else b`; a condition that is unknown gives an unknown value (never `b`)."""
+        condition = self._as_bool(node.test)
+        chosen, otherwise = self.compile(node.body), self.compile(node.orelse)
+        kinds = {chosen.kind, otherwise.kind} - {"null"}
+        if len(kinds) > 1 and not kinds <= NUMERIC:
+            raise self.fail(
+                node, f"both values of '{ast.unparse(node)}' must be of one kind, not {' and '.join(sorted(kinds))}"
+            )
+        kind: Kind = kinds.pop() if len(kinds) == 1 else ("float" if kinds else "null")
+        expr = (
+            pl.when(condition.expr.is_null())
+            .then(pl.lit(None))
+            .when(condition.expr)
+            .then(chosen.expr)
+            .otherwise(otherwise.expr)
+        )
+        return Compiled(expr, kind, condition.facts | chosen.facts | otherwise.facts)
+
     def _UnaryOp(self, node: ast.UnaryOp) -> Compiled:
         operand = self.compile(node.operand)
         if isinstance(node.op, ast.Not):

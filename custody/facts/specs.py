@@ -169,9 +169,36 @@ def _record_specs() -> dict[str, FactSpec]:
         ("review_worst_at", "instant", "when the latest-running review took place"),
         ("review_worst_due_at", "instant", "when that review was due (s40(7): postponed ones do not move it)"),
         ("review_next_due_at", "instant", "when the review after the last one held fell due"),
+        ("review_second_at", "instant", "when the second review was held (PACE s42(4)(b): no s42 extension before it)"),
+        (
+            "review_unpostponed_worst_lateness",
+            "duration",
+            "largest lateness of a review not postponed by its due time (negative: early)",
+        ),
+        ("review_unpostponed_worst_at", "instant", "when that review took place"),
+        ("review_unpostponed_worst_due_at", "instant", "when that review was due"),
+        (
+            "review_postponed_worst_lateness",
+            "duration",
+            "largest lateness of a review postponed by its due time (s40(4)(b), (5))",
+        ),
+        ("review_postponed_worst_at", "instant", "when that postponed review was held"),
+        ("review_postponed_worst_due_at", "instant", "when that postponed review was due"),
+        ("review_postponed_worst_postponed_at", "instant", "when the postponement of that review was recorded"),
+        (
+            "review_next_postponed_at",
+            "instant",
+            "a postponement of the review due after the last one held, recorded by its due time",
+        ),
     ):
         add(name, kind, description, review_lineage)  # type: ignore[arg-type]
     add("event_count", "int", "number of usable events on the record", [UNKNOWN_EVENT])
+    add(
+        "last_event_at",
+        "instant",
+        "the latest usable event on the record (the child was still on the record then)",
+        [UNKNOWN_EVENT, *(event_input(t) for t in EVENT_DETAILS)],
+    )
     return specs
 
 
