@@ -60,7 +60,7 @@ def test_demo_s136_before_the_2017_act_is_guidance_never_unlawful(demo_result: C
 
 
 def test_every_demo_record_is_accounted_for(demo_result: CheckResult) -> None:
-    assert demo_result.records.height == 58
+    assert demo_result.records.height == 65
     no_rule = demo_result.records.filter(pl.col("rules_applied") == 0)["custody_record_id"].to_list()
     assert sorted(no_rule) == ["DEMO-019", "DEMO-020"]  # the two adults
 
