@@ -37,12 +37,24 @@ class CaseResult:
     message: str
     trigger_at: dt.datetime | None
     message_contains: str | None = None
+    evidence: str = ""
+    """The finding's evidence (JSON), shown beside a failure so that its author sees the facts."""
 
     @property
     def passed(self) -> bool:
+        return not self.differences
+
+    @property
+    def differences(self) -> list[str]:
+        """What differs from the case's expectation, one phrase each (empty when it passed):
+        the outcome, and the message when the case says what it must contain."""
+        found = []
         if self.expected != self.actual:
-            return False
-        return self.message_contains is None or self.message_contains in self.message
+            found.append(f"expected {self.expected}, got {self.actual}")
+        if self.message_contains is not None and self.message_contains not in self.message:
+            same = " (the outcome is as expected)" if self.expected == self.actual else ""
+            found.append(f"message lacks {self.message_contains!r}{same}")
+        return found
 
     @property
     def test_id(self) -> str:
@@ -154,6 +166,7 @@ def run_cases(rule_set: RuleSet, rules: list[CompiledRule]) -> list[CaseResult]:
                 message=row["message"] or "",
                 trigger_at=trigger_at,
                 message_contains=plan.message_contains,
+                evidence=row["evidence"] or "",
             )
         )
     return results
