@@ -74,7 +74,7 @@ def test_notes_are_left_out_unless_asked(runner: CliRunner, demo_out: Path, tmp_
 def test_fail_on_breach_exits_1(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(cli.app, ["check", str(DEMO), "--out", str(tmp_path), "-q", "--fail-on", "breach"])
     assert result.exit_code == 1, result.stderr
-    assert "at or above --fail-on breach" in result.stderr
+    assert "--fail-on breach: 22 findings at or above breach (S38-GROUNDS 6," in result.stderr
 
 
 def test_formats_picks_the_outputs(runner: CliRunner, tmp_path: Path) -> None:
