@@ -105,7 +105,8 @@ def test_a_pseudonymised_run_is_not_compared_with_a_plain_one(runner: CliRunner,
     result = runner.invoke(cli.app, ["diff", str(hidden), str(plain)])
     assert result.exit_code == 2
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("error: ") and "was pseudonymised and" in line
+    assert line.startswith("error: ")
+    assert "was pseudonymised and" in line
     other_key = runner.invoke(cli.app, ["diff", str(hidden), str(REINSPECTION), "--pseudonymise-key", KEY + "x"])
     assert other_key.exit_code == 2
     assert "different keys" in other_key.stderr
@@ -126,7 +127,8 @@ def test_runs_pseudonymised_with_one_key_compare_without_real_ids(
     assert json.loads((out / "diff.json").read_text())["findings"]["resolved"] == 4
     for name in ("diff.csv", "diff.html", "diff.json"):
         text = (out / name).read_text()
-        assert "ANY-15-" not in text and "C-15" not in text, name
+        assert "ANY-15-" not in text, name
+        assert "C-15" not in text, name
 
 
 # ---------------------------------------------------------------- matching by stable keys
@@ -191,7 +193,8 @@ def test_every_status_and_change_flag() -> None:
         "R4": "continuing",
         "R5": "changed",  # a compliant finding appeared
     }
-    assert rows["R2"]["message_changed"] and not rows["R2"]["outcome_changed"]
+    assert rows["R2"]["message_changed"]
+    assert not rows["R2"]["outcome_changed"]
     assert rows["R3"]["outcome_after"] == "none"
     assert comparison.changed_messages() == 1
     assert comparison.counts() == {"new": 0, "resolved": 0, "continuing": 1, "changed": 3, "unchanged": 1}
@@ -213,4 +216,5 @@ def test_diff_html_is_self_contained_and_escapes_the_data() -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;b&gt;before&lt;/b&gt;" in page
     assert "default-src 'none'" in page
-    assert "http://" not in page and "https://" not in page
+    assert "http://" not in page
+    assert "https://" not in page
