@@ -89,6 +89,22 @@ def test_out_folders_compare_as_the_record_sets_do(runner: CliRunner, moved: Pat
     assert set(folders["per_force"]) == {"(not recorded)"}
 
 
+def test_a_run_that_wrote_only_findings_csv_compares_the_same(runner: CliRunner, moved: Path, tmp_path: Path) -> None:
+    before = tmp_path / "before"
+    checked = runner.invoke(cli.app, ["check", str(REINSPECTION), "-o", str(before), "-q", "--formats", "csv"])
+    assert checked.exit_code == 0, checked.output
+    assert not (before / "findings.parquet").exists()
+    result = runner.invoke(cli.app, ["diff", str(before), str(moved), "--output-format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["findings"] == {
+        "new": 0,
+        "resolved": 4,
+        "continuing": 17,
+        "changed": 0,
+        "unchanged": 81,
+    }
+
+
 def test_fail_on_new_names_the_rules(runner: CliRunner, moved: Path) -> None:
     # Compared the other way round, the two moves are undone: their findings are new.
     result = runner.invoke(cli.app, ["diff", str(moved), str(REINSPECTION), "--fail-on-new", "-q"])
@@ -216,5 +232,6 @@ def test_diff_html_is_self_contained_and_escapes_the_data() -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;b&gt;before&lt;/b&gt;" in page
     assert "default-src 'none'" in page
+    assert '"Segoe UI"' in page  # the stylesheet is the project's own, not escaped as data
     assert "http://" not in page
     assert "https://" not in page

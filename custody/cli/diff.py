@@ -28,7 +28,7 @@ from custody.cli.options import (
 )
 from custody.compare import REPORTED_STATUSES, Comparison, Side, compare, is_run_folder, read_run
 from custody.diff_outputs import write_diff_outputs
-from custody.errors import UsageError
+from custody.errors import InputError, UsageError
 from custody.impact import RulesImpact, rules_impact, side_from_records
 from custody.pipeline import prepare_rules
 from custody.pseudonymise import check_key
@@ -49,7 +49,7 @@ def _side(path: Path, *, rules: RulesOpt, key: str | None, date_order: DateOrder
     if path.is_dir():
         try:
             find_tables(path)
-        except Exception:
+        except InputError:
             raise UsageError(
                 f"{name} {path} is neither a folder `custody check --out` wrote (summary.json and findings) "
                 "nor a record set (detentions and events): give one of those."
@@ -90,6 +90,8 @@ def diff(
     BEFORE and AFTER are each a `custody check --out` folder or a record set (checked on the
     fly with the same rules). Findings are matched by custody record, rule and occasion
     (trigger_at). Pseudonymised runs compare only when made with the same key.
+    --output-format json prints the counts; junit, one test case per rule with changes,
+    failing where findings are new.
     Exit codes: 0 compared; 1 --fail-on-new and a finding is new; 2 a usage or input error.
     """
     require_format(output_format, *DIFF_FORMATS)
@@ -181,8 +183,24 @@ def rules_folder(spec: str, name: str) -> Iterator[Path]:
         )
     with tempfile.TemporaryDirectory(prefix="custody-rules-") as folder:
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-            tar.extractall(folder, filter="data")  # `git archive REV:PATH` puts PATH's files at the top
+            # `git archive REV:PATH` puts PATH's files at the top. Only plain files and
+            # folders inside the temporary folder are written (the "data" filter).
+            if hasattr(tarfile, "data_filter"):  # Python 3.11.4 and later
+                tar.extractall(folder, members=_plain_members(tar), filter="data")
+            else:
+                tar.extractall(folder, members=_plain_members(tar))  # members filtered above
         yield Path(folder)
+
+
+def _plain_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
+    """The archive's files and folders whose paths stay inside the folder they go to."""
+    return [
+        member
+        for member in tar.getmembers()
+        if (member.isfile() or member.isdir())
+        and not member.name.startswith("/")
+        and ".." not in Path(member.name).parts
+    ]
 
 
 def rules_diff(
@@ -207,7 +225,8 @@ def rules_diff(
 
     Checks RECORDS with BASE_RULES and with NEW_RULES and lists every finding whose outcome,
     message or rule version changes, with the rule file and version behind it, counted per
-    rule and period. --output-format markdown prints a summary for a pull-request comment.
+    rule and period. --output-format markdown prints a summary for a pull-request comment;
+    junit, one test case per rule with changes, failing where a finding changes.
     Exit codes: 0 compared; 1 --fail-on-change and something changed; 2 a usage or input error.
     """
     require_format(output_format, *RULES_DIFF_FORMATS)
