@@ -154,7 +154,18 @@ def test_lint_reports_problems_in_good_files_beside_a_broken_one(runner: CliRunn
     assert result.exit_code == 2
     report = json.loads(result.stdout)
     assert report["broken_files"] == [str(cell)]
-    assert any(
-        item["rule"] == "PACE-AA" and "message lacks 'zzz No appropriate adult" in item["message"]
-        for item in report["items"]
-    )
+    (item,) = [item for item in report["items"] if item["rule"] == "PACE-AA"]
+    assert "message lacks 'zzz No appropriate adult" in item["message"]
+    assert item["file"] == str(aa)
+    assert "- name:" in aa.read_text().splitlines()[item["line"] - 1]  # the line of the failing case
+
+
+def test_annotations_and_junit_escape_what_they_carry(junit_schema: xmlschema.XMLSchema) -> None:
+    from custody.render.github import annotation
+    from custody.render.junit import Case, Suite, junit_xml
+
+    line = annotation("50% done\nnext", file="rules/A,B.yaml", line=3, title="S38-X::case")
+    assert line == "::error file=rules/A%2CB.yaml,line=3,title=S38-X%3A%3Acase::50%25 done%0Anext"
+    text = junit_xml([Suite("s", [Case("a <b> & \x01c", "k", failure='say "x"', details="]]>")])], name="n")
+    junit_schema.validate(text)
+    assert "a &lt;b&gt; &amp; c" in text

@@ -105,7 +105,8 @@ def _lint_items(report: LintReport) -> Iterable[tuple[str, int | None, str, str]
     for problem in report.problems:
         yield problem.path, problem.line, problem.rule_id, problem.message
     for result in report.failing:
-        yield "", None, result.rule_id, f"{result.test_id}: {'; '.join(result.differences)}"
+        file, line = _case_line(result, report.sources)
+        yield file or "", line, result.rule_id, f"{result.test_id}: {'; '.join(result.differences)}"
 
 
 def lint_report(output_format: OutputFormat, report: LintReport) -> str:

@@ -9,7 +9,7 @@ is a list of problems (exit 1 if any).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -115,6 +115,8 @@ class LintReport:
     """Files that could not be loaded or compiled (or whose cases could not be read), each once."""
     problems: list[Problem]
     results: list[CaseResult]
+    sources: dict[str, RuleSource] = field(default_factory=dict)
+    """The rules that loaded and compiled, by id (for the file and line of a failing case)."""
 
     @property
     def failing(self) -> list[CaseResult]:
@@ -173,4 +175,5 @@ def lint_directory(directory: Path) -> LintReport:
             runnable.append(rule)
         problems, results = lint_rule_set(rule_set, runnable)
     broken.sort(key=lambda e: (str(e.path), e.line or 0))
-    return LintReport(str(directory), len(paths), broken, problems, results)
+    sources = {rule.rule_id: rule.source for rule in runnable}
+    return LintReport(str(directory), len(paths), broken, problems, results, sources)

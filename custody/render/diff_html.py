@@ -50,6 +50,7 @@ def _rows(frame: pl.DataFrame, max_rows: int) -> list[dict[str, Any]]:
 def render_diff_html(comparison: Comparison, *, title: str | None = None, max_rows: int = MAX_ROWS) -> str:
     """The whole comparison as one self-contained HTML document."""
     reported = comparison.reported()
+    children = comparison.children()
     template = _environment().get_template("diff.html.j2")
     return template.render(
         title=title or "Children in police custody: two runs compared",
@@ -61,7 +62,8 @@ def render_diff_html(comparison: Comparison, *, title: str | None = None, max_ro
         per_rule=comparison.counts_by("rule_id"),
         per_force=comparison.counts_by("force"),
         funnel=_funnel(comparison),
-        children=list(comparison.children().iter_rows(named=True)),
+        children=list(children.head(max_rows).iter_rows(named=True)),
+        total_children=children.height,
         rows=_rows(reported, max_rows),
         total_rows=reported.height,
         max_rows=max_rows,
