@@ -175,5 +175,5 @@ def lint_directory(directory: Path) -> LintReport:
             runnable.append(rule)
         problems, results = lint_rule_set(rule_set, runnable)
     broken.sort(key=lambda e: (str(e.path), e.line or 0))
-    sources = {rule.rule_id: rule.source for rule in runnable}
-    return LintReport(str(directory), len(paths), broken, problems, results, sources)
+    by_id = {rule.rule_id: rule.source for rule in runnable}
+    return LintReport(str(directory), len(paths), broken, problems, results, by_id)
