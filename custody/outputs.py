@@ -249,6 +249,10 @@ def write_outputs(
             files=names,
             pseudonymised=pseudonymise_key is not None,
         )
+        if pseudonymise_key is not None:
+            from custody.pseudonymise import key_id
+
+            content["pseudonymisation_key_id"] = key_id(pseudonymise_key)
         content["manifest"] = manifest
         # The run's id is the digest of its summary (run time and manifest included): each
         # run has its own, and the same result always gives the same bytes.

@@ -163,6 +163,14 @@ def check_key(key: str) -> bytes:
     return key.encode("utf-8")
 
 
+def key_id(key: str) -> str:
+    """A short id of the key, recorded in summary.json so that two runs can be told to share
+    a key (and `custody diff` can refuse runs that do not) without the key itself: the first
+    16 hex characters of HMAC-SHA256(key, "custody key id"). It reveals no more than any
+    pseudonym does (each is an HMAC under the same key)."""
+    return _hmac_sha256(check_key(key), b"custody key id")(b"").hex()[:DIGEST_HEX_CHARS]
+
+
 def pseudonymise(result: CheckResult, key: str) -> CheckResult:
     """The same result with every person and custody record id replaced by its keyed digest,
     and every date of birth cut to its year and month."""

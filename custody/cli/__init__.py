@@ -20,6 +20,7 @@ import typer
 from typer.core import TyperGroup
 
 from custody.cli import check as check_commands
+from custody.cli import diff as diff_commands
 from custody.cli import records as record_commands
 from custody.cli.rules import rules_app
 from custody.contract import CONTRACT_VERSION
@@ -104,6 +105,7 @@ app.command("explain")(check_commands.explain)
 app.command("validate")(record_commands.validate)
 app.command("schema")(record_commands.schema)
 app.command("generate")(check_commands.generate)
+app.command("diff")(diff_commands.diff)
 app.add_typer(rules_app)
 
 

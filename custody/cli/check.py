@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 from collections.abc import Iterator
@@ -10,12 +11,23 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import polars as pl
 import typer
 from rich.console import Console
 
-from custody.cli.options import DateOrder, DateOrderOpt, EventsOpt, RecordsArg, RulesOpt, record_source
+from custody.cli.gating import check_report, report_gates
+from custody.cli.options import (
+    DateOrder,
+    DateOrderOpt,
+    EventsOpt,
+    OutputFormat,
+    RecordsArg,
+    RulesOpt,
+    output_format_option,
+    record_source,
+    require_format,
+)
 from custody.explain import explain_record
+from custody.gates import evaluate_gates, parse_gates
 from custody.outputs import (
     out_folder,
     out_folder_errors,
@@ -33,12 +45,7 @@ from custody.render.terminal import print_summary
 KEY_ENV = "CUSTODY_PSEUDONYMISE_KEY"
 
 
-class FailOn(StrEnum):
-    breach = "breach"
-    cannot_assess = "cannot_assess"
-
-
-FAIL_ON_OUTCOMES = {FailOn.breach: {"breach"}, FailOn.cannot_assess: {"breach", "cannot_assess"}}
+CHECK_FORMATS = (OutputFormat.text, OutputFormat.json, OutputFormat.junit)
 
 
 def check(
@@ -55,9 +62,17 @@ def check(
         ),
     ] = "all",
     fail_on: Annotated[
-        FailOn | None,
-        typer.Option("--fail-on", help="Exit 1 if any finding is at or above this outcome (for CI)."),
+        list[str] | None,
+        typer.Option(
+            "--fail-on",
+            help="Exit 1 if a gate trips (for CI); repeat it or give a comma list. A gate is an outcome "
+            "(breach, cannot_assess: at or above), a severity (high, medium, low: at or above), a basis "
+            "(statute, code, guidance) or a rule id, several joined by + (all must hold; breaches unless an "
+            "outcome is named), or data_quality (the inputs lost rows). E.g. breach, high+statute, "
+            "cannot_assess+S38-TRANSFER, data_quality.",
+        ),
     ] = None,
+    output_format: Annotated[OutputFormat, output_format_option(*CHECK_FORMATS)] = OutputFormat.text,
     pseudonymise_key: Annotated[
         str | None,
         typer.Option(
@@ -84,10 +99,16 @@ def check(
 ) -> None:
     """Check every custody record against every rule and write the findings.
 
-    Exit codes: 0 the run completed (whatever it found); 1 findings at or above --fail-on;
-    2 a usage or input error.
+    Exit codes: 0 the run completed (whatever it found); 1 a --fail-on gate tripped (each
+    tripped gate says what tripped it on stderr, even with -q); 2 a usage or input error.
+    With --output-format json or junit, standard output holds the run's summary and gates
+    as JSON, or one JUnit test case per rule (failing where a gate tripped on it; with no
+    --fail-on, where it has breaches).
     """
     chosen = parse_formats(formats)
+    require_format(output_format, *CHECK_FORMATS)
+    prepared = prepare_rules(rules)
+    gates = parse_gates(fail_on or [], [rule.rule_id for rule in prepared.compiled])
     if pseudonymise_key is not None:
         check_key(pseudonymise_key)
     source = record_source(records, events)
@@ -101,7 +122,7 @@ def check(
         with console.status("Checking…", spinner="dots") as status, out_folder_errors(out):
             result = run_check(
                 source,
-                rules=prepare_rules(rules),
+                rules=prepared,
                 include_notes=include_notes,
                 progress=lambda stage: status.update(f"{stage}…"),
                 spill_dir=work,
@@ -110,15 +131,13 @@ def check(
             )
             status.update("Writing the outputs…")
             written = write_outputs(result, out, formats=chosen, pseudonymise_key=pseudonymise_key)
-        if not quiet:
+        if not quiet and output_format is OutputFormat.text:
             print_summary(Console(), result, written)
-        failing = 0
-        if fail_on is not None:
-            at_or_above = pl.col("outcome").cast(pl.String).is_in(sorted(FAIL_ON_OUTCOMES[fail_on]))
-            failing = result.findings.lazy().filter(at_or_above).select(pl.len()).collect().item()
-    if failing:
-        Console(stderr=True).print(f"{failing} finding(s) at or above --fail-on {fail_on}: exit 1.", highlight=False)
-        raise typer.Exit(1)
+        verdicts = evaluate_gates(result, gates)
+        if output_format is not OutputFormat.text:
+            summary = json.loads(written[-1].read_text(encoding="utf-8"))  # summary.json is written last
+            typer.echo(check_report(output_format, result, verdicts, summary), nl=False)
+    report_gates(verdicts, quiet=quiet)
 
 
 @contextmanager

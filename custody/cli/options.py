@@ -65,3 +65,28 @@ DateOrderOpt = Annotated[
         "spreadsheets write them). A column that proves the other order stops the run; dates are never guessed.",
     ),
 ]
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+    junit = "junit"
+    github = "github"
+    markdown = "markdown"
+
+
+def output_format_option(*allowed: OutputFormat) -> object:
+    """`--output-format`, offering the formats a command has (text, for people, by default)."""
+    names = ", ".join(f.value for f in allowed)
+    return typer.Option(
+        "--output-format",
+        help=f"What to print on standard output: {names} (text for people; the others for CI and scripts).",
+        case_sensitive=False,
+    )
+
+
+def require_format(chosen: OutputFormat, *allowed: OutputFormat) -> None:
+    if chosen not in allowed:
+        raise UsageError(
+            f"--output-format {chosen.value} is not offered here: use one of {', '.join(f.value for f in allowed)}."
+        )

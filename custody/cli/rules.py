@@ -9,12 +9,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from custody.cli.options import RulesOpt
+from custody.cli.diff import rules_diff
+from custody.cli.options import OutputFormat, RulesOpt, output_format_option, require_format
+from custody.cli.rule_reports import case_report, lint_report
 from custody.engine.cases import run_cases
 from custody.engine.compile import CompiledRule, compile_rule_set
 from custody.engine.describe import explain_rule
 from custody.engine.expr import FUNCTIONS
-from custody.engine.lint import lint_rule_set
+from custody.engine.lint import lint_directory
 from custody.engine.rulefile import RuleSet, RuleSource, default_rules_dir, load_rule_set
 from custody.errors import UsageError
 from custody.facts import fact_specs
@@ -71,44 +73,74 @@ def show_rule(
     typer.echo(explain_rule(chosen.source))
 
 
+RULE_REPORT_FORMATS = (OutputFormat.text, OutputFormat.json, OutputFormat.junit, OutputFormat.github)
+
+
 @rules_app.command("test")
 def run_rule_tests(
     rule_ids: Annotated[list[str] | None, typer.Argument(help="Rule ids to test (default: all).")] = None,
     rules: RulesOpt = None,
+    output_format: Annotated[OutputFormat, output_format_option(*RULE_REPORT_FORMATS)] = OutputFormat.text,
 ) -> None:
-    """Run every rule's own test cases (no pytest needed); exit 1 if any fails."""
+    """Run every rule's own test cases (no pytest needed); exit 1 if any fails.
+
+    A failure says what differs: the outcome, or (when the outcome is as expected) the
+    message, shown with the finding's evidence.
+    """
+    require_format(output_format, *RULE_REPORT_FORMATS)
     rule_set, compiled = _load(rules)
     selected = _select(compiled, rule_ids)
     results = run_cases(rule_set, selected)
+    sources = {c.rule_id: c.source for c in selected}
     failed = [r for r in results if not r.passed]
-    for result in failed:
-        typer.echo(f"FAIL {result.test_id}")
-        typer.echo(f"     expected {result.expected}, got {result.actual}")
-        if result.message_contains and result.message_contains not in result.message:
-            typer.echo(f"     message lacks {result.message_contains!r}")
-        if result.message:
-            typer.echo(f"     message: {result.message}")
     cases = len({(r.rule_id, r.case) for r in results})
-    typer.echo(f"{len(selected)} rules, {cases} cases, {len(results)} records")
-    typer.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if output_format is OutputFormat.text:
+        for result in failed:
+            typer.echo(f"FAIL {result.test_id}")
+            for difference in result.differences:
+                typer.echo(f"     {difference}")
+            if result.message:
+                typer.echo(f"     message: {result.message}")
+            if result.evidence and result.expected == result.actual:
+                typer.echo(f"     evidence: {result.evidence}")
+        typer.echo(f"{len(selected)} rules, {cases} cases, {len(results)} records")
+        typer.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    else:
+        typer.echo(case_report(output_format, results, sources, rules=len(selected), cases=cases), nl=False)
     if failed:
         raise typer.Exit(1)
 
 
 @rules_app.command("lint")
-def lint_rules(rules: RulesOpt = None) -> None:
-    """Check the rule set: schema, ids, versions, citations, and cases for every outcome and date boundary."""
-    rule_set, compiled = _load(rules)
-    problems, results = lint_rule_set(rule_set, compiled)
-    failing = [r for r in results if not r.passed]
-    for problem in problems:
-        typer.echo(str(problem))
-    for result in failing:
-        typer.echo(f"{result.test_id}: case expects {result.expected}, got {result.actual} (see `custody rules test`)")
-    total = len(problems) + len(failing)
-    typer.echo(f"{len(rule_set.rules)} rules checked in {rule_set.directory}: {total} problem(s)")
+def lint_rules(
+    rules: RulesOpt = None,
+    output_format: Annotated[OutputFormat, output_format_option(*RULE_REPORT_FORMATS)] = OutputFormat.text,
+) -> None:
+    """Check the rule set: schema, ids, versions, citations, and cases for every outcome and date boundary.
+
+    Every problem in every file is reported in one run. Exit codes: 0 clean; 1 problems;
+    2 a file could not be loaded or compiled (each such file is named on stderr, with its line).
+    """
+    require_format(output_format, *RULE_REPORT_FORMATS)
+    report = lint_directory(rules or default_rules_dir())
+    for error in report.broken:
+        typer.echo(f"error: {error}", err=True)
+    total = len(report.broken) + len(report.problems) + len(report.failing)
+    if output_format is OutputFormat.text:
+        for problem in report.problems:
+            typer.echo(str(problem))
+        for result in report.failing:
+            typer.echo(f"{result.test_id}: {'; '.join(result.differences)} (see `custody rules test`)")
+        typer.echo(f"{report.files} rule files checked in {report.directory}: {total} problem(s)")
+    else:
+        typer.echo(lint_report(output_format, report), nl=False)
+    if report.broken:
+        raise typer.Exit(2)
     if total:
         raise typer.Exit(1)
+
+
+rules_app.command("diff")(rules_diff)
 
 
 @rules_app.command("facts")

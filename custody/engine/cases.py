@@ -45,12 +45,25 @@ class CaseResult:
     """The trigger instant of each occasion (one for a rule without occasions)."""
     expected_each: tuple[str, ...] = ()
     """The outcome expected of each occasion."""
+    evidence: str = ""
+    """The finding's evidence (JSON; one per occasion, joined by ` | `), shown beside a failure
+    so that its author sees the facts."""
 
     @property
     def passed(self) -> bool:
+        return not self.differences
+
+    @property
+    def differences(self) -> list[str]:
+        """What differs from the case's expectation, one phrase each (empty when it passed):
+        the outcome, and the message when the case says what it must contain."""
+        found = []
         if self.expected != self.actual:
-            return False
-        return self.message_contains is None or self.message_contains in self.message
+            found.append(f"expected {self.expected}, got {self.actual}")
+        if self.message_contains is not None and self.message_contains not in self.message:
+            same = " (the outcome is as expected)" if self.expected == self.actual else ""
+            found.append(f"message lacks {self.message_contains!r}{same}")
+        return found
 
     @property
     def test_id(self) -> str:
@@ -155,7 +168,7 @@ def run_cases(rule_set: RuleSet, rules: list[CompiledRule]) -> list[CaseResult]:
     # One row per (record, rule, occasion): its finding if the rule applied. An occasion is
     # told apart by its trigger instant (the same key as the findings').
     joined = triggers.join(
-        findings.select("custody_record_id", "rule_id", "trigger_at", "outcome", "message"),
+        findings.select("custody_record_id", "rule_id", "trigger_at", "outcome", "message", "evidence"),
         on=["custody_record_id", "rule_id", "trigger_at"],
         how="left",
         nulls_equal=True,
@@ -170,6 +183,7 @@ def run_cases(rule_set: RuleSet, rules: list[CompiledRule]) -> list[CaseResult]:
         actual = tuple(cast("str | None", r["outcome"]) or "none" for r in rows)
         triggers_of = tuple(cast("dt.datetime | None", r["trigger_at"]) for r in rows)
         messages = [cast("str | None", r["message"]) or "" for r in rows]
+        evidence = [cast("str | None", r["evidence"]) or "" for r in rows]
         results.append(
             CaseResult(
                 rule_id=plan.rule_id,
@@ -182,6 +196,7 @@ def run_cases(rule_set: RuleSet, rules: list[CompiledRule]) -> list[CaseResult]:
                 message_contains=plan.message_contains,
                 triggers=triggers_of,
                 expected_each=plan.expected,
+                evidence=" | ".join(text for text in evidence if text),
             )
         )
     return results
