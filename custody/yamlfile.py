@@ -67,7 +67,9 @@ def construct_mapping(loader: StrictLoader, node: yaml.MappingNode, deep: bool =
 StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
 
 
-def lines_of_nodes(node: yaml.Node, path: KeyPath = (), within: frozenset[int] = frozenset()) -> Iterator[tuple[KeyPath, int]]:
+def lines_of_nodes(
+    node: yaml.Node, path: KeyPath = (), within: frozenset[int] = frozenset()
+) -> Iterator[tuple[KeyPath, int]]:
     yield path, node.start_mark.line + 1
     if id(node) in within:  # a recursive alias (`&a [*a]`): its lines are already recorded
         return

@@ -53,6 +53,7 @@ from custody.read.batches import Batch
 from custody.read.columns import ROW, clean_name
 from custody.read.dates import check_slash_order
 from custody.read.files import FOLDER, not_a_regular_file
+from custody.read.plausible import IMPLAUSIBLE_LABELS, Plausibility, implausible_events
 from custody.read.taint import taint_of
 from custody.read.timeparse import ISSUE_LABELS as VALUE_ISSUE_LABELS
 from custody.read.timeparse import DateOrder, as_text, parse_bools, parse_dates, parse_datetimes
@@ -85,6 +86,7 @@ ISSUE_LABELS: dict[str, str] = {
     "unknown_value": "not an allowed value",
     "detail_not_allowed": "not allowed for the event_type",
     "not_utf8": "not valid UTF-8 (read as Windows-1252)",
+    **IMPLAUSIBLE_LABELS,
 }
 """Every `issue` code the loader counts, with a short label (the keys of `RecordSet.issues`)."""
 
@@ -140,25 +142,62 @@ class RecordSet:
 
 
 def load_record_set(
-    source: Path | str | tuple[Path | str, Path | str], *, batch: Batch | None = None, date_order: DateOrder = "dmy"
+    source: Path | str | tuple[Path | str, Path | str],
+    *,
+    batch: Batch | None = None,
+    date_order: DateOrder = "dmy",
+    plausible: Plausibility | None = None,
 ) -> RecordSet:
     """Load a record set from a folder (holding `detentions.<ext>` and `events.<ext>`) or
     from two files (detentions first). Raises `InputError` for structural problems.
 
     With `batch` (from `custody.read.batches.plan_batches`, Parquet only), only that batch's rows
-    are read, from its pieces; row numbers and the files reported stay those of the record set."""
+    are read, from its pieces; row numbers and the files reported stay those of the record set.
+    `plausible`: how far from arrival an event may be before it is reported (default: 7 days
+    after, court events excepted, and 24 hours before)."""
     files = find_tables(source)
     detentions_raw = _read_table(files["detentions"], "detentions", None if batch is None else batch.detentions)
     events_raw = _read_table(files["events"], "events", None if batch is None else batch.events)
     for raw in (detentions_raw, events_raw):
         dated = [spec.name for spec in TABLES[raw.table] if spec.kind in ("date", "datetime")]
         check_slash_order(raw.frame, dated, raw.path, ROW, date_order)
+    return _load(detentions_raw, events_raw, files, date_order, plausible)
 
+
+def load_tables(
+    detentions: pl.DataFrame,
+    events: pl.DataFrame,
+    files: dict[str, Path],
+    *,
+    plausible: Plausibility | None = None,
+) -> RecordSet:
+    """A record set from two tables already in memory in the contract's form (text columns
+    named as the contract names them, and `_row`), as an input profile produces them: checked
+    exactly as the same tables read from files. `files` names the file each table came from."""
+    raws = [
+        _RawTable(path=files[table], table=table, frame=_clean_values(frame, table), warnings=_empty_dq())
+        for table, frame in (("detentions", detentions), ("events", events))
+    ]
+    return _load(raws[0], raws[1], files, "dmy", plausible)
+
+
+def _load(
+    detentions_raw: _RawTable,
+    events_raw: _RawTable,
+    files: dict[str, Path],
+    date_order: DateOrder,
+    plausible: Plausibility | None,
+) -> RecordSet:
     detentions, detention_dq, rejected_ids = _check_detentions(detentions_raw, date_order)
     events, event_dq = _check_events(events_raw, detentions[_ID], rejected_ids, date_order)
+    # Times far outside any detention (a typing error in a year or a month) are reported, not
+    # turned into breaches: custody.read.plausible.
+    events, implausible_dq = implausible_events(detentions, events, events_raw.path, plausible or Plausibility())
 
     data_quality = sort_data_quality(
-        pl.concat([detentions_raw.warnings, detention_dq, events_raw.warnings, event_dq], how="vertical")
+        pl.concat(
+            [detentions_raw.warnings, detention_dq, events_raw.warnings, event_dq, implausible_dq], how="vertical"
+        )
     )
     issues = _count_issues(data_quality)
 
