@@ -221,6 +221,14 @@ def load_records(source: Path | str | tuple[Path | str, Path | str]) -> RecordSe
     return load_record_set(source)
 
 
+def read_table_file(path: Path) -> pl.DataFrame:
+    """One table file as read, whatever its columns (for an input profile's export): CSV and
+    XLSX cells as text, Parquet and NDJSON as typed, and `_row` as the loader numbers rows."""
+    _check_file(path)
+    frame, _lossy = _READERS[SUFFIXES[path.suffix.lower()]](path)
+    return frame
+
+
 def sort_data_quality(data_quality: pl.DataFrame) -> pl.DataFrame:
     """Data-quality rows in report order: detentions then events, by row (stable within a row)."""
     order = {"detentions": 0, "events": 1}
