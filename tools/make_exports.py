@@ -98,6 +98,10 @@ LOG_PLACE = {
 }
 
 
+_OFFENCE_WIDE = '{"VIOLENT": violent, "SEXUAL": sexual, "OTHER": other}'
+_OFFENCE_LOG = '{"Violent": violent, "Sexual": sexual, "Other": other}'
+
+
 def _code(detail: str) -> str:
     return detail.upper().replace("_", " ")
 
@@ -235,7 +239,7 @@ detentions:
     place_of_safety:
       column: Place_Of_Safety
       values:
-{_values(WIDE_PLACE, "        ")}    offence_category: {{column: Offence_Type, values: {{"VIOLENT": violent, "SEXUAL": sexual, "OTHER": other}}}}
+{_values(WIDE_PLACE, "        ")}    offence_category: {{column: Offence_Type, values: {_OFFENCE_WIDE}}}
     indictable: {{column: Indictable, values: {{"Y": true, "N": false}}}}
   # Knowingly unused: a column not mapped above and not listed here stops the run.
   unused: [Arresting_Officer, Record_Status]
@@ -287,9 +291,7 @@ def auditlog(demo: Path, out: Path) -> None:
     entries = []
     for record in detentions.iter_rows(named=True):
         own = events.filter(pl.col("custody_record_id") == record["custody_record_id"])
-        listed = [
-            (e["_at"], e["event_type"], e["detail"], e["note"] or "") for e in own.iter_rows(named=True)
-        ]
+        listed = [(e["_at"], e["event_type"], e["detail"], e["note"] or "") for e in own.iter_rows(named=True)]
         # Entries that are not events, as real audit logs hold them: the profile ignores them.
         listed.append((record["_arrival"] + dt.timedelta(minutes=3), None, "PROPERTY RECORDED", "Property bagged"))
         listed.append((record["_arrival"] + dt.timedelta(hours=2), None, "MEAL OFFERED", "Meal and drink offered"))
@@ -348,7 +350,7 @@ detentions:
     place_of_safety:
       column: Place_Of_Safety
       values:
-{_values(LOG_PLACE, "        ")}    offence_category: {{column: Offence_Category, values: {{"Violent": violent, "Sexual": sexual, "Other": other}}}}
+{_values(LOG_PLACE, "        ")}    offence_category: {{column: Offence_Category, values: {_OFFENCE_LOG}}}
     indictable: Indictable_Flag
   unused: [Extract_Date]
 
