@@ -14,7 +14,16 @@ import polars as pl
 import typer
 from rich.console import Console
 
-from custody.cli.options import DateOrder, DateOrderOpt, EventsOpt, RecordsArg, RulesOpt, record_source
+from custody.cli.options import (
+    DateOrder,
+    DateOrderOpt,
+    EventsOpt,
+    ProfileOpt,
+    RecordsArg,
+    RulesOpt,
+    load_input,
+    records_input,
+)
 from custody.explain import explain_record
 from custody.outputs import (
     out_folder,
@@ -27,7 +36,6 @@ from custody.outputs import (
 from custody.pipeline import prepare_rules, run_check
 from custody.pseudonymise import check_key
 from custody.read.batches import BATCH_RECORDS
-from custody.read.loader import load_record_set
 from custody.render.terminal import print_summary
 
 KEY_ENV = "CUSTODY_PSEUDONYMISE_KEY"
@@ -81,6 +89,7 @@ def check(
         ),
     ] = BATCH_RECORDS,
     date_order: DateOrderOpt = DateOrder.dmy,
+    profile: ProfileOpt = None,
 ) -> None:
     """Check every custody record against every rule and write the findings.
 
@@ -90,7 +99,7 @@ def check(
     chosen = parse_formats(formats)
     if pseudonymise_key is not None:
         check_key(pseudonymise_key)
-    source = record_source(records, events)
+    source, loaded_profile = records_input(records, events, profile, date_order)
     console = Console(stderr=True, quiet=quiet)
     out_folder(out)
     remove_leftovers(out)
@@ -107,6 +116,7 @@ def check(
                 spill_dir=work,
                 batch_records=batch_records,
                 date_order=date_order.order,
+                profile=loaded_profile,
             )
             status.update("Writing the outputs…")
             written = write_outputs(result, out, formats=chosen, pseudonymise_key=pseudonymise_key)
@@ -147,9 +157,10 @@ def explain(
     events: EventsOpt = None,
     rules: RulesOpt = None,
     date_order: DateOrderOpt = DateOrder.dmy,
+    profile: ProfileOpt = None,
 ) -> None:
     """Show one record's timeline (UK and UTC), the facts derived and why each rule decided as it did."""
-    loaded = load_record_set(record_source(records, events), date_order=date_order.order)
+    loaded = load_input(records, events, profile, date_order)
     typer.echo(explain_record(custody_record_id, loaded, prepare_rules(rules)))
 
 

@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 
 from custody.errors import UsageError
+from custody.read.loader import RecordSet, load_record_set
+from custody.read.profile import LoadedProfile, load_profile, load_with_profile
 from custody.read.timeparse import DateOrder as SlashOrder
 
 RecordsArg = Annotated[
@@ -65,3 +67,36 @@ DateOrderOpt = Annotated[
         "spreadsheets write them). A column that proves the other order stops the run; dates are never guessed.",
     ),
 ]
+
+
+ProfileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--profile",
+        help="An input profile (YAML) for a force's own export layout: RECORDS is then the export (its folder, "
+        "or its one file). See `custody profile scan` to draft one.",
+        show_default=False,
+    ),
+]
+
+
+def records_input(
+    records: Path, events: Path | None, profile: Path | None, date_order: DateOrder
+) -> tuple[Path | tuple[Path, Path], LoadedProfile | None]:
+    """(what the loader reads, the profile if one was given) from RECORDS, --events, --profile."""
+    if profile is None:
+        return record_source(records, events), None
+    if events is not None:
+        raise UsageError("--events does not go with --profile: the profile names the export's files.")
+    if date_order is DateOrder.mdy:
+        raise UsageError("--date-order does not go with --profile: declare date_order in the profile instead.")
+    return records, load_profile(profile)
+
+
+def load_input(records: Path, events: Path | None, profile: Path | None, date_order: DateOrder) -> RecordSet:
+    """The record set RECORDS names, read as the contract says or through --profile."""
+    source, loaded = records_input(records, events, profile, date_order)
+    if loaded is None:
+        return load_record_set(source, date_order=date_order.order)
+    assert isinstance(source, Path)
+    return load_with_profile(loaded, source)
