@@ -497,9 +497,17 @@ class _Builder:
             try:
                 check_slash_order(self.frame, [column], self.path, ROW, order)
             except InputError as error:
+                text = str(error)
+                if " mixes " in text:
+                    raise
+                first = re.search(r"the first at row (\d+)", text)
+                proven = "mdy" if order == "dmy" else "dmy"
+                at_row = f", the first at row {first.group(1)}" if first else ""
                 raise InputError(
-                    f"{error} (With --profile the order is the profile's: set date_order for {column} in "
-                    f"{self.loaded.path.name}.)"
+                    f"{self.path}: column {column} has dates written {'month' if proven == 'mdy' else 'day'} first"
+                    f"{at_row}"
+                    f", but profile {self.loaded.path.name} declares date_order: {order} for it: set date_order: "
+                    f"{proven} in the profile if the export writes them so, or correct those dates."
                 ) from None
 
     def check_unused(self, unused: list[str], location: KeyPath) -> None:

@@ -1,0 +1,315 @@
+"""Input profiles: a force's own export, read through its profile, is checked exactly as the
+same records in contract form; what cannot be used is reported in the export's own terms."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+from pathlib import Path
+from types import ModuleType
+
+import polars as pl
+import pytest
+from conftest import DEMO, ROOT, SAMPLES
+from typer.testing import CliRunner
+
+from custody import cli
+from custody.errors import InputError
+from custody.pipeline import PreparedRules, findings_for
+from custody.read.loader import RecordSet, load_record_set
+from custody.read.profile import ProfileError, load_profile, load_with_profile
+
+LAYOUTS = ("export_wide", "export_auditlog")
+
+
+def _tool() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("make_exports", ROOT / "tools" / "make_exports.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The two export layouts, written afresh from whatever demo/ holds now."""
+    root = tmp_path_factory.mktemp("exports")
+    tool = _tool()
+    tool.wide(DEMO, root / "export_wide")
+    tool.auditlog(DEMO, root / "export_auditlog")
+    return root
+
+
+def _findings(records: RecordSet, rules: PreparedRules) -> pl.DataFrame:
+    _, findings = findings_for(records, rules)
+    return findings.sort("custody_record_id", "rule_id", "trigger_at", nulls_last=True)
+
+
+def _profiled(folder: Path) -> RecordSet:
+    return load_with_profile(load_profile(folder / "profile.yaml"), folder)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_each_profiled_export_gives_exactly_the_findings_of_demo(
+    layout: str, exports: Path, prepared_rules: PreparedRules
+) -> None:
+    contract = load_record_set(DEMO)
+    profiled = _profiled(exports / layout)
+    assert profiled.data_quality.is_empty()
+    assert profiled.detentions.height == contract.detentions.height
+    assert profiled.events.height == contract.events.height
+    expected = _findings(contract, prepared_rules)
+    assert expected.height > 200
+    assert _findings(profiled, prepared_rules).equals(expected)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_the_committed_exports_are_what_the_script_writes_from_demo(layout: str, exports: Path) -> None:
+    written = sorted(p.name for p in (exports / layout).iterdir())
+    assert written == sorted(p.name for p in (SAMPLES / layout).iterdir())
+    for name in written:
+        assert (SAMPLES / layout / name).read_bytes() == (exports / layout / name).read_bytes(), (
+            f"sample_records/{layout}/{name} is out of step with demo/: run python3 tools/make_exports.py"
+        )
+
+
+def test_check_with_a_profile_writes_the_same_findings_as_demo(runner: CliRunner, tmp_path: Path) -> None:
+    folder = SAMPLES / "export_wide"
+    result = runner.invoke(
+        cli.app, ["check", str(folder), "--profile", str(folder / "profile.yaml"), "--out", str(tmp_path / "p")]
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli.app, ["check", str(DEMO), "--out", str(tmp_path / "d")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "p" / "findings.csv").read_bytes() == (tmp_path / "d" / "findings.csv").read_bytes()
+    summary = (tmp_path / "p" / "summary.json").read_text()
+    assert '"profile"' in summary
+    assert "custody export (wide)" in summary
+
+
+def test_the_wide_export_can_be_named_as_its_one_file(exports: Path, prepared_rules: PreparedRules) -> None:
+    folder = exports / "export_wide"
+    records = load_with_profile(load_profile(folder / "profile.yaml"), folder / "custody_export.csv")
+    assert records.detentions.height == load_record_set(DEMO).detentions.height
+
+
+def test_events_or_date_order_with_a_profile_are_usage_errors(runner: CliRunner, tmp_path: Path) -> None:
+    folder = SAMPLES / "export_wide"
+    profile = str(folder / "profile.yaml")
+    for extra in (["--events", str(folder / "custody_export.csv")], ["--date-order", "mdy"]):
+        result = runner.invoke(cli.app, ["validate", str(folder), "--profile", profile, "--out", str(tmp_path), *extra])
+        assert result.exit_code == 2
+        assert "--profile" in result.output
+
+
+# ---------------------------------------------------------------- data quality in the export's terms
+
+
+def _edit_csv(path: Path, row: int, column: str, value: str) -> None:
+    """Set one cell (row numbered as a spreadsheet shows it: header is row 1)."""
+    frame = pl.read_csv(path, infer_schema=False)
+    frame = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == row - 2).then(pl.lit(value)).otherwise(pl.col(column)).alias(column)
+    )
+    frame.write_csv(path)
+
+
+@pytest.fixture
+def wide(exports: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "wide"
+    shutil.copytree(exports / "export_wide", folder)
+    return folder
+
+
+@pytest.fixture
+def auditlog(exports: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "auditlog"
+    shutil.copytree(exports / "export_auditlog", folder)
+    return folder
+
+
+def _row_of(path: Path, column: str, value: str) -> int:
+    frame = pl.read_csv(path, infer_schema=False)
+    return int(frame.with_row_index().filter(pl.col(column) == value)["index"][0]) + 2
+
+
+def test_a_bad_time_is_reported_with_the_exports_file_row_and_columns(wide: Path) -> None:
+    export = wide / "custody_export.csv"
+    row = _row_of(export, "Custody_Ref", "DEMO-030")
+    _edit_csv(export, row, "Review_1_Time", "25:61")
+    records = _profiled(wide)
+    problem = records.data_quality.row(0, named=True)
+    assert problem["file"] == "custody_export.csv"
+    assert problem["row"] == row
+    assert problem["column"] == "Review_1_Date + Review_1_Time"
+    assert problem["value"].endswith(" 25:61")
+    assert problem["event_type"] == "review"
+    assert problem["custody_record_id"] == "DEMO-030"
+
+
+def test_an_unmapped_code_keeps_its_raw_text_and_is_refused_naming_the_profile(
+    wide: Path, prepared_rules: PreparedRules
+) -> None:
+    export = wide / "custody_export.csv"
+    row = _row_of(export, "Custody_Ref", "DEMO-002")
+    _edit_csv(export, row, "Detention_Reason", "PACE ARR")
+    records = _profiled(wide)
+    problem = records.data_quality.row(0, named=True)
+    assert (problem["file"], problem["row"], problem["column"], problem["value"]) == (
+        "custody_export.csv",
+        row,
+        "Detention_Reason",
+        "PACE ARR",
+    )
+    assert problem["action"] == "value_unusable"
+    assert re.search(r"not a code in the values of profile profile\.yaml:\d+ for detention_power", problem["reason"])
+    outcomes = _findings(records, prepared_rules).filter(pl.col("custody_record_id") == "DEMO-002")
+    assert set(outcomes["outcome"].cast(pl.String)) <= {"cannot_assess", "compliant"}
+    s38 = outcomes.filter(pl.col("rule_id").cast(pl.String).str.starts_with("S38"))
+    assert "breach" not in set(s38["outcome"].cast(pl.String))
+
+
+def test_an_unmapped_entry_type_is_refused_and_its_record_cannot_be_assessed(
+    auditlog: Path, prepared_rules: PreparedRules
+) -> None:
+    log = auditlog / "custody_log.csv"
+    frame = pl.read_csv(log, infer_schema=False)
+    row = int(frame.with_row_index().filter(pl.col("Entry_Type") == "BAIL REFUSED")["index"][0]) + 2
+    record = frame["RecordRef"][row - 2]
+    _edit_csv(log, row, "Entry_Type", "REFUSED BAIL (CUSTODY SGT)")
+    records = _profiled(auditlog)
+    problem = records.data_quality.row(0, named=True)
+    assert (problem["file"], problem["row"], problem["column"]) == ("custody_log.csv", row, "Entry_Type")
+    assert problem["value"] == "REFUSED BAIL (CUSTODY SGT)"
+    assert problem["action"] == "row_rejected"
+    assert "not an entry type of profile" in problem["reason"]
+    assert problem["event_type"] is None
+    findings = _findings(records, prepared_rules).filter(pl.col("custody_record_id") == record)
+    assert "cannot_assess" in set(findings["outcome"].cast(pl.String))
+
+
+def test_a_flag_that_is_neither_yes_nor_no_is_reported(wide: Path) -> None:
+    export = wide / "custody_export.csv"
+    row = _row_of(export, "Custody_Ref", "DEMO-024")
+    _edit_csv(export, row, "Welfare_Informed_Flag", "maybe")
+    problem = _profiled(wide).data_quality.row(0, named=True)
+    assert (problem["row"], problem["column"], problem["value"]) == (row, "Welfare_Informed_Flag", "maybe")
+    assert "neither a true nor a false word" in problem["reason"]
+
+
+def test_a_new_column_in_the_export_stops_the_run_naming_it(wide: Path) -> None:
+    export = wide / "custody_export.csv"
+    pl.read_csv(export, infer_schema=False).with_columns(Custody_Officer_Notes=pl.lit("x")).write_csv(export)
+    with pytest.raises(InputError, match=r"column 'Custody_Officer_Notes' that profile profile\.yaml:\d+ neither maps"):
+        _profiled(wide)
+
+
+def test_a_mapped_column_missing_from_the_export_stops_the_run(wide: Path) -> None:
+    export = wide / "custody_export.csv"
+    pl.read_csv(export, infer_schema=False).drop("Time_Arrived").write_csv(export)
+    with pytest.raises(InputError, match=r"has no column 'Time_Arrived', which profile profile\.yaml:\d+ maps"):
+        _profiled(wide)
+
+
+# ---------------------------------------------------------------- dates and zones
+
+
+def test_month_first_dates_declared_in_the_profile_are_read_so(wide: Path, prepared_rules: PreparedRules) -> None:
+    export = wide / "custody_export.csv"
+    frame = pl.read_csv(export, infer_schema=False)
+    dated = [c for c in frame.columns if c.endswith("_Date") or c in ("DOB", "Date_Arrived")]
+    swapped = frame.with_columns(pl.col(dated).str.replace(r"^(\d\d)/(\d\d)/", "$2/$1/"))
+    swapped.write_csv(export)
+    profile = wide / "profile.yaml"
+    # As written (day first): a column proven month first stops the run, naming the profile.
+    with pytest.raises(
+        InputError,
+        match=r"column \w+ has dates written month first, the first at row \d+, but profile profile\.yaml "
+        r"declares date_order: dmy",
+    ):
+        _profiled(wide)
+    profile.write_text(profile.read_text().replace("date_order: dmy", "date_order: mdy"))
+    assert _findings(_profiled(wide), prepared_rules).equals(_findings(load_record_set(DEMO), prepared_rules))
+
+
+def test_utc_and_offset_zones_give_the_same_instants(tmp_path: Path) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "records.csv").write_text(
+        "Ref,Person,Power,Arrived_UTC,Authorised_Local,Reviewed_Offset\n"
+        "R1,P1,ARREST,2019-07-01 12:00:00,01/07/2019 13:10,2019-07-01 19:00\n"
+    )
+    (folder / "profile.yaml").write_text(
+        """profile: 1
+name: test layout
+version: "1"
+detentions:
+  file: records.csv
+  columns:
+    custody_record_id: Ref
+    person_id: Person
+    detention_power: {column: Power, values: {ARREST: pace_arrest}}
+    arrival_time: {column: Arrived_UTC, zone: utc}
+  unused: []
+events:
+  - event_type: detention_authorised
+    at: Authorised_Local
+  - event_type: review
+    detail: pre_charge
+    at: {column: Reviewed_Offset, zone: "+01:00"}
+"""
+    )
+    records = _profiled(folder)
+    assert records.data_quality.is_empty()
+    assert str(records.detentions["arrival_time"][0]) == "2019-07-01 12:00:00+00:00"
+    times = dict(zip(records.events["event_type"].cast(pl.String), records.events["event_time"], strict=True))
+    assert str(times["detention_authorised"]) == "2019-07-01 12:10:00+00:00"
+    assert str(times["review"]) == "2019-07-01 18:00:00+00:00"
+    assert records.events["detail"].cast(pl.String).to_list() == [None, "pre_charge"]
+
+
+# ---------------------------------------------------------------- the profile file itself
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("  - event_type: charged\n", "  - event_type: charge\n"), r"'charge' is not an event type of the contract"),
+        (
+            ("    person_id: Person_URN\n", "    person_id: Person_URN\n    persn: X\n"),
+            r"'persn' is not a detentions col",
+        ),
+        (('version: "2026-11"\n', 'version: "2026-11"\nverison: 2\n'), r"unknown key 'verison'"),
+        (("  unused: [Arresting_Officer, Record_Status]\n", ""), r"detentions\.unused: Field required"),
+        (("profile: 1\n", "profile: 2\n"), r"profile language 2"),
+        (("    detention_power:\n", "    detention_power:\n  bad: [\n"), r"is not valid YAML"),
+    ],
+)
+def test_a_profile_error_names_the_file_and_line(wide: Path, edit: tuple[str, str], message: str) -> None:
+    profile = wide / "profile.yaml"
+    text = profile.read_text()
+    assert edit[0] in text
+    profile.write_text(text.replace(edit[0], edit[1], 1))
+    with pytest.raises(ProfileError, match=rf"profile\.yaml(:\d+)?: .*{message}") as caught:
+        load_profile(profile)
+    assert "\n" not in str(caught.value)
+    if "Field required" not in message:
+        assert caught.value.line is not None
+
+
+def test_a_value_mapped_to_no_contract_value_is_refused_with_its_line(wide: Path) -> None:
+    profile = wide / "profile.yaml"
+    profile.write_text(profile.read_text().replace('"S136": mha_s136', '"S136": mha_136'))
+    with pytest.raises(ProfileError, match=r"'S136' maps to 'mha_136'"):
+        load_profile(profile)
+
+
+def test_the_cli_says_a_profile_problem_in_one_sentence(runner: CliRunner, wide: Path, tmp_path: Path) -> None:
+    profile = wide / "profile.yaml"
+    profile.write_text(profile.read_text().replace("  - event_type: charged\n", "  - event_type: charge\n"))
+    result = runner.invoke(cli.app, ["check", str(wide), "--profile", str(profile), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert re.search(r"profile\.yaml:\d+: events\.\d+", result.output)
