@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 
 from custody.cli import check as check_commands
 from custody.cli import records as record_commands
+from custody.cli.profile import profile_app
 from custody.cli.rules import rules_app
 from custody.contract import CONTRACT_VERSION
 from custody.errors import InputError
@@ -98,6 +99,7 @@ app.command("validate")(record_commands.validate)
 app.command("schema")(record_commands.schema)
 app.command("generate")(check_commands.generate)
 app.add_typer(rules_app)
+app.add_typer(profile_app)
 
 
 def main() -> None:
