@@ -57,6 +57,7 @@ from custody.read.plausible import IMPLAUSIBLE_LABELS, Plausibility, implausible
 from custody.read.taint import taint_of
 from custody.read.timeparse import ISSUE_LABELS as VALUE_ISSUE_LABELS
 from custody.read.timeparse import DateOrder, as_text, parse_bools, parse_dates, parse_datetimes
+from custody.read.xlsx_formulas import formula_cells
 
 SUFFIXES: dict[str, str] = {
     ".csv": "csv",
@@ -86,6 +87,9 @@ ISSUE_LABELS: dict[str, str] = {
     "unknown_value": "not an allowed value",
     "detail_not_allowed": "not allowed for the event_type",
     "not_utf8": "not valid UTF-8 (read as Windows-1252)",
+    "formula_absent": "a spreadsheet formula with no saved result",
+    "formula_stale": "a spreadsheet formula whose result may be stale",
+    "formula_saved": "a spreadsheet formula (saved result read)",
     **IMPLAUSIBLE_LABELS,
 }
 """Every `issue` code the loader counts, with a short label (the keys of `RecordSet.issues`)."""
@@ -223,10 +227,13 @@ def load_records(source: Path | str | tuple[Path | str, Path | str]) -> RecordSe
 
 def read_table_file(path: Path) -> pl.DataFrame:
     """One table file as read, whatever its columns (for an input profile's export): CSV and
-    XLSX cells as text, Parquet and NDJSON as typed, and `_row` as the loader numbers rows."""
+    XLSX cells as text, Parquet and NDJSON as typed, and `_row` as the loader numbers rows.
+    Spreadsheet formulas whose saved result cannot be trusted are read as missing."""
     _check_file(path)
-    frame, _lossy = _READERS[SUFFIXES[path.suffix.lower()]](path)
-    return frame
+    kind = SUFFIXES[path.suffix.lower()]
+    frame, _lossy = _READERS[kind](path)
+    formulas = _formulas(path, frame) if kind == "xlsx" else None
+    return frame if formulas is None else _without_formulas(frame, formulas)
 
 
 def sort_data_quality(data_quality: pl.DataFrame) -> pl.DataFrame:
@@ -318,11 +325,14 @@ def _read_table(path: Path, table: str, pieces: tuple[Path, ...] | None = None) 
         frame, lossy = _read_pieces(path, pieces), None
     else:
         raise ValueError(f"only Parquet tables are read in batches, not {path.name}")
+    formulas = _formulas(path, frame) if kind == "xlsx" and pieces is None else None
+    if formulas is not None:
+        frame = _without_formulas(frame, formulas)
     frame = _clean_values(_normalise_columns(frame, path, table), table)
     # Rows without any value (blank lines, empty spreadsheet rows) hold no record: skip them.
     if frame[_ID].null_count():
         frame = frame.filter(pl.any_horizontal(pl.all().exclude(ROW).is_not_null()))
-    warnings = _empty_dq()
+    warnings = _empty_dq() if formulas is None else _formula_dq(frame, formulas, path, table)
     if lossy is not None:
         lossy = _clean_values(_normalise_columns(lossy, path, table), table)
         affected = _affected_rows(frame, lossy.filter(pl.col(ROW).is_in(frame[ROW].implode())))
@@ -338,6 +348,59 @@ def _read_table(path: Path, table: str, pieces: tuple[Path, ...] | None = None) 
                 issue="not_utf8",
             )
     return _RawTable(path=path, table=table, frame=frame, warnings=warnings)
+
+
+_FORMULA_REASONS = {
+    "formula_absent": "is a spreadsheet formula with no saved result: type the value itself (it is not read)",
+    "formula_stale": "is a spreadsheet formula whose saved result may be stale (the workbook asks to be "
+    "recalculated when opened): type the value itself (it is not read)",
+    "formula_saved": "is a spreadsheet formula: the result the spreadsheet saved is read; check it",
+}
+
+
+def _formulas(path: Path, frame: pl.DataFrame) -> pl.DataFrame | None:
+    """The formula cells of an .xlsx table: `_row`, the file's column name, the cached value
+    as read, and the issue (`custody.read.xlsx_formulas`). None if there are none."""
+    cells = formula_cells(path)
+    names = [c for c in frame.columns if c != ROW]
+    found = [(cell.row, names[cell.column], f"formula_{cell.state}") for cell in cells if cell.column < len(names)]
+    if not found:
+        return None
+    located = pl.DataFrame(found, schema={ROW: pl.Int64, "column": pl.String, "_issue": pl.String}, orient="row")
+    values = frame.unpivot(index=ROW, on=sorted(set(located["column"])), variable_name="column", value_name="_cached")
+    return located.join(values.with_columns(pl.col("_cached").cast(pl.String)), on=[ROW, "column"], how="left")
+
+
+def _without_formulas(frame: pl.DataFrame, formulas: pl.DataFrame) -> pl.DataFrame:
+    """Formula cells whose saved result cannot be trusted set to missing: they are not the record."""
+    unread = formulas.filter(pl.col("_issue") != "formula_saved")
+    blanks = [
+        pl.when(pl.col(ROW).is_in(rows[ROW].implode())).then(None).otherwise(pl.col(column)).alias(column)
+        for (column,), rows in unread.group_by("column")
+    ]
+    return frame.with_columns(blanks) if blanks else frame
+
+
+def _formula_dq(frame: pl.DataFrame, formulas: pl.DataFrame, path: Path, table: str) -> pl.DataFrame:
+    contract = {spec.name for spec in TABLES[table]}
+    names = {
+        name: clean_name(name).lower() if clean_name(name).lower() in contract else clean_name(name)
+        for name in formulas["column"].unique()
+    }
+    named = formulas.with_columns(pl.col("column").replace_strict(names))
+    located = named.join(frame.select(ROW, _ID, *_event_type_col(table)), on=ROW, how="inner")
+    return _dq(
+        located,
+        path=path,
+        table=table,
+        column=pl.col("column"),
+        value="_cached",
+        reason=pl.col("column") + " " + pl.col("_issue").replace_strict(_FORMULA_REASONS),
+        action=UNUSABLE,
+        issue=pl.col("_issue"),
+    ).with_columns(
+        action=pl.when(pl.col("_issue") == "formula_saved").then(pl.lit(WARNING)).otherwise(pl.lit(UNUSABLE))
+    )
 
 
 def _event_type_col(table: str) -> list[str]:
