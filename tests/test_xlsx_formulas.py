@@ -97,3 +97,33 @@ def test_a_result_excel_saved_is_read_with_a_warning(tmp_path: Path, prepared_ru
         (pl.col("custody_record_id") == RECORD) & (pl.col("rule_id").cast(pl.String) == "PACE-REVIEW")
     )
     assert review["outcome"].cast(pl.String).to_list() == ["breach"]
+
+
+def test_through_a_profile_a_formula_is_reported_in_the_exports_terms(
+    tmp_path: Path, prepared_rules: PreparedRules
+) -> None:
+    from custody.read.profile import load_profile, load_with_profile
+
+    folder = tmp_path / "wide"
+    folder.mkdir()
+    source = DEMO.parent / "export_wide"
+    export = pl.read_csv(source / "custody_export.csv", infer_schema=False)
+    index = export.with_row_index().filter(pl.col("Custody_Ref") == RECORD)["index"][0]
+    _workbook(folder / "custody_export.xlsx", export, {(index, "Review_1_Time"): ("=TIME(16,35,0)", "16:35")})
+    profile = (source / "profile.yaml").read_text().replace("custody_export.csv", "custody_export.xlsx")
+    (folder / "profile.yaml").write_text(profile)
+    records = load_with_profile(load_profile(folder / "profile.yaml"), folder)
+    problem = records.data_quality.row(0, named=True)
+    assert records.data_quality.height == 1
+    assert (problem["file"], problem["row"], problem["column"]) == (
+        "custody_export.xlsx",
+        index + 2,
+        "Review_1_Date + Review_1_Time",
+    )
+    assert problem["value"] == "12/05/2022 16:35"
+    assert problem["reason"].startswith("Review_1_Time is a spreadsheet formula")
+    _, findings = findings_for(records, prepared_rules)
+    review = findings.filter(
+        (pl.col("custody_record_id") == RECORD) & (pl.col("rule_id").cast(pl.String) == "PACE-REVIEW")
+    )
+    assert review["outcome"].cast(pl.String).to_list() == ["cannot_assess"]

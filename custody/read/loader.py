@@ -225,15 +225,18 @@ def load_records(source: Path | str | tuple[Path | str, Path | str]) -> RecordSe
     return load_record_set(source)
 
 
-def read_table_file(path: Path) -> pl.DataFrame:
+def read_table_file(path: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """One table file as read, whatever its columns (for an input profile's export): CSV and
-    XLSX cells as text, Parquet and NDJSON as typed, and `_row` as the loader numbers rows.
-    Spreadsheet formulas whose saved result cannot be trusted are read as missing."""
+    XLSX cells as text, Parquet and NDJSON as typed, and `_row` as the loader numbers rows; and
+    for a workbook, its formula cells whose saved result cannot be trusted (`_row`, `column` as
+    named in the file, `_cached`), else None."""
     _check_file(path)
     kind = SUFFIXES[path.suffix.lower()]
     frame, _lossy = _READERS[kind](path)
     formulas = _formulas(path, frame) if kind == "xlsx" else None
-    return frame if formulas is None else _without_formulas(frame, formulas)
+    if formulas is not None:
+        formulas = formulas.filter(pl.col("_issue") != "formula_saved")
+    return frame, formulas if formulas is not None and formulas.height else None
 
 
 def sort_data_quality(data_quality: pl.DataFrame) -> pl.DataFrame:

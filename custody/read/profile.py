@@ -365,7 +365,13 @@ def export_files(loaded: LoadedProfile, source: Path) -> dict[str, Path]:
 
 def read_export(path: Path) -> pl.DataFrame:
     """One file of an export: its columns named as written (trimmed), and `_row`."""
-    frame = read_table_file(path)
+    return _read_export(path)[0]
+
+
+def _read_export(path: Path) -> tuple[pl.DataFrame, dict[str, pl.Series]]:
+    """(the file as read, and for a workbook the rows of each column whose cell is a formula
+    with no trustworthy saved result)."""
+    frame, formulas = read_table_file(path)
     renames: dict[str, str] = {}
     seen: dict[str, str] = {}
     for name in frame.columns:
@@ -379,7 +385,11 @@ def read_export(path: Path) -> pl.DataFrame:
             )
         seen[clean.lower()] = clean
         renames[name] = clean
-    return frame.rename(renames)
+    untrusted = {}
+    if formulas is not None:
+        for (column,), rows in formulas.group_by("column"):
+            untrusted[renames.get(str(column), str(column))] = rows[ROW]
+    return frame.rename(renames), untrusted
 
 
 # ---------------------------------------------------------------- building the contract's tables
@@ -403,10 +413,17 @@ _SLASH_DATE = r"^(\d{1,2})[/.](\d{1,2})[/.](\d{4})(.*)$"
 class _Builder:
     """Expressions over one export file, in the profile's terms."""
 
-    def __init__(self, loaded: LoadedProfile, path: Path, frame: pl.DataFrame, table_key: str) -> None:
-        self.loaded, self.profile, self.path, self.frame = loaded, loaded.profile, path, frame
+    def __init__(
+        self,
+        loaded: LoadedProfile,
+        path: Path,
+        read: tuple[pl.DataFrame, dict[str, pl.Series]],
+        table_key: str,
+    ) -> None:
+        self.loaded, self.profile, self.path = loaded, loaded.profile, path
+        self.frame, self.formulas = _non_blank(read[0]), read[1]
         self.table_key = table_key
-        self.by_lower = {name.lower(): name for name in frame.columns if name != ROW}
+        self.by_lower = {name.lower(): name for name in self.frame.columns if name != ROW}
         self.used: set[str] = set()
         self.missing_values = {value.strip().lower() for value in self.profile.missing_values}
         self.true_values = {value.strip().lower() for value in self.profile.true_values}
@@ -430,12 +447,49 @@ class _Builder:
         missing = text.str.len_bytes().eq(0) | text.str.to_lowercase().is_in(sorted(self.missing_values))
         return pl.when(~missing).then(text)
 
+    def formula(self, *columns: str | None) -> pl.Expr | None:
+        """Where any of the (actual) columns holds a formula whose saved result cannot be trusted."""
+        rows = [self.formulas[c] for c in columns if c is not None and c in self.formulas]
+        if not rows:
+            return None
+        return pl.col(ROW).is_in(pl.concat(rows).implode())
+
+    def untrusted(self, value: _Value, columns: list[str | None], *, parsed: bool = True) -> _Value:
+        """A value whose cell is an untrusted spreadsheet formula: refused as the contract refuses a
+        bad value (a missing one for free text), with a reason; the saved result stays the raw text."""
+        where = self.formula(*columns)
+        if where is None:
+            return value
+        names = " or ".join(c for c in columns if c is not None and c in self.formulas)
+        reason = (
+            f"{names} is a spreadsheet formula with no saved result, or one the workbook asks to recalculate "
+            "(it may be stale): type the value itself (it is not read)"
+        )
+        return _Value(
+            pl.when(where).then(pl.lit(UNMAPPED) if parsed else None).otherwise(value.text),
+            value.raw,
+            value.label,
+            pl.when(where).then(pl.lit(reason)).otherwise(value.why),
+        )
+
     def value(self, source: Source, spec: ColumnSpec, location: KeyPath) -> _Value:
+        if source.value is None and source.column is not None:
+            parsed = spec.kind != "string" or source.values is not None
+            return self.untrusted(
+                self._value(source, spec, location), [self.name(source.column, location)], parsed=parsed
+            )
+        if source.value is None and source.date is not None:
+            columns = [source.date, source.time]
+            names = [self.name(c, location) if c else None for c in columns]
+            return self.untrusted(self._value(source, spec, location), names)
+        return self._value(source, spec, location)
+
+    def _value(self, source: Source, spec: ColumnSpec, location: KeyPath) -> _Value:
         if source.value is not None:
             constant = _as_text(source.value)
             return _Value(pl.lit(constant), pl.lit(constant), pl.lit("(profile)"), _NOTHING)
         if spec.kind == "datetime":
-            return self.datetime(source, location)
+            return self._datetime(source, location)
         assert source.column is not None
         cell = self.cell(source.column, (*location, "column"))
         label = pl.lit(self.name(source.column, location))
@@ -459,6 +513,10 @@ class _Builder:
         return _Value(cell, cell, label, _NOTHING)
 
     def datetime(self, source: Source, location: KeyPath) -> _Value:
+        names = [self.name(c, location) if c else None for c in (source.column, source.date, source.time)]
+        return self.untrusted(self._datetime(source, location), names)
+
+    def _datetime(self, source: Source, location: KeyPath) -> _Value:
         order = source.date_order or self.profile.date_order
         zone = source.zone or "uk_local"
         if source.column is not None:
@@ -715,8 +773,7 @@ def contract_tables(loaded: LoadedProfile, files: dict[str, Path]) -> tuple[pl.D
     """The export as the contract's two tables, text as the loader reads it, each row with its
     provenance (`_file`, `_src_row`, and `_raw.<column>`, `_label.<column>`, `_why.<column>`)."""
     profile = loaded.profile
-    frames = {files["detentions"]: _non_blank(read_export(files["detentions"]))}
-    detention_builder = _Builder(loaded, files["detentions"], frames[files["detentions"]], "detentions")
+    detention_builder = _Builder(loaded, files["detentions"], _read_export(files["detentions"]), "detentions")
     detentions, values = _detentions(loaded, detention_builder)
     blocks = list(_wide_events(loaded, detention_builder, values["custody_record_id"]))
     if profile.event_log is not None:
@@ -724,7 +781,7 @@ def contract_tables(loaded: LoadedProfile, files: dict[str, Path]) -> tuple[pl.D
             raise InputError(
                 f"profile {loaded.path.name} reads its event log from its detentions file: name two files."
             )
-        log_builder = _Builder(loaded, files["events"], read_export(files["events"]), "event_log")
+        log_builder = _Builder(loaded, files["events"], _read_export(files["events"]), "event_log")
         blocks.append(_log_events(loaded, log_builder))
         log_builder.check_date_orders()
         log_builder.check_unused(profile.event_log.unused, ("event_log", "unused"))
