@@ -21,7 +21,6 @@ from custody.cli.options import (
     ProfileOpt,
     RecordsArg,
     RulesOpt,
-    load_input,
     records_input,
 )
 from custody.explain import explain_record
@@ -36,6 +35,8 @@ from custody.outputs import (
 from custody.pipeline import prepare_rules, run_check
 from custody.pseudonymise import check_key
 from custody.read.batches import BATCH_RECORDS
+from custody.read.loader import load_record_set
+from custody.read.profile import load_with_profile
 from custody.render.terminal import print_summary
 
 KEY_ENV = "CUSTODY_PSEUDONYMISE_KEY"
@@ -160,7 +161,12 @@ def explain(
     profile: ProfileOpt = None,
 ) -> None:
     """Show one record's timeline (UK and UTC), the facts derived and why each rule decided as it did."""
-    loaded = load_input(records, events, profile, date_order)
+    source, loaded_profile = records_input(records, events, profile, date_order)
+    loaded = (
+        load_record_set(source, date_order=date_order.order)
+        if loaded_profile is None
+        else load_with_profile(loaded_profile, records)
+    )
     typer.echo(explain_record(custody_record_id, loaded, prepare_rules(rules)))
 
 

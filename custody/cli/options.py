@@ -9,8 +9,7 @@ from typing import Annotated
 import typer
 
 from custody.errors import UsageError
-from custody.read.loader import RecordSet, load_record_set
-from custody.read.profile import LoadedProfile, load_profile, load_with_profile
+from custody.read.profile import LoadedProfile, load_profile
 from custody.read.timeparse import DateOrder as SlashOrder
 
 RecordsArg = Annotated[
@@ -91,12 +90,3 @@ def records_input(
     if date_order is DateOrder.mdy:
         raise UsageError("--date-order does not go with --profile: declare date_order in the profile instead.")
     return records, load_profile(profile)
-
-
-def load_input(records: Path, events: Path | None, profile: Path | None, date_order: DateOrder) -> RecordSet:
-    """The record set RECORDS names, read as the contract says or through --profile."""
-    source, loaded = records_input(records, events, profile, date_order)
-    if loaded is None:
-        return load_record_set(source, date_order=date_order.order)
-    assert isinstance(source, Path)
-    return load_with_profile(loaded, source)
