@@ -143,7 +143,7 @@ def test_a_bad_time_is_reported_with_the_exports_file_row_and_columns(wide: Path
     problem = records.data_quality.row(0, named=True)
     assert problem["file"] == "custody_export.csv"
     assert problem["row"] == row
-    assert problem["column"] == "Review_1_Date + Review_1_Time"
+    assert problem["column"] == "Review_1_Date + Review_1_Time (event_time)"
     assert problem["value"].endswith(" 25:61")
     assert problem["event_type"] == "review"
     assert problem["custody_record_id"] == "DEMO-030"
@@ -160,7 +160,7 @@ def test_an_unmapped_code_keeps_its_raw_text_and_is_refused_naming_the_profile(
     assert (problem["file"], problem["row"], problem["column"], problem["value"]) == (
         "custody_export.csv",
         row,
-        "Detention_Reason",
+        "Detention_Reason (detention_power)",
         "PACE ARR",
     )
     assert problem["action"] == "value_unusable"
@@ -181,7 +181,7 @@ def test_an_unmapped_entry_type_is_refused_and_its_record_cannot_be_assessed(
     _edit_csv(log, row, "Entry_Type", "REFUSED BAIL (CUSTODY SGT)")
     records = _profiled(auditlog)
     problem = records.data_quality.row(0, named=True)
-    assert (problem["file"], problem["row"], problem["column"]) == ("custody_log.csv", row, "Entry_Type")
+    assert (problem["file"], problem["row"], problem["column"]) == ("custody_log.csv", row, "Entry_Type (event_type)")
     assert problem["value"] == "REFUSED BAIL (CUSTODY SGT)"
     assert problem["action"] == "row_rejected"
     assert "not an entry type of profile" in problem["reason"]
@@ -195,7 +195,7 @@ def test_a_flag_that_is_neither_yes_nor_no_is_reported(wide: Path) -> None:
     row = _row_of(export, "Custody_Ref", "DEMO-024")
     _edit_csv(export, row, "Welfare_Informed_Flag", "maybe")
     problem = _profiled(wide).data_quality.row(0, named=True)
-    assert (problem["row"], problem["column"], problem["value"]) == (row, "Welfare_Informed_Flag", "maybe")
+    assert (problem["row"], problem["column"], problem["value"]) == (row, "Welfare_Informed_Flag (event_time)", "maybe")
     assert "neither a true nor a false word" in problem["reason"]
 
 
@@ -405,6 +405,65 @@ def test_profile_test_shows_records_as_the_contract_sees_them(runner: CliRunner,
     assert "2014-05-17 16:42 BST | 2014-05-17 15:42Z" in out
     assert "detention_authorised" in out
     assert "DEMO-002" not in out
-    assert f"custody_export.csv row {row} Review_1_Code: Review_1_Code is not a code in the values" in out
+    assert f"custody_export.csv row {row} Review_1_Code (detail): Review_1_Code is not a code in the values" in out
     for never in ("1998", "White British", "PRE-CHG", "Mother", "Robbery"):
         assert never not in out, never
+
+
+# ---------------------------------------------------------------- privacy
+
+KEY = "a private key of enough length"
+
+
+def _output_text(path: Path) -> str:
+    if path.suffix == ".parquet":
+        return pl.read_parquet(path).write_csv()
+    if path.suffix == ".xlsx":
+        import zipfile
+
+        with zipfile.ZipFile(path) as workbook:
+            return "\n".join(workbook.read(name).decode("utf-8") for name in workbook.namelist())
+    return path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_under_a_key_no_id_or_date_of_birth_of_an_export_reaches_any_output(
+    layout: str, exports: Path, tmp_path: Path, runner: CliRunner
+) -> None:
+    folder = tmp_path / layout
+    shutil.copytree(exports / layout, folder)
+    if layout == "export_wide":
+        export = folder / "custody_export.csv"
+        frame = pl.read_csv(export, infer_schema=False)
+        # An impossible date of birth, and a record repeated with different values: both are
+        # data-quality rows whose values are the export's own.
+        frame = frame.with_columns(
+            DOB=pl.when(pl.col("Custody_Ref") == "DEMO-002").then(pl.lit("31/02/1998")).otherwise("DOB")
+        )
+        pl.concat(
+            [frame, frame.filter(pl.col("Custody_Ref") == "DEMO-003").with_columns(Gender=pl.lit("F"))]
+        ).write_csv(export)
+        secrets = {*frame["Custody_Ref"], *frame["Person_URN"], "31/02/1998", "1998-02-31"}
+        dobs = frame["DOB"].drop_nulls()
+        secrets |= set(dobs) | set(dobs.str.replace(r"^(\d\d)/(\d\d)/(\d{4})$", "$3-$2-$1"))
+    else:
+        log = folder / "custody_log.csv"
+        frame = pl.read_csv(log, infer_schema=False)
+        orphan = frame.filter(pl.col("Entry_Type") == "CHARGED").head(1).with_columns(RecordRef=pl.lit("ORPHAN-77"))
+        pl.concat([frame, orphan]).write_csv(log)
+        records = pl.read_csv(folder / "custody_records.csv", infer_schema=False)
+        secrets = {*records["RecordRef"], *records["SubjectRef"], *records["BirthDate"].drop_nulls(), "ORPHAN-77"}
+    profile = str(folder / "profile.yaml")
+    plain = runner.invoke(cli.app, ["check", str(folder), "--profile", profile, "--out", str(tmp_path / "plain"), "-q"])
+    assert plain.exit_code == 0, plain.output
+    quality = pl.read_csv(tmp_path / "plain" / "data_quality.csv", infer_schema=False)
+    assert quality.height >= 1
+    assert any(s in (tmp_path / "plain" / "data_quality.csv").read_text() for s in secrets)  # the test would see it
+    result = runner.invoke(
+        cli.app,
+        ["check", str(folder), "--profile", profile, "--out", str(tmp_path / "out"), "-q", "--pseudonymise-key", KEY],
+    )
+    assert result.exit_code == 0, result.output
+    for path in sorted((tmp_path / "out").iterdir()):
+        text = _output_text(path)
+        assert not [s for s in secrets if s in text], path.name

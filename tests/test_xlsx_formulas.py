@@ -118,7 +118,7 @@ def test_through_a_profile_a_formula_is_reported_in_the_exports_terms(
     assert (problem["file"], problem["row"], problem["column"]) == (
         "custody_export.xlsx",
         index + 2,
-        "Review_1_Date + Review_1_Time",
+        "Review_1_Date + Review_1_Time (event_time)",
     )
     assert problem["value"] == "12/05/2022 16:35"
     assert problem["reason"].startswith("Review_1_Time is a spreadsheet formula")

@@ -20,9 +20,10 @@ the contract's tables as text (`YYYY-MM-DD HH:MM` local times, `...Z` for UTC, `
 offsets), and the loader then checks those tables exactly as it checks contract files, so a
 record read through a profile is checked exactly as the same record in contract form. The
 data-quality rows are then put back in the export's terms: its file, its row and its column
-(`Date_Arrived + Time_Arrived`), the value as written there, and for a code the profile does
-not map, a reason naming the profile (the raw text is kept, and the value is refused as the
-contract refuses an unknown value, never guessed).
+and the contract column it is read as (`Date_Arrived + Time_Arrived (arrival_time)`), the
+value as written there, and for a code the profile does not map, a reason naming the profile
+(the raw text is kept, and the value is refused as the contract refuses an unknown value,
+never guessed).
 """
 
 from __future__ import annotations
@@ -487,7 +488,7 @@ class _Builder:
     def _value(self, source: Source, spec: ColumnSpec, location: KeyPath) -> _Value:
         if source.value is not None:
             constant = _as_text(source.value)
-            return _Value(pl.lit(constant), pl.lit(constant), pl.lit("(profile)"), _NOTHING)
+            return _Value(pl.lit(constant), pl.lit(constant), pl.lit("profile"), _NOTHING)
         if spec.kind == "datetime":
             return self._datetime(source, location)
         assert source.column is not None
@@ -509,7 +510,11 @@ class _Builder:
         if spec.kind == "date":
             order = source.date_order or self.profile.date_order
             self.dated[self.name(source.column, location)] = order
-            return _Value(_iso_date(cell, order), cell, label, _NOTHING)
+            # The date as the contract reads it (YYYY-MM-DD in the profile's order), not as
+            # written: a pseudonymisation key then cuts a date of birth to its year and month
+            # whatever order the export writes it in.
+            iso = _iso_date(cell, order)
+            return _Value(iso, iso, label, _NOTHING)
         return _Value(cell, cell, label, _NOTHING)
 
     def datetime(self, source: Source, location: KeyPath) -> _Value:
@@ -716,7 +721,7 @@ def _numbered(event: WideEvent, number: int | None) -> WideEvent:
 
 
 def _literal(text: str) -> _Value:
-    return _Value(pl.lit(text), pl.lit(text), pl.lit("(profile)"), _NOTHING)
+    return _Value(pl.lit(text), pl.lit(text), pl.lit("profile"), _NOTHING)
 
 
 def _log_events(loaded: LoadedProfile, builder: _Builder) -> pl.DataFrame:
@@ -838,7 +843,11 @@ def _in_export_terms(data_quality: pl.DataFrame, provenance: dict[str, pl.DataFr
                 file=pl.coalesce("_file", "file"),
                 table="table",
                 row=pl.coalesce("_src_row", "row"),
-                column=pl.coalesce(pick("label"), "column"),
+                # The export's column(s), then the contract column they are read as:
+                # "DOB (date_of_birth)", "Date_Arrived + Time_Arrived (arrival_time)".
+                column=pl.when(pick("label").is_not_null())
+                .then(pl.format("{} ({})", pick("label"), pl.col("column")))
+                .otherwise(pl.col("column")),
                 value=pl.when(pl.col("value").is_not_null()).then(pl.coalesce(pick("raw"), "value")),
                 reason=pl.coalesce(why, "reason"),
                 action="action",
