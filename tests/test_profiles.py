@@ -467,3 +467,26 @@ def test_under_a_key_no_id_or_date_of_birth_of_an_export_reaches_any_output(
     for path in sorted((tmp_path / "out").iterdir()):
         text = _output_text(path)
         assert not [s for s in secrets if s in text], path.name
+
+
+def test_the_readme_workflow_runs_as_written(runner: CliRunner, exports: Path, tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## A force's own export: input profiles", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```", 2)[1]
+    commands = [line.split("#", 1)[0].split() for line in block.strip().splitlines()]
+    assert [c[:3] for c in commands] == [
+        ["custody", "profile", "scan"],
+        ["custody", "profile", "test"],
+        ["custody", "check", "export/"],
+    ]
+    swap = {
+        "export/": str(exports / "export_wide"),
+        "anyshire.yaml": str(tmp_path / "anyshire.yaml"),
+        "out": str(tmp_path / "out"),
+    }
+    for command in commands:
+        result = runner.invoke(cli.app, [swap.get(word, word) for word in command[1:]])
+        assert result.exit_code == 0, (command, result.output)
+    demo = runner.invoke(cli.app, ["check", str(DEMO), "--out", str(tmp_path / "demo"), "-q"])
+    assert demo.exit_code == 0, demo.output
+    assert (tmp_path / "out" / "findings.csv").read_bytes() == (tmp_path / "demo" / "findings.csv").read_bytes()
