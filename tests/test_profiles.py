@@ -490,3 +490,47 @@ def test_the_readme_workflow_runs_as_written(runner: CliRunner, exports: Path, t
     demo = runner.invoke(cli.app, ["check", str(DEMO), "--out", str(tmp_path / "demo"), "-q"])
     assert demo.exit_code == 0, demo.output
     assert (tmp_path / "out" / "findings.csv").read_bytes() == (tmp_path / "demo" / "findings.csv").read_bytes()
+
+
+def test_constants_missing_values_and_compact_times(tmp_path: Path) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "records.csv").write_text(
+        "Ref,Person,Power,Arrived_Date,Arrived_Time,DOB,Auth_Date,Auth_Time\n"
+        "R1,P1,ARREST,01/07/2019,1200,N/A,01/07/2019,12.10\n"
+    )
+    (folder / "profile.yaml").write_text(
+        """profile: 1
+name: test layout
+version: "1"
+missing_values: ["", "N/A"]
+detentions:
+  file: records.csv
+  columns:
+    custody_record_id: Ref
+    person_id: Person
+    force: {value: Anyshire Police}
+    date_of_birth: DOB
+    detention_power: {column: Power, values: {ARREST: pace_arrest}}
+    arrival_time: {date: Arrived_Date, time: Arrived_Time}
+  unused: []
+events:
+  - event_type: detention_authorised
+    at: {date: Auth_Date, time: Auth_Time}
+"""
+    )
+    records = _profiled(folder)
+    assert records.data_quality.is_empty()
+    row = records.detentions.row(0, named=True)
+    assert (row["force"], row["date_of_birth"]) == ("Anyshire Police", None)
+    assert str(row["arrival_time"]) == "2019-07-01 11:00:00+00:00"  # 12:00 BST
+    assert str(records.events["event_time"][0]) == "2019-07-01 11:10:00+00:00"
+
+
+def test_a_code_yaml_reads_as_a_boolean_must_be_quoted(wide: Path) -> None:
+    profile = wide / "profile.yaml"
+    profile.write_text(
+        profile.read_text().replace('values: {"Y": true, "N": false}', "values: {Yes: true, No: false}", 1)
+    )
+    with pytest.raises(ProfileError, match=r"profile\.yaml:\d+: .*the code True is not text: quote it"):
+        load_profile(profile)

@@ -88,6 +88,18 @@ class Source(_Strict):
     value: str | bool | None = Field(None, description="the same value for every row")
     values: dict[str, str | bool] | None = Field(None, description="the export's codes -> contract values")
 
+    @field_validator("values", mode="before")
+    @classmethod
+    def _codes_are_text(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            for code in values:
+                if not isinstance(code, str):
+                    raise ValueError(
+                        f'the code {code!r} is not text: quote it ("Yes", "1"); unquoted, YAML reads '
+                        "Yes, No, On, Off and numbers as something else"
+                    )
+        return values
+
     @field_validator("zone")
     @classmethod
     def _zone(cls, zone: str | None) -> str | None:
