@@ -534,3 +534,12 @@ def test_a_code_yaml_reads_as_a_boolean_must_be_quoted(wide: Path) -> None:
     )
     with pytest.raises(ProfileError, match=r"profile\.yaml:\d+: .*the code True is not text: quote it"):
         load_profile(profile)
+
+
+def test_a_slash_date_where_the_profile_declares_iso_is_refused(auditlog: Path) -> None:
+    records = auditlog / "custody_records.csv"
+    row = _row_of(records, "RecordRef", "DEMO-010")
+    _edit_csv(records, row, "BirthDate", "05/06/2002")
+    problem = _profiled(auditlog).data_quality.row(0, named=True)
+    assert (problem["row"], problem["column"]) == (row, "BirthDate (date_of_birth)")
+    assert problem["reason"].startswith("date_of_birth is not a date")

@@ -611,7 +611,8 @@ def _iso_date(text: pl.Expr, order: DateOrderName) -> pl.Expr:
     wrong day or month is then refused by the loader as not a real date, never read the other
     way round. Other text is left as written (ISO passes, anything else is refused)."""
     if order == "ymd":
-        return text
+        # Declared ISO: a slash date is refused (marked so that no reader takes it day first).
+        return pl.when(text.str.contains(_SLASH_DATE)).then(pl.lit("?") + text).otherwise(text)
     first = text.str.extract(_SLASH_DATE, 1).str.zfill(2)
     second = text.str.extract(_SLASH_DATE, 2).str.zfill(2)
     day, month = (first, second) if order == "dmy" else (second, first)
