@@ -543,3 +543,16 @@ def test_a_slash_date_where_the_profile_declares_iso_is_refused(auditlog: Path) 
     problem = _profiled(auditlog).data_quality.row(0, named=True)
     assert (problem["row"], problem["column"]) == (row, "BirthDate (date_of_birth)")
     assert problem["reason"].startswith("date_of_birth is not a date")
+
+
+def test_text_that_is_not_utf8_is_read_as_windows_1252_with_a_warning(wide: Path) -> None:
+    export = wide / "custody_export.csv"
+    row = _row_of(export, "Custody_Ref", "DEMO-005")
+    data = export.read_bytes().split(b"\n")
+    data[row - 1] = data[row - 1].replace(b"White British", b"White Irish \xe9", 1)
+    export.write_bytes(b"\n".join(data))
+    records = _profiled(wide)
+    problem = records.data_quality.row(0, named=True)
+    assert (problem["file"], problem["row"], problem["column"]) == ("custody_export.csv", row, "Ethnicity")
+    assert (problem["action"], problem["custody_record_id"]) == ("warning", "DEMO-005")
+    assert records.detentions.filter(pl.col("custody_record_id") == "DEMO-005")["ethnicity"][0] == "White Irish é"

@@ -225,18 +225,24 @@ def load_records(source: Path | str | tuple[Path | str, Path | str]) -> RecordSe
     return load_record_set(source)
 
 
-def read_table_file(path: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+def read_table_file(path: Path) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None]:
     """One table file as read, whatever its columns (for an input profile's export): CSV and
-    XLSX cells as text, Parquet and NDJSON as typed, and `_row` as the loader numbers rows; and
-    for a workbook, its formula cells whose saved result cannot be trusted (`_row`, `column` as
-    named in the file, `_cached`), else None."""
+    XLSX cells as text, Parquet and NDJSON as typed, and `_row` as the loader numbers rows;
+    for a workbook, its formula cells whose saved result cannot be trusted (`_row`, `column`
+    as named in the file, `_cached`), else None; and the cells that were not valid UTF-8
+    (read as Windows-1252: `_row`, `column`), else None."""
     _check_file(path)
     kind = SUFFIXES[path.suffix.lower()]
-    frame, _lossy = _READERS[kind](path)
+    frame, lossy = _READERS[kind](path)
     formulas = _formulas(path, frame) if kind == "xlsx" else None
     if formulas is not None:
         formulas = formulas.filter(pl.col("_issue") != "formula_saved")
-    return frame, formulas if formulas is not None and formulas.height else None
+    not_utf8 = _affected_rows(frame, lossy) if lossy is not None else None
+    return (
+        frame,
+        formulas if formulas is not None and formulas.height else None,
+        not_utf8 if not_utf8 is not None and not_utf8.height else None,
+    )
 
 
 def sort_data_quality(data_quality: pl.DataFrame) -> pl.DataFrame:

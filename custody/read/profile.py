@@ -39,11 +39,11 @@ from typing import Annotated, Any, Literal
 import polars as pl
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from custody.contract import EVENT_DETAILS, TABLES, ColumnSpec
+from custody.contract import DATA_QUALITY_SCHEMA, EVENT_DETAILS, TABLES, ColumnSpec
 from custody.errors import InputError
 from custody.read.columns import ROW, clean_name
 from custody.read.dates import check_slash_order
-from custody.read.loader import SUFFIXES, RecordSet, load_tables, read_table_file, sort_data_quality
+from custody.read.loader import NOT_UTF8, SUFFIXES, RecordSet, load_tables, read_table_file, sort_data_quality
 from custody.read.plausible import Plausibility
 from custody.yamlfile import KeyPath, YamlFileError, line_of, parse_yaml, pydantic_problem, read_file_bytes
 
@@ -381,10 +381,10 @@ def read_export(path: Path) -> pl.DataFrame:
     return _read_export(path)[0]
 
 
-def _read_export(path: Path) -> tuple[pl.DataFrame, dict[str, pl.Series]]:
-    """(the file as read, and for a workbook the rows of each column whose cell is a formula
-    with no trustworthy saved result)."""
-    frame, formulas = read_table_file(path)
+def _read_export(path: Path) -> tuple[pl.DataFrame, dict[str, pl.Series], pl.DataFrame | None]:
+    """(the file as read, for a workbook the rows of each column whose cell is a formula with
+    no trustworthy saved result, and the cells that were not valid UTF-8)."""
+    frame, formulas, not_utf8 = read_table_file(path)
     renames: dict[str, str] = {}
     seen: dict[str, str] = {}
     for name in frame.columns:
@@ -402,7 +402,9 @@ def _read_export(path: Path) -> tuple[pl.DataFrame, dict[str, pl.Series]]:
     if formulas is not None:
         for (column,), rows in formulas.group_by("column"):
             untrusted[renames.get(str(column), str(column))] = rows[ROW]
-    return frame.rename(renames), untrusted
+    if not_utf8 is not None:
+        not_utf8 = not_utf8.with_columns(pl.col("column").replace(renames))
+    return frame.rename(renames), untrusted, not_utf8
 
 
 # ---------------------------------------------------------------- building the contract's tables
@@ -430,11 +432,11 @@ class _Builder:
         self,
         loaded: LoadedProfile,
         path: Path,
-        read: tuple[pl.DataFrame, dict[str, pl.Series]],
+        read: tuple[pl.DataFrame, dict[str, pl.Series], pl.DataFrame | None],
         table_key: str,
     ) -> None:
         self.loaded, self.profile, self.path = loaded, loaded.profile, path
-        self.frame, self.formulas = _non_blank(read[0]), read[1]
+        self.frame, self.formulas, self.not_utf8 = _non_blank(read[0]), read[1], read[2]
         self.table_key = table_key
         self.by_lower = {name.lower(): name for name in self.frame.columns if name != ROW}
         self.used: set[str] = set()
@@ -584,6 +586,25 @@ class _Builder:
                     f", but profile {self.loaded.path.name} declares date_order: {order} for it: set date_order: "
                     f"{proven} in the profile if the export writes them so, or correct those dates."
                 ) from None
+
+    def not_utf8_warnings(self, table: str, id_column: str | None) -> pl.DataFrame:
+        """A warning for each row whose text was not valid UTF-8 (read as Windows-1252)."""
+        if self.not_utf8 is None:
+            return pl.DataFrame(schema=DATA_QUALITY_SCHEMA)
+        actual = self.by_lower.get((id_column or "").strip().lower())
+        record = pl.col(actual).cast(pl.String).str.strip_chars() if actual else _NOTHING
+        located = self.not_utf8.join(self.frame.select(ROW, record.alias("_id")), on=ROW, how="inner")
+        return located.select(
+            file=pl.lit(self.path.name),
+            table=pl.lit(table),
+            row=pl.col(ROW).cast(pl.Int64),
+            column=pl.col("column"),
+            value=_NOTHING,
+            reason=pl.lit(NOT_UTF8),
+            action=pl.lit("warning"),
+            custody_record_id=pl.col("_id"),
+            event_type=_NOTHING,
+        ).cast(DATA_QUALITY_SCHEMA)
 
     def check_unused(self, unused: list[str], location: KeyPath) -> None:
         listed = {name.strip().lower() for name in unused}
@@ -787,9 +808,10 @@ def _log_events(loaded: LoadedProfile, builder: _Builder) -> pl.DataFrame:
     )
 
 
-def contract_tables(loaded: LoadedProfile, files: dict[str, Path]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def contract_tables(loaded: LoadedProfile, files: dict[str, Path]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The export as the contract's two tables, text as the loader reads it, each row with its
-    provenance (`_file`, `_src_row`, and `_raw.<column>`, `_label.<column>`, `_why.<column>`)."""
+    provenance (`_file`, `_src_row`, and `_raw.<column>`, `_label.<column>`, `_why.<column>`);
+    and the data-quality warnings of text that was not valid UTF-8."""
     profile = loaded.profile
     detention_builder = _Builder(loaded, files["detentions"], _read_export(files["detentions"]), "detentions")
     detentions, values = _detentions(loaded, detention_builder)
@@ -808,14 +830,18 @@ def contract_tables(loaded: LoadedProfile, files: dict[str, Path]) -> tuple[pl.D
     events = pl.concat(blocks, how="vertical") if blocks else pl.DataFrame()
     events = events.sort("_src_row", "_order", maintain_order=True).drop("_order")
     events = events.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
-    return detentions, events
+    id_source = profile.detentions.columns["custody_record_id"]
+    warnings = [detention_builder.not_utf8_warnings("detentions", id_source.column)]
+    if profile.event_log is not None:
+        warnings.append(log_builder.not_utf8_warnings("events", profile.event_log.custody_record_id))
+    return detentions, events, pl.concat(warnings)
 
 
 def load_with_profile(loaded: LoadedProfile, source: Path | str) -> RecordSet:
     """Read an export through its profile and check it as the contract's record set; its data
     quality names the export's own files, rows and columns."""
     files = export_files(loaded, Path(source))
-    detentions, events = contract_tables(loaded, files)
+    detentions, events, not_utf8 = contract_tables(loaded, files)
     contract = [*TABLES["detentions"]], [*TABLES["events"]]
     record_set = load_tables(
         detentions.select(*(s.name for s in contract[0]), ROW),
@@ -828,6 +854,8 @@ def load_with_profile(loaded: LoadedProfile, source: Path | str) -> RecordSet:
         "events": events.drop(*(s.name for s in contract[1])),
     }
     data_quality = _in_export_terms(record_set.data_quality, provenance)
+    if not_utf8.height:
+        data_quality = sort_data_quality(pl.concat([data_quality, not_utf8]))
     rows = events.select(ROW, "_src_row")
     record_set.events = record_set.events.with_columns(
         pl.col(ROW).replace_strict(rows[ROW], rows["_src_row"], return_dtype=pl.Int64)
