@@ -556,3 +556,41 @@ def test_text_that_is_not_utf8_is_read_as_windows_1252_with_a_warning(wide: Path
     assert (problem["file"], problem["row"], problem["column"]) == ("custody_export.csv", row, "Ethnicity")
     assert (problem["action"], problem["custody_record_id"]) == ("warning", "DEMO-005")
     assert records.detentions.filter(pl.col("custody_record_id") == "DEMO-005")["ethnicity"][0] == "White Irish é"
+
+
+def test_nested_records_map_by_dotted_names_and_lists_as_repeated_groups(tmp_path: Path) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "records.ndjson").write_text(
+        '{"ref": "R1", "subject": {"id": "P1", "dob": "2004-03-01"}, "power": "PACE",'
+        ' "UTC_ARRIVAL_DTE_TME": "2019-07-01T11:00:00",'
+        ' "reviews": [{"at": "2019-07-01T16:00:00", "kind": "PRE"}, {"at": "2019-07-02T01:00:00", "kind": "PRE"}]}\n'
+        '{"ref": "R2", "subject": {"id": "P2", "dob": null}, "power": "PACE",'
+        ' "UTC_ARRIVAL_DTE_TME": "2019-08-01T11:00:00", "reviews": []}\n'
+    )
+    (folder / "profile.yaml").write_text(
+        """profile: 1
+name: nested layout
+version: "1"
+detentions:
+  file: records.ndjson
+  columns:
+    custody_record_id: ref
+    person_id: subject.id
+    date_of_birth: {column: subject.dob, date_order: ymd}
+    detention_power: {column: power, values: {PACE: pace_arrest}}
+    arrival_time: {column: UTC_ARRIVAL_DTE_TME, zone: utc}
+  unused: []
+events:
+  - event_type: review
+    repeat: 2
+    at: {column: "reviews.{n}.at", zone: utc}
+    detail_from: {column: "reviews.{n}.kind", values: {PRE: pre_charge}}
+"""
+    )
+    records = _profiled(folder)
+    assert records.data_quality.is_empty()
+    assert records.detentions["person_id"].to_list() == ["P1", "P2"]
+    assert records.events["custody_record_id"].to_list() == ["R1", "R1"]
+    assert [str(t) for t in records.events["event_time"]] == ["2019-07-01 16:00:00+00:00", "2019-07-02 01:00:00+00:00"]
+    assert records.events["detail"].cast(pl.String).to_list() == ["pre_charge", "pre_charge"]

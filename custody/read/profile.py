@@ -29,6 +29,7 @@ never guessed).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import re
 from collections.abc import Iterator
@@ -307,8 +308,6 @@ class LoadedProfile:
 
     @property
     def plausibility(self) -> Plausibility:
-        import datetime as dt
-
         limits = self.profile.plausible
         return Plausibility(
             max_after_arrival=dt.timedelta(hours=limits.max_hours_after_arrival),
@@ -385,6 +384,7 @@ def _read_export(path: Path) -> tuple[pl.DataFrame, dict[str, pl.Series], pl.Dat
     """(the file as read, for a workbook the rows of each column whose cell is a formula with
     no trustworthy saved result, and the cells that were not valid UTF-8)."""
     frame, formulas, not_utf8 = read_table_file(path)
+    frame = _flatten(frame, path)
     renames: dict[str, str] = {}
     seen: dict[str, str] = {}
     for name in frame.columns:
@@ -405,6 +405,37 @@ def _read_export(path: Path) -> tuple[pl.DataFrame, dict[str, pl.Series], pl.Dat
     if not_utf8 is not None:
         not_utf8 = not_utf8.with_columns(pl.col("column").replace(renames))
     return frame.rename(renames), untrusted, not_utf8
+
+
+MAX_REPEATS = 99
+"""The most items of a nested list (e.g. a record's reviews) a profile reads."""
+
+
+def _flatten(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
+    """Nested records (NDJSON, Parquet) as flat columns a profile can name: a field of an
+    object is `parent.field`, the items of a list `parent.1`, `parent.2`, ... (so a list of
+    reviews maps as a repeated group: `reviews.{n}.time`)."""
+    while True:
+        nested = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.Struct | pl.List | pl.Array)]
+        if not nested:
+            return frame
+        for name in nested:
+            dtype = frame.schema[name]
+            if isinstance(dtype, pl.Struct):
+                parts = [pl.col(name).struct.field(f.name).alias(f"{name}.{f.name}") for f in dtype.fields]
+            else:
+                assert isinstance(dtype, pl.List | pl.Array)
+                as_list = pl.col(name).cast(pl.List(dtype.inner))
+                longest = frame.select(as_list.list.len().max()).item() if frame.height else 0
+                count = int(longest or 0)
+                if count > MAX_REPEATS:
+                    raise InputError(
+                        f"{path}: {name} holds lists of up to {count:,} items; a profile reads at most {MAX_REPEATS}."
+                    )
+                parts = [as_list.list.get(i, null_on_oob=True).alias(f"{name}.{i + 1}") for i in range(count)]
+            at = frame.columns.index(name)
+            pieces = [frame.select(frame.columns[:at]), frame.select(parts), frame.select(frame.columns[at + 1 :])]
+            frame = pl.concat([piece for piece in pieces if piece.width], how="horizontal")
 
 
 # ---------------------------------------------------------------- building the contract's tables
