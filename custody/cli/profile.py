@@ -51,7 +51,7 @@ def scan(
     scanned = scan_export(export, min_count)
     console = Console(highlight=False)
     for file in scanned:
-        _print_file(console, file)
+        _print_file(console, file, min_count)
     try:
         draft.write_text(draft_profile(scanned), encoding="utf-8")
     except OSError as error:
@@ -62,12 +62,12 @@ def scan(
     )
 
 
-def _print_file(console: Console, file: ScannedFile) -> None:
+def _print_file(console: Console, file: ScannedFile, min_count: int) -> None:
     table = Table(title=f"{file.path.name}: {file.rows:,} rows", title_justify="left", box=None)
     table.add_column("column")
     table.add_column("looks like")
     table.add_column("missing", justify="right")
-    table.add_column(f"most frequent values (at least {MIN_COUNT} rows each)", overflow="fold")
+    table.add_column(f"most frequent values (at least {min_count} rows each)", overflow="fold")
     for column in file.columns:
         shown = ", ".join(f"{value} ({count:,})" for value, count in column.top)
         if column.codes and len(column.top) < len(column.codes):
