@@ -55,7 +55,7 @@ def explain_record(record_id: str, records: RecordSet, rules: PreparedRules) -> 
             lines.append(f"  {q['file']} row {q['row']} {q['column'] or ''}: {q['reason']} ({q['action']})")
     specs = fact_specs()
     lines += ["", "Facts derived (recorded values only)"]
-    fact_row = facts.row(0, named=True)
+    fact_row = facts.records.row(0, named=True)
     for name, value in fact_row.items():
         spec = specs.get(name)
         if spec is None or spec.sensitive or value in (None, 0, False) or name in ("custody_record_id", "person_id"):
@@ -63,13 +63,25 @@ def explain_record(record_id: str, records: RecordSet, rules: PreparedRules) -> 
         shown = _local(value.astimezone(UK)) if spec.kind == "instant" else value
         lines.append(f"  {name}: {shown}")
     lines += ["", "Rules"]
-    by_rule = {f["rule_id"]: f for f in findings.iter_rows(named=True)}
     for compiled in rules.compiled:
-        finding = by_rule.get(compiled.rule_id)
-        if finding is None:
+        found = findings.filter(pl.col("rule_id").cast(pl.String) == compiled.rule_id)
+        if found.is_empty():
             lines.append(f"  {compiled.rule_id}: does not apply to this record")
             continue
-        lines.append(f"  {compiled.rule_id}: {finding['outcome'].upper()} ({finding['basis']}, {finding['severity']})")
-        lines.append(f"      {finding['message']}")
-        lines.append(f"      law: {finding['citation']} (version of {finding['rule_version']})")
+        occasions = len(facts.occasions[compiled.grain]) if compiled.grain else 0
+        for finding in found.iter_rows(named=True):
+            heading = f"  {compiled.rule_id}"
+            if compiled.grain is not None and finding["trigger_at"] is not None:
+                number = _occasion_number(facts.occasions[compiled.grain], finding["trigger_at"])
+                at = _local(finding["trigger_at"].astimezone(UK))
+                heading += f", occasion {number} of {occasions} ({compiled.grain} at {at})"
+            lines.append(f"{heading}: {finding['outcome'].upper()} ({finding['basis']}, {finding['severity']})")
+            lines.append(f"      {finding['message']}")
+            lines.append(f"      law: {finding['citation']} (version of {finding['rule_version']})")
     return "\n".join(lines)
+
+
+def _occasion_number(occasions: pl.DataFrame, at: object) -> int:
+    """The number of the occasion whose instant is `at` (the first such)."""
+    numbers = occasions.filter(pl.col("occasion_at") == at)["occasion_number"]
+    return int(numbers[0]) if len(numbers) else 0

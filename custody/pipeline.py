@@ -20,10 +20,17 @@ from pathlib import Path
 import polars as pl
 
 from custody.contract import FINDINGS_SCHEMA
-from custody.engine.compile import CompiledRule, compile_rule_set
+from custody.engine.compile import CompiledRule, compile_rule_set, occasion_facts
 from custody.engine.evaluate import evaluate, evaluate_chunks
 from custody.engine.rulefile import RuleSet, default_rules_dir, load_rule_set
-from custody.facts import HEADLINE_FACTS, build_facts, fact_specs, headline_figures, taint_column
+from custody.facts import (
+    HEADLINE_FACTS,
+    FactTables,
+    build_fact_tables,
+    fact_specs,
+    headline_figures,
+    taint_column,
+)
 from custody.findings import CheckResult, RuleInfo
 from custody.read.batches import BATCH_RECORDS, Batch, plan_batches
 from custody.read.loader import RecordSet, find_tables, load_record_set, sort_data_quality
@@ -80,15 +87,18 @@ def check(
 
 
 def needed_facts(rules: Iterable[CompiledRule]) -> list[str]:
-    """The facts (and the taint columns of their inputs) the rules and headline figures read:
-    only these are computed."""
+    """The record facts (and the taint columns of their inputs) the rules and headline figures
+    read: only these are computed. Occasion facts are named by `needed_occasion_facts`."""
+    rules = list(rules)
     specs = fact_specs()
     names: set[str] = set(HEADLINE_FACTS)
+    inputs = set()
     for rule in rules:
-        names |= rule.trigger.facts | set(rule.evidence)
-        for version in rule.versions:
-            names |= version.facts
-    inputs = set().union(*(specs[n].lineage for n in names))
+        grain_specs = fact_specs(rule.grain)
+        read = rule.facts
+        names |= {n for n in read if n in specs}
+        inputs |= set().union(*(grain_specs[n].lineage for n in read))
+    inputs |= set().union(*(specs[n].lineage for n in names))
     ordered = [n for n in specs if n in names]
     return ordered + [taint_column(source) for source in sorted(inputs)]
 
@@ -103,20 +113,22 @@ def inputs_digest(paths: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
-def facts_for(records: RecordSet, rules: PreparedRules) -> pl.DataFrame:
-    """The facts the rules read, one row per loaded custody record."""
-    return build_facts(
+def facts_for(records: RecordSet, rules: PreparedRules) -> FactTables:
+    """The facts the rules read: one row per loaded custody record, and per occasion of the
+    rules that declare occasions."""
+    return build_fact_tables(
         records.detentions,
         records.events,
         records.taint(),
         rules.rule_set.settings,
         columns=needed_facts(rules.compiled),
-    ).collect()
+        occasions=occasion_facts(rules.compiled),
+    )
 
 
 def findings_for(
     records: RecordSet, rules: PreparedRules, *, include_notes: bool = False
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+) -> tuple[FactTables, pl.DataFrame]:
     """(facts, findings) for a loaded record set."""
     facts = facts_for(records, rules)
     return facts, evaluate(facts, rules.compiled, include_notes=include_notes)
@@ -188,7 +200,7 @@ def run_check(
                 rows_read[table] += records.rows_read[table]
                 rows_used[table] += records.rows_used[table]
             del records  # free the loaded tables before evaluating
-            kept.append(facts.select(HEADLINE_FACTS))
+            kept.append(facts.records.select(HEADLINE_FACTS))
             say("Evaluating the rules")
             for chunk in evaluate_chunks(facts, rules.compiled, include_notes=include_notes):
                 applied.append(chunk.group_by("custody_record_id").agg(pl.len().alias("rules_applied")))

@@ -93,13 +93,14 @@ def test_findings_come_by_child_record_and_rule_however_the_work_is_split(genera
     pieces = list(evaluate_chunks(facts, rules.compiled, chunk_records=7))
     assert len(pieces) > 50
     assert_frame_equal(pl.concat(pieces), whole)
-    # The order users are promised: child, then the child's records by arrival, then rule id.
-    order = facts.select("custody_record_id", pl.int_range(pl.len()).alias("position"))
+    # The order users are promised: child, then the child's records by arrival, then rule id
+    # (then occasion).
+    order = facts.records.select("custody_record_id", pl.int_range(pl.len()).alias("position"))
     placed = whole.with_columns(pl.col("rule_id").cast(pl.String)).join(
         order, on="custody_record_id", how="left", maintain_order="left"
     )
     assert placed["position"].is_sorted()
-    assert placed.sort("position", "rule_id", maintain_order=True).equals(placed)
+    assert placed.sort("position", "rule_id", "trigger_at", maintain_order=True).equals(placed)
     assert placed["person_id"].is_sorted()
 
 

@@ -41,14 +41,14 @@ def test_check_writes_every_output_with_the_contract_columns(demo_out: Path) -> 
 
 def test_children_csv_has_one_row_per_child(demo_out: Path) -> None:
     children = pl.read_csv(demo_out / "children.csv")
-    assert children.height == 43  # the 43 demo records are 43 people (sample_records/README.md)
+    assert children.height == 65  # the 65 demo records are 65 people (sample_records/README.md)
     assert children["person_id"].is_unique().all()
 
 
 def test_summary_states_the_run_and_the_headline_figures(demo_out: Path) -> None:
     summary = json.loads((demo_out / "summary.json").read_text())
     assert summary["as_of"] == "2026-11-23T09:00:00Z"
-    assert summary["counts"]["records_loaded"] == 43
+    assert summary["counts"]["records_loaded"] == 65
     assert len(summary["rules_digest"]) == 64
     assert len(summary["inputs_digest"]) == 64
     assert set(summary["outcomes_per_rule"]) == {p.stem for p in RULES_DIR.glob("[A-Z]*.yaml")}
@@ -227,3 +227,24 @@ def test_a_full_or_refused_out_folder_is_one_sentence_exit_2(
     if code == errno.EACCES and inside_out:
         assert "give an --out folder you can write to" in result.stderr
     assert not list(out.glob(".custody-spill-*"))  # the spill is removed however the run ends
+
+
+def test_a_reader_that_stops_early_is_not_an_internal_error() -> None:
+    """`custody explain ... | head -1`: the pipe closes before the output is written; the
+    command stops quietly (no "internal error", no traceback)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    with subprocess.Popen(
+        [sys.executable, "-m", "custody", "explain", "DEMO-044", str(DEMO)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        process.stdout.close()  # the reader goes away before anything is written
+        errors = process.stderr.read().decode()
+        process.wait(timeout=60)
+    assert errors == ""

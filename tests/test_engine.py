@@ -85,6 +85,58 @@ def test_postponed_reviews_are_not_reviews() -> None:
     assert row["review_next_due_at"] == at("2019-07-01T16:00+01:00")
 
 
+def test_a_review_postponed_by_its_due_time_is_reported_apart() -> None:
+    # First due 16:00; postponed at 15:50, held 17:10. s40(6): the second is still due 01:00.
+    row = review_facts("2019-07-01T17:10+01:00", "2019-07-02T01:30+01:00", postponed=("2019-07-01T15:50+01:00",))
+    assert row["reviews_held"] == 2
+    assert row["review_second_at"] == at("2019-07-02T01:30+01:00")
+    assert row["review_postponed_worst_lateness"] == dt.timedelta(minutes=70)
+    assert row["review_postponed_worst_postponed_at"] == at("2019-07-01T15:50+01:00")
+    assert row["review_postponed_worst_due_at"] == at("2019-07-01T16:00+01:00")
+    assert row["review_unpostponed_worst_at"] == at("2019-07-02T01:30+01:00")
+    assert row["review_unpostponed_worst_lateness"] == dt.timedelta(minutes=30)
+    assert row["review_worst_lateness"] == dt.timedelta(minutes=70)
+    assert row["review_next_postponed_at"] is None
+
+
+def test_a_postponement_after_the_due_time_or_before_the_previous_review_postpones_nothing() -> None:
+    late = review_facts("2019-07-01T17:10+01:00", postponed=("2019-07-01T16:05+01:00",))
+    assert late["review_postponed_worst_at"] is None
+    assert late["review_unpostponed_worst_lateness"] == dt.timedelta(minutes=70)
+    # Postponed at 15:00, before the first review at 15:30: the second (due 00:30) is not postponed.
+    early = review_facts("2019-07-01T15:30+01:00", "2019-07-02T01:00+01:00", postponed=("2019-07-01T15:00+01:00",))
+    assert early["review_postponed_worst_at"] == at("2019-07-01T15:30+01:00")
+    assert early["review_unpostponed_worst_lateness"] == dt.timedelta(minutes=30)
+
+
+def test_the_review_due_after_the_last_one_held_can_be_postponed() -> None:
+    row = review_facts("2019-07-01T15:30+01:00", postponed=("2019-07-01T23:00+01:00",))
+    assert row["review_next_due_at"] == at("2019-07-02T00:30+01:00")
+    assert row["review_next_postponed_at"] == at("2019-07-01T23:00+01:00")
+    assert row["review_second_at"] is None
+    none_held = review_facts(postponed=("2019-07-01T15:00+01:00",))
+    assert none_held["review_next_postponed_at"] == at("2019-07-01T15:00+01:00")
+
+
+def test_the_second_review_is_known_without_an_authorisation_of_detention() -> None:
+    # PACE s42(4)(b) needs the second review whatever the schedule; postponements are not reviews.
+    det = detentions({"custody_record_id": "R1", "person_id": "P1", "arrival_time": at("2019-07-01T09:00+01:00")})
+    ev = events(
+        ("R1", "2019-07-01T15:00+01:00", "review", None),
+        ("R1", "2019-07-01T23:00+01:00", "review", "postponed"),
+        ("R1", "2019-07-02T00:30+01:00", "review", "pre_charge"),
+        ("R1", "2019-07-02T09:00+01:00", "review", "post_charge"),
+    )
+    row = facts_of(det, ev).row(0, named=True)
+    assert row["review_second_at"] == at("2019-07-02T00:30+01:00")
+    assert row["reviews_held"] == 0  # no schedule without an authorisation
+
+
+def test_the_last_event_on_a_record() -> None:
+    row = review_facts("2019-07-01T15:30+01:00", postponed=("2019-07-01T23:00+01:00",))
+    assert row["last_event_at"] == at("2019-07-01T23:00+01:00")
+
+
 def test_review_intervals_are_elapsed_time_across_the_october_change() -> None:
     det = detentions({"custody_record_id": "R1", "person_id": "P1", "arrival_time": at("2019-10-26T21:00+01:00")})
     ev = events(

@@ -69,6 +69,20 @@ def test_phrase_returns_the_deciding_phrase_case_insensitively() -> None:
     ]
 
 
+def test_a_conditional_value_is_unknown_when_its_condition_is() -> None:
+    # `a if c else b`: an unknown condition never silently picks `b`.
+    values = evaluate(
+        "charged_at if released_at > charged_at else released_at",
+        charged_at=[at(2020, 1, 1, 10), at(2020, 1, 1, 10), None],
+        released_at=[at(2020, 1, 1, 12), at(2020, 1, 1, 9), at(2020, 1, 1, 9)],
+    )
+    assert values == [at(2020, 1, 1, 10), at(2020, 1, 1, 9), None]
+    with pytest.raises(ExpressionError, match="must be of one kind"):
+        compile_expression("arrival_at if charged_at is None else limit", SCOPE)
+    with pytest.raises(ExpressionError, match="not a condition"):
+        compile_expression("arrival_at if limit else arrival_at", SCOPE)
+
+
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [

@@ -139,27 +139,32 @@ def test_a_short_key_is_refused_in_one_sentence(runner: CliRunner, tmp_path: Pat
 @pytest.mark.parametrize(
     ("shown", "refused"),
     [
-        ("{certificate_note}", True),
-        ("{coalesce(certificate_note, 'none')}", True),
-        ("{phrase(certificate_note, offence_phrases)}", False),
-        ("{certificate_note is None}", False),
+        ("{occasion_certificate_note}", True),
+        ("{coalesce(occasion_certificate_note, 'none')}", True),
+        ("{phrase(occasion_certificate_note, offence_phrases)}", False),
+        ("{stated_phrase(occasion_certificate_note, offence_phrases)}", False),
+        ("{quote(occasion_certificate_note)}", False),
+        ("{occasion_certificate_note is None}", False),
     ],
 )
 def test_a_message_never_shows_free_text(runner: CliRunner, tmp_path: Path, shown: str, refused: bool) -> None:
     # A message reaches every output with or without --include-notes: a phrase of the rule's
-    # own list found in a note may be shown, the note itself never.
+    # own list found in a note may be shown, and the note through quote() (shown only in a run
+    # that includes notes), the note itself never.
     rules = tmp_path / "rules"
     rules.mkdir()
     source = default_rules_dir()
     for name in ("S38-GROUNDS.yaml", "_facts.yaml"):
         shutil.copy(source / name, rules / name)
     path = rules / "S38-GROUNDS.yaml"
-    path.write_text(path.read_text().replace("{phrase(certificate_note, offence_phrases)}", shown, 1))
+    text = path.read_text()
+    assert "{stated_phrase(occasion_certificate_note, offence_phrases)}" in text
+    path.write_text(text.replace("{stated_phrase(occasion_certificate_note, offence_phrases)}", shown, 1))
     result = runner.invoke(cli.app, ["rules", "test", "S38-GROUNDS", "--rules", str(rules)])
     if refused:
         assert result.exit_code == 2
         assert f"{path}:" in result.stderr
-        assert "shows the free text of certificate_note" in result.stderr
+        assert "shows the free text of occasion_certificate_note" in result.stderr
     else:
         assert "shows the free text" not in result.stderr
 

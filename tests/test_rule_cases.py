@@ -11,7 +11,7 @@ from custody.pipeline import PreparedRules
 # The cases are read at collection time (one test each); they run against the session's
 # compiled rules.
 CASES = [
-    (source.rule.id, case.name, index, record.expect)
+    (source.rule.id, case.name, index, ", ".join(record.expect) if isinstance(record.expect, list) else record.expect)
     for source in load_rule_set(default_rules_dir()).rules
     for case in source.rule.cases
     for index, record in enumerate(case.records)

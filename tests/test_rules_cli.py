@@ -85,7 +85,7 @@ def test_a_rule_written_only_as_data_is_tested_linted_and_evaluated(
 def test_breaking_a_rules_logic_fails_its_cases(runner: CliRunner, rules_dir: Path) -> None:
     path = rules_dir / "S38-REQUEST.yaml"
     text = path.read_text()
-    broken = text.replace("la_requested_last_at < bail_refused_at", "la_requested_last_at > bail_refused_at")
+    broken = text.replace("la_requested_at >= occasion_ends_at", "la_requested_at < occasion_ends_at")
     assert broken != text
     path.write_text(broken)
     result = runner.invoke(cli.app, ["rules", "test", "--rules", str(rules_dir)])

@@ -11,6 +11,7 @@ one `app` from them, so the list below is the whole command set.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from typing import Annotated, Any
@@ -37,6 +38,12 @@ class _CustodyGroup(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise  # typer's own flow: exits, usage errors, --help
+        except BrokenPipeError:
+            # The reader went away (`custody explain ... | head`): stop quietly, as Unix tools do.
+            # Point stdout at nothing so that flushing it at exit does not fail again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(1) from None
         except Exception as error:
             verbose = bool(ctx.params.get("verbose"))
             if verbose:

@@ -18,10 +18,10 @@ from typing import Any, cast
 import polars as pl
 
 from custody.contract import DETENTION_COLUMNS, EVENT_COLUMNS
-from custody.engine.compile import CompiledRule
+from custody.engine.compile import CompiledRule, occasion_facts
 from custody.engine.evaluate import evaluate
 from custody.engine.rulefile import RuleFileError, RuleSet
-from custody.facts import build_facts
+from custody.facts import build_fact_tables
 
 _TIME_TOKEN = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?([+-]\d{2}:?\d{2}|Z)?$")
 SEPARATOR = "~"
@@ -29,6 +29,10 @@ SEPARATOR = "~"
 
 @dataclass(frozen=True)
 class CaseResult:
+    """One case record's result. For a rule with occasions, `expected` and `actual` list one
+    outcome per occasion of the record, in order (`breach, compliant`), and `message` joins
+    their messages with ` | `."""
+
     rule_id: str
     case: str
     record: str
@@ -37,6 +41,10 @@ class CaseResult:
     message: str
     trigger_at: dt.datetime | None
     message_contains: str | None = None
+    triggers: tuple[dt.datetime | None, ...] = ()
+    """The trigger instant of each occasion (one for a rule without occasions)."""
+    expected_each: tuple[str, ...] = ()
+    """The outcome expected of each occasion."""
 
     @property
     def passed(self) -> bool:
@@ -74,7 +82,7 @@ class _Planned:
     rule_id: str
     case: str
     record: str
-    expected: str
+    expected: tuple[str, ...]
     message_contains: str | None
 
 
@@ -104,7 +112,8 @@ def run_cases(rule_set: RuleSet, rules: list[CompiledRule]) -> list[CaseResult]:
                 row["person_id"] = SEPARATOR.join((rule.id, str(c), row.get("person_id") or f"P{r + 1}"))
                 extra_columns += [k for k in row if k not in extra_columns]
                 detentions.append(row)
-                planned[key] = _Planned(rule.id, case.name, local_id, record.expect, record.message_contains)
+                expect = tuple(map(str, record.expect if isinstance(record.expect, list) else [record.expect]))
+                planned[key] = _Planned(rule.id, case.name, local_id, expect, record.message_contains)
                 for e, event in enumerate(record.events):
                     try:
                         fields = (
@@ -125,35 +134,54 @@ def run_cases(rule_set: RuleSet, rules: list[CompiledRule]) -> list[CaseResult]:
         _write(Path(folder) / "detentions.csv", detention_columns, detentions)
         _write(Path(folder) / "events.csv", event_columns, events)
         records = load_record_set(Path(folder))
-    facts = build_facts(records.detentions, records.events, records.taint(), rule_set.settings).collect()
-    findings = evaluate(facts, rules).with_columns(pl.col("rule_id").cast(pl.String))
-    # The trigger instant of every case record, whether or not the rule applied (for lint).
+    tables = build_fact_tables(
+        records.detentions,
+        records.events,
+        records.taint(),
+        rule_set.settings,
+        occasions=occasion_facts(rules),
+    )
+    findings = evaluate(tables, rules).with_columns(pl.col("rule_id").cast(pl.String))
+    # Each case record's occasions (one per record for a rule without), with the trigger
+    # instant of each, whether or not the rule applied (lint checks the dates cases cover).
     triggers = pl.concat(
         [
-            facts.filter(pl.col("custody_record_id").str.starts_with(rule.rule_id + SEPARATOR)).select(
-                "custody_record_id", rule.trigger.expr.alias("case_trigger_at")
-            )
+            (tables.records if rule.grain is None else tables.occasions[rule.grain])
+            .filter(pl.col("custody_record_id").str.starts_with(rule.rule_id + SEPARATOR))
+            .select("custody_record_id", pl.lit(rule.rule_id).alias("rule_id"), rule.trigger.expr.alias("trigger_at"))
             for rule in rules
         ]
     )
-    wanted = pl.DataFrame({"custody_record_id": list(planned), "rule_id": [p.rule_id for p in planned.values()]})
-    found = wanted.join(findings, on=["custody_record_id", "rule_id"], how="left", maintain_order="left").join(
-        triggers, on="custody_record_id", how="left", maintain_order="left"
+    # One row per (record, rule, occasion): its finding if the rule applied. An occasion is
+    # told apart by its trigger instant (the same key as the findings').
+    joined = triggers.join(
+        findings.select("custody_record_id", "rule_id", "trigger_at", "outcome", "message"),
+        on=["custody_record_id", "rule_id", "trigger_at"],
+        how="left",
+        nulls_equal=True,
+        maintain_order="left",
     )
+    by_record: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in joined.iter_rows(named=True):
+        by_record.setdefault((row["custody_record_id"], row["rule_id"]), []).append(row)
     results = []
-    for row in found.iter_rows(named=True):
-        trigger_at = cast("dt.datetime | None", row["case_trigger_at"])
-        plan = planned[row["custody_record_id"]]
+    for key, plan in planned.items():
+        rows = by_record.get((key, plan.rule_id), [])
+        actual = tuple(cast("str | None", r["outcome"]) or "none" for r in rows)
+        triggers_of = tuple(cast("dt.datetime | None", r["trigger_at"]) for r in rows)
+        messages = [cast("str | None", r["message"]) or "" for r in rows]
         results.append(
             CaseResult(
                 rule_id=plan.rule_id,
                 case=plan.case,
                 record=plan.record,
-                expected=plan.expected,
-                actual=row["outcome"] or "none",
-                message=row["message"] or "",
-                trigger_at=trigger_at,
+                expected=", ".join(plan.expected),
+                actual=", ".join(actual) or "none",
+                message=" | ".join(m for m in messages if m),
+                trigger_at=triggers_of[0] if triggers_of else None,
                 message_contains=plan.message_contains,
+                triggers=triggers_of,
+                expected_each=plan.expected,
             )
         )
     return results

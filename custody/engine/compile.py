@@ -13,8 +13,9 @@ from typing import Any
 
 import polars as pl
 
-from custody.contract import UK_TZ
+from custody.contract import EVENT_DETAILS, UK_TZ
 from custody.engine.expr import (
+    SHOWS_NO_FREE_TEXT,
     Compiled,
     ExpressionError,
     Scope,
@@ -70,6 +71,16 @@ class CompiledRule:
     @property
     def rule_id(self) -> str:
         return self.source.rule.id
+
+    @property
+    def grain(self) -> str | None:
+        """The event type whose every event is an occasion of the rule (none: once per record)."""
+        return self.source.rule.occasions
+
+    @property
+    def facts(self) -> frozenset[str]:
+        """Every fact the rule reads or shows (trigger, versions, evidence)."""
+        return frozenset().union(*(v.facts for v in self.versions)) | self.trigger.facts | set(self.evidence)
 
 
 def _fail(source: RuleSource, where: tuple[str | int, ...], exc: ExpressionError, text: str) -> RuleFileError:
@@ -146,12 +157,13 @@ class CompiledMessage:
 def _refuse_free_text(text: str, compiled: Compiled, scope: Scope) -> None:
     """A message goes to every output, with or without --include-notes: it may show a phrase
     of the rule's own list found in a free-text fact (`phrase(certificate_note, [...])`),
-    never the free text itself, which may hold personal data."""
+    or the text through `quote()` (shown only in a run that includes notes), never the free
+    text itself, which may hold personal data."""
     sensitive = sorted(f for f in compiled.facts if f in scope.facts and scope.facts[f].sensitive)
     if not sensitive or compiled.kind != "str":
         return
     node = ast.parse(text.strip(), mode="eval").body
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "phrase":
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in SHOWS_NO_FREE_TEXT:
         return
     raise ExpressionError(
         f"shows the free text of {', '.join(sensitive)}, which may hold personal data: "
@@ -246,9 +258,19 @@ def _compile_version(
 
 
 def compile_rule(source: RuleSource, specs: dict[str, FactSpec] | None = None, leap: str = "march_1") -> CompiledRule:
-    """Compile a rule against the facts schema; any unknown name or bad expression is refused."""
-    specs = specs or fact_specs()
+    """Compile a rule against the facts schema; any unknown name or bad expression is refused.
+
+    A rule with `occasions:` also reads the facts of one occasion (`occasion_*`)."""
     rule = source.rule
+    if rule.occasions is not None:
+        if rule.occasions not in EVENT_DETAILS:
+            raise RuleFileError(
+                source.path,
+                f"occasions: '{rule.occasions}' is not an event type (see `custody schema`)",
+                source.line("occasions"),
+            )
+        specs = {**(specs or fact_specs()), **fact_specs(rule.occasions)}
+    specs = specs or fact_specs()
     try:
         trigger = compile_expression(rule.trigger, Scope(specs, rule.versions[-1].params, leap))
     except ExpressionError as exc:
@@ -274,5 +296,14 @@ def compile_rule(source: RuleSource, specs: dict[str, FactSpec] | None = None, l
 
 
 def compile_rule_set(rule_set: RuleSet) -> list[CompiledRule]:
-    specs = fact_specs()
-    return [compile_rule(s, specs, rule_set.settings.leap_day_birthday) for s in rule_set.rules]
+    return [compile_rule(s, None, rule_set.settings.leap_day_birthday) for s in rule_set.rules]
+
+
+def occasion_facts(rules: list[CompiledRule]) -> dict[str, list[str]]:
+    """For each grain the rules declare (`occasions:`), the occasion facts they read."""
+    wanted: dict[str, set[str]] = {}
+    for rule in rules:
+        if rule.grain is not None:
+            own = fact_specs(rule.grain)
+            wanted.setdefault(rule.grain, set()).update(n for n in rule.facts if own[n].occasion)
+    return {grain: sorted(names) for grain, names in sorted(wanted.items())}

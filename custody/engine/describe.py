@@ -44,7 +44,9 @@ def explain_rule(source: RuleSource) -> str:
     if rule.cases:
         out += ["", f"Test cases ({len(rule.cases)})"]
         for rule_case in rule.cases:
-            expected = ", ".join(r.expect for r in rule_case.records)
+            expected = ", ".join(
+                "[" + ", ".join(r.expect) + "]" if isinstance(r.expect, list) else r.expect for r in rule_case.records
+            )
             out.append(f"  - {rule_case.name} -> {expected}")
     out += ["", f"File: {source.path}"]
     return "\n".join(out)

@@ -23,7 +23,7 @@ Evaluation is one path whatever the size of the record set:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,18 +31,21 @@ import polars as pl
 
 from custody.contract import FINDINGS_SCHEMA, UK_TZ, Outcome
 from custody.engine.compile import CompiledRule, CompiledVersion, shown_column, uk_text
-from custody.engine.expr import Compiled
-from custody.facts import fact_specs
+from custody.engine.expr import Compiled, quoted_column, quoted_text
+from custody.facts import OCCASION_ROW, FactTables, fact_specs
 from custody.facts.specs import FactSpec, taint_column
 from custody.facts.time import instant_lit
 from custody.read.taint import Input
 
 EVIDENCE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%:z"
+TRIGGER_SHOWN_CHARS = 80
+"""A trigger expression up to this long is named in the message when its instant is unknown."""
 CHUNK_RECORDS = 100_000
 """Records evaluated at a time: bounds the findings held in memory before they are written."""
 
 _ROW = "\x1frow"
 _RULE = "\x1frule"
+_OCCASION = "\x1foccasion"
 
 
 def _evidence_column(fact: str) -> str:
@@ -149,10 +152,12 @@ def _branch(rule: CompiledRule, version: CompiledVersion, specs: dict[str, FactS
     )
     chain: Any = pl.when(out_of_scope).then(pl.lit(None, pl.Int16))
     if not trigger_known:
-        trigger_text = rule.source.rule.trigger.strip()
+        trigger_text = " ".join(rule.source.rule.trigger.split())
+        # A short trigger (a fact, a simple expression) is named; a long one would bury the message.
+        named = f" ({trigger_text})" if len(trigger_text) <= TRIGGER_SHOWN_CHARS else ""
         text = (
-            f"The time that decides which version of the law applies ({trigger_text}) is not known, "
-            "so the rule cannot be assessed."
+            f"The time that decides which version of the law applies{named} is not known,"
+            " so the rule cannot be assessed."
         )
         decide = chain.otherwise(
             step(cannot, version.severity, lambda: pl.lit(text) + _explain(rule.trigger.facts, specs))
@@ -206,9 +211,9 @@ class RulePlan:
 
 def plan_rules(rules: list[CompiledRule]) -> list[RulePlan]:
     """Every rule's branches, in rule id order (the order of findings within a record)."""
-    specs = fact_specs()
     plans = []
     for rule in sorted(rules, key=lambda r: r.rule_id):
+        specs = fact_specs(rule.grain)
         branches = [_branch(rule, version, specs, trigger_known=True) for version in rule.versions]
         branches.append(_branch(rule, rule.versions[-1], specs, trigger_known=False))
         plans.append(RulePlan(rule, tuple(branches)))
@@ -237,11 +242,12 @@ def _evidence(rule: CompiledRule, specs: dict[str, FactSpec], include_notes: boo
     return pl.struct(fields).struct.json_encode()
 
 
-def _formatted_instants(plans: list[RulePlan], specs: dict[str, FactSpec], facts: pl.DataFrame) -> list[pl.Expr]:
-    """Instant facts as messages and evidence show them, one column each, made once per record."""
+def _formatted_instants(plans: Sequence[RulePlan], specs: dict[str, FactSpec], columns: list[str]) -> list[pl.Expr]:
+    """Instant facts as messages and evidence show them, one column each, made once per record
+    (or occasion)."""
     shown = sorted({name for p in plans for b in p.branches for name in b.version.shown})
     in_evidence = sorted({n for p in plans for n in p.rule.evidence if specs[n].kind == "instant"})
-    present = set(facts.columns)
+    present = set(columns)
     return [
         *(uk_text(pl.col(name)).alias(shown_column(name)) for name in shown if name in present),
         *(
@@ -261,6 +267,7 @@ def _findings_of(
     return frame.filter((pl.col(version_name) == version) & (pl.col(step_name) == step)).select(
         pl.col(_ROW),
         pl.lit(rule_order, pl.UInt16).alias(_RULE),
+        pl.col(_OCCASION),
         pl.col("person_id"),
         pl.col("custody_record_id"),
         pl.lit(plan.rule.rule_id).cast(FINDINGS_SCHEMA["rule_id"]).alias("rule_id"),
@@ -277,56 +284,116 @@ def _findings_of(
     )
 
 
+@dataclass(frozen=True)
+class _Grain:
+    """The rules evaluated over one table: the records (grain None) or one grain's occasions."""
+
+    grain: str | None
+    plans: list[tuple[int, RulePlan]]
+    """(order among all rules, plan)."""
+    evidence: list[pl.Expr]
+    decisions: list[pl.Expr]
+    formatted: list[pl.Expr]
+
+
+def _grains(plans: list[RulePlan], tables: FactTables, include_notes: bool) -> list[_Grain]:
+    grains: list[_Grain] = []
+    for grain in sorted({p.rule.grain for p in plans}, key=lambda g: (g is not None, g or "")):
+        if grain is not None and grain not in tables.occasions:
+            raise ValueError(f"the facts hold no occasions of '{grain}', which a rule declares")
+        specs = fact_specs(grain)
+        mine = [(order, p) for order, p in enumerate(plans) if p.rule.grain == grain]
+        table = tables.records if grain is None else tables.occasions[grain]
+        grains.append(
+            _Grain(
+                grain,
+                mine,
+                [_evidence(p.rule, specs, include_notes) for _, p in mine],
+                [expr for _, p in mine for expr in p.decide],
+                [
+                    *_formatted_instants([p for _, p in mine], specs, table.columns),
+                    # Free text a message may quote (`quote()`): the text itself only when the
+                    # run includes notes.
+                    *(
+                        quoted_text(pl.col(name), include_notes).alias(quoted_column(name))
+                        for name, spec in specs.items()
+                        if spec.sensitive and name in table.columns
+                    ),
+                ],
+            )
+        )
+    return grains
+
+
+def _slice(tables: FactTables, grain: str | None, start: int, length: int) -> tuple[pl.DataFrame, pl.Expr, pl.Expr]:
+    """The rows of `grain` for records `start` to `start + length`, with each row's record
+    (within the slice) and occasion number expressions."""
+    if grain is None:
+        return tables.records.slice(start, length), pl.int_range(pl.len(), dtype=pl.UInt32), pl.lit(0, pl.Int64)
+    occasions = tables.occasions[grain]
+    rows = occasions[OCCASION_ROW]
+    low = int(rows.search_sorted(start, "left"))
+    high = int(rows.search_sorted(start + length, "left"))
+    record = (pl.col(OCCASION_ROW) - start).cast(pl.UInt32)
+    return occasions.slice(low, high - low), record, pl.col("occasion_number").fill_null(0)
+
+
 def evaluate_chunks(
-    facts: pl.DataFrame,
+    facts: FactTables | pl.DataFrame,
     rules: list[CompiledRule],
     *,
     include_notes: bool = False,
     chunk_records: int = CHUNK_RECORDS,
 ) -> Iterator[pl.DataFrame]:
     """The findings of `evaluate`, `chunk_records` records at a time, in order: each chunk
-    holds whole records, so the chunks one after another are the findings of `evaluate`."""
+    holds whole records (with all their occasions), so the chunks one after another are the
+    findings of `evaluate`."""
     if chunk_records < 1:
         raise ValueError(f"chunk_records must be 1 or more, not {chunk_records}")
+    tables = facts if isinstance(facts, FactTables) else FactTables(facts)
     plans = plan_rules(rules)
-    specs = fact_specs()
-    evidence = [_evidence(p.rule, specs, include_notes) for p in plans]
-    decisions = [expr for plan in plans for expr in plan.decide]
-    formatted = _formatted_instants(plans, specs, facts)
-    for start in range(0, max(facts.height, 1), chunk_records):
-        chunk = facts.slice(start, chunk_records)
-        if chunk.height == 0 or not plans:
+    grains = _grains(plans, tables, include_notes)
+    height = tables.records.height
+    for start in range(0, max(height, 1), chunk_records):
+        if height == 0 or not plans:
             yield pl.DataFrame(schema=FINDINGS_SCHEMA)
             return
-        # Lazily, so that what the rules share (a UK date, an age) is computed once.
-        decided = (
-            chunk.lazy()
-            .with_columns(*formatted, *decisions, pl.int_range(pl.len(), dtype=pl.UInt32).alias(_ROW))
-            .collect()
-        )
-        present = pl.collect_all(
-            [
-                decided.lazy()
-                .select(pl.col(_decision_columns(p.rule.rule_id)[0]), pl.col(_decision_columns(p.rule.rule_id)[1]))
-                .drop_nulls()
-                .unique()
-                for p in plans
+        frames: list[pl.LazyFrame] = []
+        for grain in grains:
+            chunk, record, occasion = _slice(tables, grain.grain, start, chunk_records)
+            # Lazily, so that what the rules share (a UK date, an age) is computed once.
+            decided = (
+                chunk.lazy()
+                .with_columns(*grain.formatted, *grain.decisions, record.alias(_ROW), occasion.alias(_OCCASION))
+                .collect()
+            )
+            present = pl.collect_all(
+                [
+                    decided.lazy()
+                    .select(pl.col(name) for name in _decision_columns(p.rule.rule_id))
+                    .drop_nulls()
+                    .unique()
+                    for _, p in grain.plans
+                ]
+            )
+            frames += [
+                _findings_of(decided.lazy(), plan, order, version, step, evidence)
+                for (order, plan), evidence, seen in zip(grain.plans, grain.evidence, present, strict=True)
+                for version, step in seen.sort(seen.columns).iter_rows()
             ]
-        )
-        frames = [
-            _findings_of(decided.lazy(), plan, order, version, step, evidence[order])
-            for order, (plan, seen) in enumerate(zip(plans, present, strict=True))
-            for version, step in seen.sort(seen.columns).iter_rows()
-        ]
         if not frames:
             yield pl.DataFrame(schema=FINDINGS_SCHEMA)
             continue
         found = pl.concat(pl.collect_all(frames), how="vertical")
-        yield found.sort(_ROW, _RULE).select(list(FINDINGS_SCHEMA))
+        yield found.sort(_ROW, _RULE, _OCCASION).select(list(FINDINGS_SCHEMA))
 
 
-def evaluate(facts: pl.DataFrame, rules: list[CompiledRule], *, include_notes: bool = False) -> pl.DataFrame:
+def evaluate(
+    facts: FactTables | pl.DataFrame, rules: list[CompiledRule], *, include_notes: bool = False
+) -> pl.DataFrame:
     """Findings of every rule over every record, in the contract's columns: one row per
-    (custody record, rule) that applied or could not be assessed, by child, record and rule."""
-    chunks = list(evaluate_chunks(facts, rules, include_notes=include_notes, chunk_records=max(facts.height, 1)))
+    (custody record, rule, occasion) that applied or could not be assessed, by child, record,
+    rule and occasion."""
+    height = facts.records.height if isinstance(facts, FactTables) else facts.height
+    chunks = list(evaluate_chunks(facts, rules, include_notes=include_notes, chunk_records=max(height, 1)))
     return chunks[0] if len(chunks) == 1 else pl.concat(chunks)

@@ -25,6 +25,7 @@ from typing import Any
 
 import polars as pl
 
+from custody.engine import reasons
 from custody.facts.specs import FactSpec, Kind
 from custody.facts.time import (
     age_years,
@@ -150,7 +151,56 @@ FUNCTIONS: dict[str, str] = {
     "phrase": "phrase(text, phrases): the first phrase of the list found in the text (case-insensitive, "
     "whole words), or null",
     "matches": "matches(text, phrases): whether any phrase of the list is in the text (null when no text)",
+    "stated": "stated(text, phrases): whether the text gives a phrase of the list as a reason, not denied "
+    "('not aggressive') nor only describing ('behaviour has been calm'), read with the version's reading_* "
+    "parameters (null when no text)",
+    "stated_phrase": "stated_phrase(text, phrases): the first phrase of the list the text gives as a reason, or null",
+    "not_relied_on": "not_relied_on(text, phrases, ...): the phrases of the lists the text mentions without giving "
+    "them as a reason, each with how it was read ('none' if there are none)",
+    "quote": "quote(free_text_fact): the text quoted in a message when the run includes notes (--include-notes); "
+    "otherwise a line saying it is not shown",
 }
+
+SHOWS_NO_FREE_TEXT: frozenset[str] = frozenset({"phrase", "stated_phrase", "not_relied_on", "quote"})
+"""Functions a message may apply to free text (a sensitive fact): they show phrases of the rule's
+own lists, or (`quote`) the text only in a run that includes notes."""
+
+QUOTE_MAX_CHARS = 300
+NOT_QUOTED = "wording not shown unless notes are included (--include-notes)"
+
+
+def quoted_column(fact: str) -> str:
+    """The column holding a free-text fact as `quote()` shows it, made by the evaluator."""
+    return f"{fact}\x1fquoted"
+
+
+def quoted_text(text: pl.Expr, include_notes: bool) -> pl.Expr:
+    """Free text as a message quotes it: in quotes on one line (at most QUOTE_MAX_CHARS
+    characters) when the run includes notes; otherwise never, whatever it holds."""
+    if not include_notes:
+        return pl.when(text.is_not_null()).then(pl.lit(NOT_QUOTED))
+    one_line = text.str.replace_all(r"\s+", " ").str.strip_chars()
+    cut = (
+        pl.when(one_line.str.len_chars() > QUOTE_MAX_CHARS)
+        .then(one_line.str.slice(0, QUOTE_MAX_CHARS - 1) + pl.lit("\u2026"))
+        .otherwise(one_line)
+    )
+    return pl.lit("'") + cut + pl.lit("'")
+
+
+def _per_text(text: pl.Expr, read: Callable[[str], Any], dtype: pl.DataType) -> pl.Expr:
+    """`read` applied to each distinct text (null stays null): the reading of wording is Python,
+    as clause scopes are beyond a regular expression, and runs once per distinct note, however
+    many records the column holds (most hold none)."""
+
+    def apply(texts: pl.Series) -> pl.Series:
+        distinct = texts.drop_nulls().unique()
+        if distinct.is_empty():
+            return pl.Series(texts.name, [None] * texts.len(), dtype=dtype)
+        read_as = pl.Series([read(t) for t in distinct.to_list()], dtype=dtype)
+        return texts.replace_strict(distinct, read_as, default=None, return_dtype=dtype)
+
+    return text.map_batches(apply, return_dtype=dtype, is_elementwise=True)
 
 
 def _phrase_pattern(phrases: Sequence[str]) -> str:
@@ -194,6 +244,8 @@ class _Compiler:
             known = [*self.scope.facts, *self.scope.params]
             close = difflib.get_close_matches(name, known, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else "; see `custody rules facts` for the names"
+            if name.startswith("occasion") and not any(s.occasion for s in self.scope.facts.values()):
+                hint = "; occasion facts exist only in a rule that declares `occasions:` (an event type)"
             raise self.fail(node, f"unknown name '{name}'{hint}")
         return Compiled(pl.col(name), spec.kind, frozenset({name}))
 
@@ -212,6 +264,25 @@ class _Compiler:
         for part in parts[1:]:
             expr = (expr & part.expr) if isinstance(node.op, ast.And) else (expr | part.expr)
         return Compiled(expr, "bool", frozenset().union(*(p.facts for p in parts)))
+
+    def _IfExp(self, node: ast.IfExp) -> Compiled:
+        """`a if condition else b`; a condition that is unknown gives an unknown value (never `b`)."""
+        condition = self._as_bool(node.test)
+        chosen, otherwise = self.compile(node.body), self.compile(node.orelse)
+        kinds = {chosen.kind, otherwise.kind} - {"null"}
+        if len(kinds) > 1 and not kinds <= NUMERIC:
+            raise self.fail(
+                node, f"both values of '{ast.unparse(node)}' must be of one kind, not {' and '.join(sorted(kinds))}"
+            )
+        kind: Kind = kinds.pop() if len(kinds) == 1 else ("float" if kinds else "null")
+        expr = (
+            pl.when(condition.expr.is_null())
+            .then(pl.lit(None))
+            .when(condition.expr)
+            .then(chosen.expr)
+            .otherwise(otherwise.expr)
+        )
+        return Compiled(expr, kind, condition.facts | chosen.facts | otherwise.facts)
 
     def _UnaryOp(self, node: ast.UnaryOp) -> Compiled:
         operand = self.compile(node.operand)
@@ -415,6 +486,52 @@ class _Compiler:
     def _fn_matches(self, node: ast.Call, args: list[Compiled], facts: frozenset[str]) -> Compiled:
         pattern = self._phrases(node, args)
         return Compiled(args[0].expr.str.contains(pattern), "bool", facts)
+
+    # -- reading what a text gives as a reason (custody.engine.reasons)
+    def _reading(self, node: ast.Call) -> reasons.Reading:
+        name = node.func.id  # type: ignore[attr-defined]
+        try:
+            return reasons.Reading.from_params(self.scope.params)
+        except KeyError as exc:
+            raise self.fail(node, f"{name}() reads wording with the version's parameters: add {exc.args[0]}") from None
+        except ValueError as exc:
+            raise self.fail(node, f"{name}(): {exc}") from None
+
+    def _phrase_list(self, node: ast.Call, arg: Compiled) -> tuple[str, ...]:
+        if not arg.literal:
+            raise self.fail(node, "the phrase list is empty")
+        return tuple(arg.literal)
+
+    def _fn_stated(self, node: ast.Call, args: list[Compiled], facts: frozenset[str]) -> Compiled:
+        self._arity(node, args, ("str",), ("list",))
+        reading, phrases = self._reading(node), self._phrase_list(node, args[1])
+        expr = _per_text(args[0].expr, lambda t: reasons.stated_phrase(t, phrases, reading) is not None, pl.Boolean())
+        return Compiled(expr, "bool", facts)
+
+    def _fn_stated_phrase(self, node: ast.Call, args: list[Compiled], facts: frozenset[str]) -> Compiled:
+        self._arity(node, args, ("str",), ("list",))
+        reading, phrases = self._reading(node), self._phrase_list(node, args[1])
+        return Compiled(
+            _per_text(args[0].expr, lambda t: reasons.stated_phrase(t, phrases, reading), pl.String()), "str", facts
+        )
+
+    def _fn_not_relied_on(self, node: ast.Call, args: list[Compiled], facts: frozenset[str]) -> Compiled:
+        if len(args) < 2:
+            raise self.fail(node, f"{FUNCTIONS['not_relied_on']}: takes a text and one or more phrase lists")
+        self._arity(node, args, ("str",), *(("list",),) * (len(args) - 1))
+        reading = self._reading(node)
+        lists = tuple(self._phrase_list(node, a) for a in args[1:])
+        expr = _per_text(args[0].expr, lambda t: reasons.not_relied_on(t, lists, reading), pl.String())
+        return Compiled(expr, "str", facts)
+
+    def _fn_quote(self, node: ast.Call, args: list[Compiled], facts: frozenset[str]) -> Compiled:
+        self._arity(node, args, ("str",))
+        if not args[0].expr.meta.is_column() or len(args[0].facts) != 1:
+            raise self.fail(node, "quote() takes one free-text fact, e.g. quote(certificate_note)")
+        (fact,) = args[0].facts
+        if not self.scope.facts[fact].sensitive:
+            raise self.fail(node, f"quote() is for free text: show '{fact}' as {{{fact}}}")
+        return Compiled(pl.col(quoted_column(fact)), "str", facts)
 
 
 def compile_expression(text: str, scope: Scope) -> Compiled:

@@ -60,11 +60,11 @@ def _local_day(instant: dt.datetime | None) -> dt.date | None:
 def _cases(source: RuleSource, results: list[CaseResult]) -> list[Problem]:
     rule, problems = source.rule, []
     where = (str(source.path), source.line("cases"), rule.id)
-    expected = {r.expected for r in results}
+    expected = {outcome for r in results for outcome in r.expected_each}
     for outcome in REQUIRED_OUTCOMES:
         if outcome not in expected:
             problems.append(Problem(*where, f"no case expects '{outcome}': add one"))
-    days = {_local_day(r.trigger_at) for r in results}
+    days = {_local_day(t) for r in results for t in r.triggers}
     for version in rule.versions[1:]:
         boundary = version.effective_from
         before = boundary - dt.timedelta(days=1)

@@ -114,7 +114,12 @@ class CaseRecord(_Strict):
 
     detention: dict[str, Any] = Field(default_factory=dict)
     events: list[dict[str, Any] | str] = Field(default_factory=list)
-    expect: Outcome | Literal["none"] = Field(description="the outcome, or none when the rule must not apply")
+    expect: Outcome | Literal["none"] | list[Outcome | Literal["none"]] = Field(
+        description=(
+            "the outcome, or none when the rule must not apply; for a rule with occasions, a list "
+            "gives the outcome of each occasion of the record in order"
+        )
+    )
     message_contains: str | None = None
 
 
@@ -134,6 +139,13 @@ class RuleModel(_Strict):
     notes: str | None = Field(None, description="uncertain points and parameters (LAW.md confidence)")
     citations: list[str] = Field(min_length=1)
     trigger: str = Field(description="the instant that chooses the version of the law")
+    occasions: str | None = Field(
+        None,
+        description=(
+            "an event type: the rule is evaluated once per event of this type on a record (each an "
+            "occasion, with occasion_* facts); none: once per record"
+        ),
+    )
     versions: list[Version] = Field(min_length=1)
     logic: Logic
     evidence: list[str] | None = Field(None, description="facts to attach; default: every fact the rule reads")

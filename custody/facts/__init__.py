@@ -6,17 +6,21 @@ arithmetic shared with the rule language, `settings` the dated legal values of t
 layer, and `headline` the inspection's funnel figures.
 """
 
-from custody.facts.build import build_facts
+from custody.facts.build import OCCASION_ROW, FactTables, build_fact_tables, build_facts
 from custody.facts.headline import HEADLINE_FACTS, headline_figures
 from custody.facts.settings import FactSettings
-from custody.facts.specs import NO_DETAIL, FactSpec, Kind, fact_specs, taint_column, taint_columns
+from custody.facts.specs import NO_DETAIL, OCCASION_PREFIX, FactSpec, Kind, fact_specs, taint_column, taint_columns
 
 __all__ = [
     "HEADLINE_FACTS",
     "NO_DETAIL",
+    "OCCASION_PREFIX",
+    "OCCASION_ROW",
     "FactSettings",
     "FactSpec",
+    "FactTables",
     "Kind",
+    "build_fact_tables",
     "build_facts",
     "fact_specs",
     "headline_figures",

@@ -16,6 +16,7 @@ HEADLINE_FACTS: tuple[str, ...] = (
     "bail_refused_count",
     "la_requested_count",
     "transferred_to_la_count",
+    "released_to_la_count",
     "certificate_count",
     "detention_power",
     "place_of_safety",
@@ -38,7 +39,10 @@ def headline_figures(facts: pl.LazyFrame) -> dict[str, int]:
             child.sum().alias("child_records"),
             refused.sum().alias("charged_and_refused_bail"),
             (refused & (pl.col("la_requested_count") > 0)).sum().alias("requests_made"),
-            (refused & (pl.col("transferred_to_la_count") > 0)).sum().alias("moved"),
+            # A move is `transferred_to_la`, or `released` with `to_la` (the contract defines both).
+            (refused & ((pl.col("transferred_to_la_count") > 0) | (pl.col("released_to_la_count") > 0)))
+            .sum()
+            .alias("moved"),
             (refused & (pl.col("certificate_count") > 0)).sum().alias("certificates"),
             (
                 child

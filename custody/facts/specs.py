@@ -9,7 +9,8 @@ loader could not use has that fact unusable.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cache
 from typing import Literal
 
 from custody.contract import DETENTION_COLUMNS, EVENT_DETAILS, ColumnSpec
@@ -36,6 +37,9 @@ class FactSpec:
     """The inputs whose taint makes this fact unusable for a record."""
     sensitive: bool = False
     """Free text that may hold personal data: never exported unless asked."""
+    occasion: bool = False
+    """Describes one occasion of a rule's grain (`occasion_*`): readable only by a rule that
+    declares `occasions:` (see `occasion_specs`)."""
 
 
 NO_DETAIL = "without_detail"
@@ -54,16 +58,59 @@ DETENTION_FACT_NAMES: dict[str, str] = {"arrival_time": "arrival_at"}
 """Detention columns whose fact name differs (instants are named `*_at`)."""
 
 
-def fact_specs() -> dict[str, FactSpec]:
-    """Every fact a rule may name, with its kind, meaning and lineage."""
+OCCASION_PREFIX = "occasion_"
+"""Facts of one occasion are named `occasion_<fact>` (`occasion_certificate_at`)."""
+
+
+@cache
+def fact_specs(grain: str | None = None) -> dict[str, FactSpec]:
+    """Every fact a rule may name, with its kind, meaning and lineage; with `grain` (an event
+    type), also the facts of one occasion of that grain (`occasion_specs`). Do not modify the
+    returned mapping: it is shared."""
+    specs = dict(_record_specs())
+    if grain is not None:
+        specs.update(occasion_specs(grain))
+    return specs
+
+
+def occasion_specs(grain: str) -> dict[str, FactSpec]:
+    """The facts of one occasion of `grain`: a rule with `occasions: bail_refused` is evaluated
+    once per `bail_refused` event of a record (and once, with no occasion, for a record with
+    none). The occasion runs from its event up to the next event of the same type on the
+    record (or open-ended for the last); `occasion_<fact>` is `<fact>` computed over the
+    events inside that window only (`occasion_certificate_at`: the first certificate made at
+    or after this refusal and before the next). Record facts keep their whole-record meaning.
+    """
+    if grain not in EVENT_DETAILS:
+        raise ValueError(f"unknown event type {grain!r}")
+    grain_lineage = frozenset({event_input(grain), UNKNOWN_EVENT})
+    specs: dict[str, FactSpec] = {}
+
+    def add(name: str, kind: Kind, description: str, lineage: Iterable[Input]) -> None:
+        specs[name] = FactSpec(name, kind, description, frozenset(lineage), occasion=True)
+
+    add("occasion_at", "instant", f"this occasion: the instant of its '{grain}' event", grain_lineage)
+    add("occasion_number", "int", f"this occasion's number among the record's '{grain}' events (1: first)", [])
+    add("occasions_in_record", "int", f"number of '{grain}' events on the record", grain_lineage)
+    add("occasion_ends_at", "instant", f"the next '{grain}' event after this one (none: the last)", grain_lineage)
+    for name, base in _event_specs().items():
+        specs[OCCASION_PREFIX + name] = replace(
+            base,
+            name=OCCASION_PREFIX + name,
+            description=f"{base.description}, within this occasion (from its '{grain}' event to the next)",
+            lineage=base.lineage | grain_lineage,
+            occasion=True,
+        )
+    return specs
+
+
+@cache
+def _event_specs() -> dict[str, FactSpec]:
+    """The facts made from events by type and detail: whole-record facts, and per occasion."""
     specs: dict[str, FactSpec] = {}
 
     def add(name: str, kind: Kind, description: str, lineage: Iterable[Input], sensitive: bool = False) -> None:
         specs[name] = FactSpec(name, kind, description, frozenset(lineage), sensitive)
-
-    for column in DETENTION_COLUMNS:
-        name = DETENTION_FACT_NAMES.get(column.name, column.name)
-        add(name, _kind(column), f"detentions.{column.name}: {column.description}", [detention_input(column.name)])
 
     for event_type, details in EVENT_DETAILS.items():
         lineage = [event_input(event_type), UNKNOWN_EVENT]
@@ -78,6 +125,12 @@ def fact_specs() -> dict[str, FactSpec]:
                 add(f"{event_type}_{detail}_count", "int", f"number of '{event_type}' events {label}", detail_lineage)
                 if detail != NO_DETAIL:
                     add(f"{event_type}_{detail}_at", "instant", f"first '{event_type}' event {label}", detail_lineage)
+                    add(
+                        f"{event_type}_{detail}_last_at",
+                        "instant",
+                        f"last '{event_type}' event {label}",
+                        detail_lineage,
+                    )
 
     add(
         "certificate_note",
@@ -86,6 +139,20 @@ def fact_specs() -> dict[str, FactSpec]:
         [event_input("certificate"), UNKNOWN_EVENT],
         sensitive=True,
     )
+    return specs
+
+
+@cache
+def _record_specs() -> dict[str, FactSpec]:
+    specs: dict[str, FactSpec] = {}
+
+    def add(name: str, kind: Kind, description: str, lineage: Iterable[Input], sensitive: bool = False) -> None:
+        specs[name] = FactSpec(name, kind, description, frozenset(lineage), sensitive)
+
+    for column in DETENTION_COLUMNS:
+        name = DETENTION_FACT_NAMES.get(column.name, column.name)
+        add(name, _kind(column), f"detentions.{column.name}: {column.description}", [detention_input(column.name)])
+    specs.update(_event_specs())
     age_lineage = [detention_input("date_of_birth")]
     add("dob_is_29_february", "bool", "born on 29 February (age then depends on a parameter)", age_lineage)
     add("age_at_arrival", "int", "age in whole years at arrival", [*age_lineage, detention_input("arrival_time")])
@@ -102,9 +169,36 @@ def fact_specs() -> dict[str, FactSpec]:
         ("review_worst_at", "instant", "when the latest-running review took place"),
         ("review_worst_due_at", "instant", "when that review was due (s40(7): postponed ones do not move it)"),
         ("review_next_due_at", "instant", "when the review after the last one held fell due"),
+        ("review_second_at", "instant", "when the second review was held (PACE s42(4)(b): no s42 extension before it)"),
+        (
+            "review_unpostponed_worst_lateness",
+            "duration",
+            "largest lateness of a review not postponed by its due time (negative: early)",
+        ),
+        ("review_unpostponed_worst_at", "instant", "when that review took place"),
+        ("review_unpostponed_worst_due_at", "instant", "when that review was due"),
+        (
+            "review_postponed_worst_lateness",
+            "duration",
+            "largest lateness of a review postponed by its due time (s40(4)(b), (5))",
+        ),
+        ("review_postponed_worst_at", "instant", "when that postponed review was held"),
+        ("review_postponed_worst_due_at", "instant", "when that postponed review was due"),
+        ("review_postponed_worst_postponed_at", "instant", "when the postponement of that review was recorded"),
+        (
+            "review_next_postponed_at",
+            "instant",
+            "a postponement of the review due after the last one held, recorded by its due time",
+        ),
     ):
         add(name, kind, description, review_lineage)  # type: ignore[arg-type]
     add("event_count", "int", "number of usable events on the record", [UNKNOWN_EVENT])
+    add(
+        "last_event_at",
+        "instant",
+        "the latest usable event on the record (the child was still on the record then)",
+        [UNKNOWN_EVENT, *(event_input(t) for t in EVENT_DETAILS)],
+    )
     return specs
 
 
