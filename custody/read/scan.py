@@ -126,8 +126,8 @@ def _scan_column(name: str, text: pl.Series, null_share: float, rows: int, min_c
             guess = "free text"
     elif guess == "number" and distinct > 0.9 * text.len() and text.len() >= 5:
         guess = "id"
-    if guess == "code" and _contract_column(name) in ("custody_record_id", "person_id"):
-        guess = "id"
+    if guess in ("code", "free text", "number") and _contract_column(name) in ("custody_record_id", "person_id"):
+        guess = "id"  # named as an id: a record id repeats in a log, but is never a code to show
     column = Column(name, guess, null_share, distinct)
     if guess in ("date", "date-time"):
         column.slash_order = _slash_order(text)
@@ -447,7 +447,14 @@ def _event_log(log: ScannedFile, detentions: ScannedFile) -> list[str]:
     at = next((c for c in log.columns if c.guess == "date-time"), None)
     entry = next((c for c in log.columns if c.codes and "type" in c.name.lower()), None)
     entry = entry or next((c for c in log.columns if c.codes and c.name != record), None)
-    note = next((c.name for c in log.columns if c.guess == "free text" and _PERSONAL_NAME.search(c.name)), None)
+    note = next(
+        (
+            c.name
+            for c in log.columns
+            if c.guess == "free text" and re.search(r"(?i)note|text|comment|narrative", c.name)
+        ),
+        None,
+    )
     used = {record, *([at.name] if at else []), *([entry.name] if entry else []), *([note] if note else [])}
     lines = ["event_log:", f"  file: {log.path.name}", f"  custody_record_id: {record}"]
     if at is not None:
