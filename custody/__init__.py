@@ -9,6 +9,9 @@ The library API a notebook needs::
     result = custody.check("sample_records/demo", rules=rules)
     result.findings                                         # one row per (record, rule)
 
+    profile = custody.load_profile("sample_records/export_wide/profile.yaml")
+    result = custody.check("sample_records/export_wide", profile=profile)   # a force's export
+
 The layers, bottom to top: `contract` (what comes in and goes out), `read` (files ->
 tables and data quality), `facts`, `engine` (rule files, expression language,
 evaluation), `findings` (the findings table and all derived from it), `render` (one
@@ -26,8 +29,18 @@ if TYPE_CHECKING:
     from custody.findings import CheckResult
     from custody.pipeline import PreparedRules, check, load_rules
     from custody.read.loader import RecordSet, load_records
+    from custody.read.profile import load_profile
 
-__all__ = ["CheckResult", "PreparedRules", "RecordSet", "__version__", "check", "load_records", "load_rules"]
+__all__ = [
+    "CheckResult",
+    "PreparedRules",
+    "RecordSet",
+    "__version__",
+    "check",
+    "load_profile",
+    "load_records",
+    "load_rules",
+]
 
 _EXPORTS = {
     "CheckResult": "custody.findings",
@@ -36,6 +49,7 @@ _EXPORTS = {
     "load_rules": "custody.pipeline",
     "RecordSet": "custody.read.loader",
     "load_records": "custody.read.loader",
+    "load_profile": "custody.read.profile",
 }
 
 

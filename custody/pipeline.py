@@ -34,6 +34,7 @@ from custody.facts import (
 from custody.findings import CheckResult, RuleInfo
 from custody.read.batches import BATCH_RECORDS, Batch, plan_batches
 from custody.read.loader import RecordSet, find_tables, load_record_set, sort_data_quality
+from custody.read.profile import LoadedProfile, export_files, load_with_profile
 from custody.read.timeparse import DateOrder
 from custody.render.parquet import FindingsWriter
 from custody.version import __version__
@@ -77,10 +78,12 @@ def check(
     rules: PreparedRules | None = None,
     include_notes: bool = False,
     date_order: DateOrder = "dmy",
+    profile: LoadedProfile | None = None,
 ) -> CheckResult:
-    """Check a record set in memory: the library's entry point (the CLI's `check` spills to disk)."""
+    """Check a record set in memory: the library's entry point (the CLI's `check` spills to disk).
+    With `profile` (`custody.read.profile.load_profile`), `source` is an export in that layout."""
     path = (Path(source[0]), Path(source[1])) if isinstance(source, tuple) else Path(source)
-    return run_check(path, rules=rules, include_notes=include_notes, date_order=date_order)
+    return run_check(path, rules=rules, include_notes=include_notes, date_order=date_order, profile=profile)
 
 
 def needed_facts(rules: Iterable[CompiledRule]) -> list[str]:
@@ -131,6 +134,16 @@ def findings_for(
     return facts, evaluate(facts, rules.compiled, include_notes=include_notes)
 
 
+def profile_meta(profile: LoadedProfile) -> dict[str, str]:
+    """What summary.json records of the input profile a run read its export through."""
+    return {
+        "file": profile.path.name,
+        "name": profile.profile.name,
+        "version": profile.profile.version,
+        "digest": profile.digest,
+    }
+
+
 def run_check(
     source: Path | tuple[Path, Path],
     *,
@@ -140,6 +153,7 @@ def run_check(
     spill_dir: Path | None = None,
     batch_records: int = BATCH_RECORDS,
     date_order: DateOrder = "dmy",
+    profile: LoadedProfile | None = None,
 ) -> CheckResult:
     """Load, evaluate every rule over every record, and return the findings and what renders them.
 
@@ -147,15 +161,16 @@ def run_check(
     computed, and the result holds a lazy scan of it (the folder must outlive the result's
     use); a Parquet record set of more than `batch_records` records is then read in batches
     of children, each loaded, validated and evaluated on its own. Without it, the findings
-    are held in memory.
+    are held in memory. With `profile`, `source` is an export in that profile's layout (read
+    whole, never in batches).
     """
     started = time.perf_counter()
     say = progress or (lambda _stage: None)
     say("Reading the rules")
     rules = rules or prepare_rules()
-    files = find_tables(source)
+    files = find_tables(source) if profile is None else export_files(profile, Path(str(source)))
     batches: list[Batch] | None = None
-    if spill_dir is not None:  # batches need somewhere to put their pieces and findings
+    if spill_dir is not None and profile is None:  # batches need somewhere to put their pieces and findings
         say("Sizing up the records")
         batches = plan_batches(files, spill_dir / "batches", batch_records)
     parts: list[Batch | None] = list(batches) if batches else [None]
@@ -171,7 +186,11 @@ def run_check(
                 say("Loading the records")
             else:
                 say(f"Checking children in batch {batch.index + 1} of {len(parts)}")
-            records = load_record_set(source, batch=batch, date_order=date_order)
+            records = (
+                load_record_set(source, batch=batch, date_order=date_order)
+                if profile is None
+                else load_with_profile(profile, Path(str(source)))
+            )
             if batch is not None:
                 batch.remove_pieces()
             say("Deriving the facts")
@@ -225,6 +244,7 @@ def run_check(
         "run_seconds": round(time.perf_counter() - started, 3),
         "include_notes": include_notes,
         "date_order": date_order,
+        **({} if profile is None else {"profile": profile_meta(profile)}),
         "batches": len(parts),
         "counts": {
             "detention_rows": rows_read["detentions"],

@@ -178,7 +178,10 @@ def pseudonymise(result: CheckResult, key: str) -> CheckResult:
     # A spilled (lazy) findings table stays lazy: its ids are replaced as it is written out.
     findings, records, quality = result.findings.lazy(), result.records, result.data_quality
 
-    dq_column = pl.col("column").cast(pl.String).str.strip_chars().str.to_lowercase()
+    # Read through an input profile, a row names the export's column and then the contract
+    # column it is read as, "Person_URN (person_id)": the contract column decides.
+    named = pl.col("column").cast(pl.String).str.strip_chars()
+    dq_column = pl.coalesce(named.str.extract(r"\(([a-z0-9_]+)\)$", 1), named).str.to_lowercase()
     dq_person_values = quality.filter(dq_column == "person_id").get_column("value")
     dq_record_values = quality.filter(dq_column == "custody_record_id").get_column("value")
 

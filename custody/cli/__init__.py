@@ -22,6 +22,7 @@ from typer.core import TyperGroup
 from custody.cli import check as check_commands
 from custody.cli import diff as diff_commands
 from custody.cli import records as record_commands
+from custody.cli.profile import profile_app
 from custody.cli.rules import rules_app
 from custody.contract import CONTRACT_VERSION
 from custody.errors import InputError
@@ -107,6 +108,7 @@ app.command("schema")(record_commands.schema)
 app.command("generate")(check_commands.generate)
 app.command("diff")(diff_commands.diff)
 app.add_typer(rules_app)
+app.add_typer(profile_app)
 
 
 def main() -> None:

@@ -20,10 +20,11 @@ from custody.cli.options import (
     DateOrderOpt,
     EventsOpt,
     OutputFormat,
+    ProfileOpt,
     RecordsArg,
     RulesOpt,
     output_format_option,
-    record_source,
+    records_input,
     require_format,
 )
 from custody.explain import explain_record
@@ -40,6 +41,7 @@ from custody.pipeline import prepare_rules, run_check
 from custody.pseudonymise import check_key
 from custody.read.batches import BATCH_RECORDS
 from custody.read.loader import load_record_set
+from custody.read.profile import load_with_profile
 from custody.render.terminal import print_summary
 
 KEY_ENV = "CUSTODY_PSEUDONYMISE_KEY"
@@ -96,6 +98,7 @@ def check(
         ),
     ] = BATCH_RECORDS,
     date_order: DateOrderOpt = DateOrder.dmy,
+    profile: ProfileOpt = None,
 ) -> None:
     """Check every custody record against every rule and write the findings.
 
@@ -111,7 +114,7 @@ def check(
     gates = parse_gates(fail_on or [], [rule.rule_id for rule in prepared.compiled])
     if pseudonymise_key is not None:
         check_key(pseudonymise_key)
-    source = record_source(records, events)
+    source, loaded_profile = records_input(records, events, profile, date_order)
     console = Console(stderr=True, quiet=quiet)
     out_folder(out)
     remove_leftovers(out)
@@ -128,6 +131,7 @@ def check(
                 spill_dir=work,
                 batch_records=batch_records,
                 date_order=date_order.order,
+                profile=loaded_profile,
             )
             status.update("Writing the outputs…")
             written = write_outputs(result, out, formats=chosen, pseudonymise_key=pseudonymise_key)
@@ -166,9 +170,15 @@ def explain(
     events: EventsOpt = None,
     rules: RulesOpt = None,
     date_order: DateOrderOpt = DateOrder.dmy,
+    profile: ProfileOpt = None,
 ) -> None:
     """Show one record's timeline (UK and UTC), the facts derived and why each rule decided as it did."""
-    loaded = load_record_set(record_source(records, events), date_order=date_order.order)
+    source, loaded_profile = records_input(records, events, profile, date_order)
+    loaded = (
+        load_record_set(source, date_order=date_order.order)
+        if loaded_profile is None
+        else load_with_profile(loaded_profile, records)
+    )
     typer.echo(explain_record(custody_record_id, loaded, prepare_rules(rules)))
 
 

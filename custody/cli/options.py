@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from custody.errors import UsageError
+from custody.read.profile import LoadedProfile, load_profile
 from custody.read.timeparse import DateOrder as SlashOrder
 
 RecordsArg = Annotated[
@@ -90,3 +91,27 @@ def require_format(chosen: OutputFormat, *allowed: OutputFormat) -> None:
         raise UsageError(
             f"--output-format {chosen.value} is not offered here: use one of {', '.join(f.value for f in allowed)}."
         )
+
+
+ProfileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--profile",
+        help="An input profile (YAML) for a force's own export layout: RECORDS is then the export (its folder, "
+        "or its one file). See `custody profile scan` to draft one.",
+        show_default=False,
+    ),
+]
+
+
+def records_input(
+    records: Path, events: Path | None, profile: Path | None, date_order: DateOrder
+) -> tuple[Path | tuple[Path, Path], LoadedProfile | None]:
+    """(what the loader reads, the profile if one was given) from RECORDS, --events, --profile."""
+    if profile is None:
+        return record_source(records, events), None
+    if events is not None:
+        raise UsageError("--events does not go with --profile: the profile names the export's files.")
+    if date_order is DateOrder.mdy:
+        raise UsageError("--date-order does not go with --profile: declare date_order in the profile instead.")
+    return records, load_profile(profile)

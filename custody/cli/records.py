@@ -11,10 +11,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from custody.cli.options import DateOrder, DateOrderOpt, EventsOpt, RecordsArg, record_source
+from custody.cli.options import DateOrder, DateOrderOpt, EventsOpt, ProfileOpt, RecordsArg, records_input
 from custody.contract import EVENT_DETAILS, EVENT_MEANINGS, TABLES, ColumnSpec
 from custody.outputs import out_folder_errors, write_data_quality
 from custody.read.loader import SUFFIXES, RecordSet, load_record_set
+from custody.read.profile import load_with_profile
 from custody.read.schema import contract_json_schema
 from custody.read.timeparse import DATE_FORMS, DATETIME_FORMS
 
@@ -27,12 +28,18 @@ def validate(
         typer.Option("--out", "-o", help="Folder to write data_quality.csv into (created if needed)."),
     ] = Path("out"),
     date_order: DateOrderOpt = DateOrder.dmy,
+    profile: ProfileOpt = None,
 ) -> None:
     """Read a record set and report what could not be used; writes data_quality.csv.
 
     Exits 0 whatever the data quality (2 if the input cannot be read at all).
     """
-    record_set = load_record_set(record_source(records, events), date_order=date_order.order)
+    source, loaded_profile = records_input(records, events, profile, date_order)
+    record_set = (
+        load_record_set(source, date_order=date_order.order)
+        if loaded_profile is None
+        else load_with_profile(loaded_profile, records)
+    )
     with out_folder_errors(out):
         written = write_data_quality(record_set.data_quality, out)
     _print_validation(Console(highlight=False), record_set, written)

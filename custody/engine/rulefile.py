@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from custody import yamlfile
 from custody.contract import Basis, Outcome, Severity
-from custody.errors import InputError
 from custody.facts import FactSettings
 from custody.facts.settings import DatedVersion, SettingsError
-from custody.read.files import not_a_regular_file
 
 RULE_ID_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 FACTS_SETTINGS_FILE = "_facts.yaml"
@@ -30,68 +27,22 @@ FACTS_SETTINGS_FILE = "_facts.yaml"
 # ~34 KB, nests 8 levels and expands its aliases to under 2,000 values): a file beyond them is
 # refused with one sentence before it can take the memory or the time of the run.
 MAX_RULE_FILE_BYTES = 1_000_000
-MAX_YAML_DEPTH = 64
-MAX_YAML_VALUES = 200_000
+MAX_YAML_DEPTH = yamlfile.MAX_YAML_DEPTH
+MAX_YAML_VALUES = yamlfile.MAX_YAML_VALUES
 """Values (scalars and collections) once every alias is expanded: bounds an alias bomb."""
 
-# Dates a version may take effect or end: the law of this tool is 20th and 21st century, and
-# dates near the calendar's ends overflow the day after and the UK midnight conversions.
 
-
-class RuleFileError(InputError):
+class RuleFileError(yamlfile.YamlFileError):
     """A rule file that cannot be used: one sentence naming the file (and line)."""
 
-    def __init__(self, path: Path, message: str, line: int | None = None) -> None:
-        where = f"{path}:{line}" if line else str(path)
-        super().__init__(f"{where}: {message}")
-        self.path, self.line, self.message = path, line, message
 
+Path_ = yamlfile.KeyPath
 
-Path_ = tuple[str | int, ...]
-
-# libyaml's parser (C) when PyYAML was built with it; the pure-Python one otherwise. Both
-# are the safe loader: standard YAML tags only, so a `!!python/...` tag is refused and
-# nothing in a rule file is ever executed.
-_BaseLoader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = (
-    yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
-)
-
-
-class _RuleLoader(_BaseLoader):  # type: ignore[misc,valid-type]
-    """Safe loader that refuses duplicate keys (naming the lines of both)."""
-
-
-def _construct_mapping(loader: _RuleLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            duplicate = key in seen
-        except TypeError:  # an unhashable key: construct_mapping below refuses it
-            continue
-        if duplicate:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key '{key}' (first on line {seen[key]})", key_node.start_mark
-            )
-        seen[key] = key_node.start_mark.line + 1
-    mapping: dict[Any, Any] = loader.construct_mapping(node, deep=deep)
-    return mapping
-
-
-_RuleLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _lines(node: yaml.Node, path: Path_ = (), within: frozenset[int] = frozenset()) -> Iterator[tuple[Path_, int]]:
-    yield path, node.start_mark.line + 1
-    if id(node) in within:  # a recursive alias (`&a [*a]`): its lines are already recorded
-        return
-    within |= {id(node)}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            yield from _lines(value_node, (*path, str(key_node.value)), within)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            yield from _lines(item, (*path, index), within)
+# The safe loader that refuses duplicate keys (custody.yamlfile): nothing in a rule file is
+# ever executed.
+_RuleLoader = yamlfile.StrictLoader
+_construct_mapping = yamlfile.construct_mapping
+_lines = yamlfile.lines_of_nodes
 
 
 def read_file_bytes(path: Path) -> bytes:
@@ -100,100 +51,12 @@ def read_file_bytes(path: Path) -> bytes:
     Only a regular file of at most MAX_RULE_FILE_BYTES is read: a FIFO or a device (a link
     to /dev/zero) is refused without being opened.
     """
-    try:
-        kind = not_a_regular_file(path)
-        if kind is not None:
-            raise RuleFileError(path, f"is {kind}, not a rule file: rule files must be plain YAML files")
-        if path.stat().st_size > MAX_RULE_FILE_BYTES:
-            raise _too_large(path)
-        with path.open("rb") as file:
-            raw = file.read(MAX_RULE_FILE_BYTES + 1)
-    except OSError as exc:
-        raise RuleFileError(path, f"cannot be read ({exc.__class__.__name__}): check the file") from None
-    if len(raw) > MAX_RULE_FILE_BYTES:
-        raise _too_large(path)
-    return raw
-
-
-def _too_large(path: Path) -> RuleFileError:
-    return RuleFileError(
-        path, f"is larger than {MAX_RULE_FILE_BYTES:,} bytes, the most a rule file may be: check it is a rule file"
-    )
-
-
-def _yaml_error(path: Path, exc: yaml.YAMLError) -> RuleFileError:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    return RuleFileError(path, f"is not valid YAML: {problem}", mark.line + 1 if mark else None)
-
-
-def _check_bounds(path: Path, text: str) -> None:
-    """Refuse YAML nested deeper than MAX_YAML_DEPTH or whose aliases expand beyond MAX_YAML_VALUES.
-
-    One pass over the parser's events, before anything is composed (libyaml composes
-    recursively, and every later step walks aliases expanded): the expanded size of each
-    anchor is counted once and added wherever an alias names it.
-    """
-    expanded: dict[str, int] = {}
-    open_collections: list[tuple[str | None, int]] = [(None, 0)]  # (anchor, values so far)
-    loader = _BaseLoader(text)
-    try:
-        while loader.check_event():
-            event = loader.get_event()
-            line = event.start_mark.line + 1 if event and event.start_mark else None
-            if isinstance(event, yaml.CollectionStartEvent):
-                if len(open_collections) > MAX_YAML_DEPTH:
-                    raise RuleFileError(path, f"nests more than {MAX_YAML_DEPTH} levels deep: flatten it", line)
-                open_collections.append((event.anchor, 1))
-                continue
-            if isinstance(event, yaml.CollectionEndEvent):
-                anchor, values = open_collections.pop()
-            elif isinstance(event, yaml.ScalarEvent):
-                anchor, values = event.anchor, 1
-            elif isinstance(event, yaml.AliasEvent):
-                # An alias of a collection still open (`&a [*a]`) is a loop: it counts once.
-                anchor, values = None, expanded.get(event.anchor or "", 1)
-            else:
-                continue
-            if anchor is not None:
-                expanded[anchor] = values
-            parent_anchor, parent_values = open_collections[-1]
-            if parent_values + values > MAX_YAML_VALUES:
-                raise RuleFileError(
-                    path,
-                    f"expands to more than {MAX_YAML_VALUES:,} values once its aliases (*name) are expanded:"
-                    " write the values out, or use fewer aliases",
-                    line,
-                )
-            open_collections[-1] = (parent_anchor, parent_values + values)
-    except yaml.YAMLError as exc:
-        raise _yaml_error(path, exc) from None
-    finally:
-        loader.dispose()
+    return yamlfile.read_file_bytes(path, max_bytes=MAX_RULE_FILE_BYTES, what="rule file", error=RuleFileError)
 
 
 def parse_yaml(path: Path, raw: bytes) -> tuple[Any, dict[Path_, int], str]:
-    """Parse the bytes of a YAML file once: the data, the line of each value by key path, the text.
-
-    The node tree is composed once by the parser, its lines recorded, and the data
-    constructed from that same tree; before that, one pass over the parser's events bounds
-    its depth and what its aliases expand to.
-    """
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RuleFileError(path, f"cannot be read ({exc.__class__.__name__}): check the file") from None
-    _check_bounds(path, text)
-    loader = _RuleLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.YAMLError as exc:
-        raise _yaml_error(path, exc) from None
-    finally:
-        loader.dispose()
-    lines = dict(_lines(node)) if node is not None else {}
-    return data, lines, text
+    """Parse the bytes of a YAML file once: the data, the line of each value by key path, the text."""
+    return yamlfile.parse_yaml(path, raw, error=RuleFileError, loader_class=_RuleLoader)
 
 
 def load_yaml(path: Path) -> tuple[Any, dict[Path_, int]]:

@@ -53,9 +53,11 @@ from custody.read.batches import Batch
 from custody.read.columns import ROW, clean_name
 from custody.read.dates import check_slash_order
 from custody.read.files import FOLDER, not_a_regular_file
+from custody.read.plausible import IMPLAUSIBLE_LABELS, Plausibility, implausible_events
 from custody.read.taint import taint_of
 from custody.read.timeparse import ISSUE_LABELS as VALUE_ISSUE_LABELS
 from custody.read.timeparse import DateOrder, as_text, parse_bools, parse_dates, parse_datetimes
+from custody.read.xlsx_formulas import formula_cells
 
 SUFFIXES: dict[str, str] = {
     ".csv": "csv",
@@ -85,6 +87,10 @@ ISSUE_LABELS: dict[str, str] = {
     "unknown_value": "not an allowed value",
     "detail_not_allowed": "not allowed for the event_type",
     "not_utf8": "not valid UTF-8 (read as Windows-1252)",
+    "formula_absent": "a spreadsheet formula with no saved result",
+    "formula_stale": "a spreadsheet formula whose result may be stale",
+    "formula_saved": "a spreadsheet formula (saved result read)",
+    **IMPLAUSIBLE_LABELS,
 }
 """Every `issue` code the loader counts, with a short label (the keys of `RecordSet.issues`)."""
 
@@ -140,25 +146,62 @@ class RecordSet:
 
 
 def load_record_set(
-    source: Path | str | tuple[Path | str, Path | str], *, batch: Batch | None = None, date_order: DateOrder = "dmy"
+    source: Path | str | tuple[Path | str, Path | str],
+    *,
+    batch: Batch | None = None,
+    date_order: DateOrder = "dmy",
+    plausible: Plausibility | None = None,
 ) -> RecordSet:
     """Load a record set from a folder (holding `detentions.<ext>` and `events.<ext>`) or
     from two files (detentions first). Raises `InputError` for structural problems.
 
     With `batch` (from `custody.read.batches.plan_batches`, Parquet only), only that batch's rows
-    are read, from its pieces; row numbers and the files reported stay those of the record set."""
+    are read, from its pieces; row numbers and the files reported stay those of the record set.
+    `plausible`: how far from arrival an event may be before it is reported (default: 7 days
+    after, court events excepted, and 24 hours before)."""
     files = find_tables(source)
     detentions_raw = _read_table(files["detentions"], "detentions", None if batch is None else batch.detentions)
     events_raw = _read_table(files["events"], "events", None if batch is None else batch.events)
     for raw in (detentions_raw, events_raw):
         dated = [spec.name for spec in TABLES[raw.table] if spec.kind in ("date", "datetime")]
         check_slash_order(raw.frame, dated, raw.path, ROW, date_order)
+    return _load(detentions_raw, events_raw, files, date_order, plausible)
 
+
+def load_tables(
+    detentions: pl.DataFrame,
+    events: pl.DataFrame,
+    files: dict[str, Path],
+    *,
+    plausible: Plausibility | None = None,
+) -> RecordSet:
+    """A record set from two tables already in memory in the contract's form (text columns
+    named as the contract names them, and `_row`), as an input profile produces them: checked
+    exactly as the same tables read from files. `files` names the file each table came from."""
+    raws = [
+        _RawTable(path=files[table], table=table, frame=_clean_values(frame, table), warnings=_empty_dq())
+        for table, frame in (("detentions", detentions), ("events", events))
+    ]
+    return _load(raws[0], raws[1], files, "dmy", plausible)
+
+
+def _load(
+    detentions_raw: _RawTable,
+    events_raw: _RawTable,
+    files: dict[str, Path],
+    date_order: DateOrder,
+    plausible: Plausibility | None,
+) -> RecordSet:
     detentions, detention_dq, rejected_ids = _check_detentions(detentions_raw, date_order)
     events, event_dq = _check_events(events_raw, detentions[_ID], rejected_ids, date_order)
+    # Times far outside any detention (a typing error in a year or a month) are reported, not
+    # turned into breaches: custody.read.plausible.
+    events, implausible_dq = implausible_events(detentions, events, events_raw.path, plausible or Plausibility())
 
     data_quality = sort_data_quality(
-        pl.concat([detentions_raw.warnings, detention_dq, events_raw.warnings, event_dq], how="vertical")
+        pl.concat(
+            [detentions_raw.warnings, detention_dq, events_raw.warnings, event_dq, implausible_dq], how="vertical"
+        )
     )
     issues = _count_issues(data_quality)
 
@@ -180,6 +223,26 @@ def load_records(source: Path | str | tuple[Path | str, Path | str]) -> RecordSe
     """A record set (a folder, or the detentions and events files) read and validated: the
     library's name for `load_record_set`."""
     return load_record_set(source)
+
+
+def read_table_file(path: Path) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None]:
+    """One table file as read, whatever its columns (for an input profile's export): CSV and
+    XLSX cells as text, Parquet and NDJSON as typed, and `_row` as the loader numbers rows;
+    for a workbook, its formula cells whose saved result cannot be trusted (`_row`, `column`
+    as named in the file, `_cached`), else None; and the cells that were not valid UTF-8
+    (read as Windows-1252: `_row`, `column`), else None."""
+    _check_file(path)
+    kind = SUFFIXES[path.suffix.lower()]
+    frame, lossy = _READERS[kind](path)
+    formulas = _formulas(path, frame) if kind == "xlsx" else None
+    if formulas is not None:
+        formulas = formulas.filter(pl.col("_issue") != "formula_saved")
+    not_utf8 = _affected_rows(frame, lossy) if lossy is not None else None
+    return (
+        frame,
+        formulas if formulas is not None and formulas.height else None,
+        not_utf8 if not_utf8 is not None and not_utf8.height else None,
+    )
 
 
 def sort_data_quality(data_quality: pl.DataFrame) -> pl.DataFrame:
@@ -271,11 +334,14 @@ def _read_table(path: Path, table: str, pieces: tuple[Path, ...] | None = None) 
         frame, lossy = _read_pieces(path, pieces), None
     else:
         raise ValueError(f"only Parquet tables are read in batches, not {path.name}")
+    formulas = _formulas(path, frame) if kind == "xlsx" and pieces is None else None
+    if formulas is not None:
+        frame = _without_formulas(frame, formulas)
     frame = _clean_values(_normalise_columns(frame, path, table), table)
     # Rows without any value (blank lines, empty spreadsheet rows) hold no record: skip them.
     if frame[_ID].null_count():
         frame = frame.filter(pl.any_horizontal(pl.all().exclude(ROW).is_not_null()))
-    warnings = _empty_dq()
+    warnings = _empty_dq() if formulas is None else _formula_dq(frame, formulas, path, table)
     if lossy is not None:
         lossy = _clean_values(_normalise_columns(lossy, path, table), table)
         affected = _affected_rows(frame, lossy.filter(pl.col(ROW).is_in(frame[ROW].implode())))
@@ -291,6 +357,59 @@ def _read_table(path: Path, table: str, pieces: tuple[Path, ...] | None = None) 
                 issue="not_utf8",
             )
     return _RawTable(path=path, table=table, frame=frame, warnings=warnings)
+
+
+_FORMULA_REASONS = {
+    "formula_absent": "is a spreadsheet formula with no saved result: type the value itself (it is not read)",
+    "formula_stale": "is a spreadsheet formula whose saved result may be stale (the workbook asks to be "
+    "recalculated when opened): type the value itself (it is not read)",
+    "formula_saved": "is a spreadsheet formula: the result the spreadsheet saved is read; check it",
+}
+
+
+def _formulas(path: Path, frame: pl.DataFrame) -> pl.DataFrame | None:
+    """The formula cells of an .xlsx table: `_row`, the file's column name, the cached value
+    as read, and the issue (`custody.read.xlsx_formulas`). None if there are none."""
+    cells = formula_cells(path)
+    names = [c for c in frame.columns if c != ROW]
+    found = [(cell.row, names[cell.column], f"formula_{cell.state}") for cell in cells if cell.column < len(names)]
+    if not found:
+        return None
+    located = pl.DataFrame(found, schema={ROW: pl.Int64, "column": pl.String, "_issue": pl.String}, orient="row")
+    values = frame.unpivot(index=ROW, on=sorted(set(located["column"])), variable_name="column", value_name="_cached")
+    return located.join(values.with_columns(pl.col("_cached").cast(pl.String)), on=[ROW, "column"], how="left")
+
+
+def _without_formulas(frame: pl.DataFrame, formulas: pl.DataFrame) -> pl.DataFrame:
+    """Formula cells whose saved result cannot be trusted set to missing: they are not the record."""
+    unread = formulas.filter(pl.col("_issue") != "formula_saved")
+    blanks = [
+        pl.when(pl.col(ROW).is_in(rows[ROW].implode())).then(None).otherwise(pl.col(column)).alias(column)
+        for (column,), rows in unread.group_by("column")
+    ]
+    return frame.with_columns(blanks) if blanks else frame
+
+
+def _formula_dq(frame: pl.DataFrame, formulas: pl.DataFrame, path: Path, table: str) -> pl.DataFrame:
+    contract = {spec.name for spec in TABLES[table]}
+    names = {
+        name: clean_name(name).lower() if clean_name(name).lower() in contract else clean_name(name)
+        for name in formulas["column"].unique()
+    }
+    named = formulas.with_columns(pl.col("column").replace_strict(names))
+    located = named.join(frame.select(ROW, _ID, *_event_type_col(table)), on=ROW, how="inner")
+    return _dq(
+        located,
+        path=path,
+        table=table,
+        column=pl.col("column"),
+        value="_cached",
+        reason=pl.col("column") + " " + pl.col("_issue").replace_strict(_FORMULA_REASONS),
+        action=UNUSABLE,
+        issue=pl.col("_issue"),
+    ).with_columns(
+        action=pl.when(pl.col("_issue") == "formula_saved").then(pl.lit(WARNING)).otherwise(pl.lit(UNUSABLE))
+    )
 
 
 def _event_type_col(table: str) -> list[str]:
