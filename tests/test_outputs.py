@@ -428,7 +428,7 @@ def test_summary_has_every_rule_even_with_zeros(result: CheckResult, tmp_path: P
         assert key in summary
     assert summary["formats"] == list(FORMATS)
     assert summary["pseudonymised"] is False
-    assert summary["contract_version"] == "1"
+    assert summary["contract_version"] == "1.1"
     text = (tmp_path / "summary.json").read_text()
     assert text.startswith('{\n  "tool_version"')
 
