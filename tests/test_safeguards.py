@@ -10,14 +10,17 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-from conftest import RULES_DIR
+from conftest import RULES_DIR, SAMPLES
 
 from custody.contract import DATA_QUALITY_SCHEMA, EVENT_DETAILS, polars_schema
 from custody.engine.compile import compile_rule_set
 from custody.engine.lint import lint_rule_set
 from custody.engine.rulefile import load_rule_set
 from custody.facts import FactSettings, build_fact_tables, fact_specs
+from custody.findings import CheckResult, children_frame
+from custody.pipeline import PreparedRules, run_check
 from custody.read.taint import UNKNOWN_EVENT, event_input, taint_of
+from custody.render.html import render_html
 
 UTC = dt.UTC
 V1_1_RULES = ("PACE-INTERVIEW-AA", "PACE-LOOKED-AFTER", "PACE-STRIP-SEARCH-AA")
@@ -151,3 +154,48 @@ def test_lint_wants_every_outcome_and_both_sides_of_2013_10_27_for_the_new_rules
     rule_set = load_rule_set(rules_dir)
     problems, _ = lint_rule_set(rule_set, compile_rule_set(rule_set))
     assert problem in [p.message.split(": add one")[0] for p in problems if p.rule_id == rule_id]
+
+
+@pytest.fixture(scope="module")
+def safeguards(prepared_rules: PreparedRules) -> CheckResult:
+    return run_check(SAMPLES / "_additions" / "safeguards", rules=prepared_rules)
+
+
+def test_children_csv_counts_strip_searches_and_interviews_per_child(safeguards: CheckResult) -> None:
+    children = {row["person_id"]: row for row in children_frame(safeguards).iter_rows(named=True)}
+    assert (children["C-SG02"]["strip_searches"], children["C-SG02"]["interviews"]) == (1, 1)
+    assert (children["C-SG07"]["strip_searches"], children["C-SG07"]["interviews"]) == (0, 2)
+    # A 17-year-old searched the day before Code C 2013 still had a search recorded.
+    assert (children["C-SG11"]["strip_searches"], children["C-SG11"]["interviews"]) == (1, 0)
+
+
+def test_strip_search_figures_break_down_each_search_of_a_child_by_age_sex_and_ethnicity(
+    safeguards: CheckResult,
+) -> None:
+    figures = safeguards.strip_searches
+    assert figures is not None
+    rows = {(r["dimension"], r["value"]): r for r in figures.iter_rows(named=True)}
+    # Six searches of juveniles (DEMO-SG-011's 17-year-old in 2013-10-26 was not one).
+    assert rows["all", "all"] == {
+        "dimension": "all",
+        "value": "all",
+        "searches": 6,
+        "children": 6,
+        "breach": 2,
+        "compliant": 3,
+        "cannot_assess": 1,
+    }
+    for dimension in ("age", "sex", "ethnicity"):
+        assert sum(r["searches"] for (d, _), r in rows.items() if d == dimension) == 6
+    assert rows["sex", "F"]["searches"] == 1
+    assert rows["age", "17"]["breach"] == 1
+    assert rows["ethnicity", "Black British"]["cannot_assess"] == 1
+    assert [v for d, v in rows if d == "age"] == ["14", "15", "17"]
+
+
+def test_the_report_shows_the_strip_search_figures(safeguards: CheckResult) -> None:
+    report = render_html(safeguards)
+    assert "<h2>Strip searches and interviews of children</h2>" in report
+    assert "6 strip searches of children (2 without the appropriate adult" in report
+    assert "11 interviews of children (3 without the appropriate adult" in report
+    assert "DEMO-SG" not in report.split("<h2>Strip searches")[1].split("<h2>Exceptions")[0]  # figures hold no ids
