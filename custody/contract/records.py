@@ -106,8 +106,7 @@ EVENT_MEANINGS: dict[str, str] = {
         " recorded reason"
     ),
     "interview_started": (
-        "interview about an offence begins (Code C 11.15); with no detail, AA presence is taken from"
-        " aa_arrived/aa_left"
+        "interview about an offence begins (Code C 11.15); with no detail, AA presence is taken from aa_arrived/aa_left"
     ),
     "interview_ended": "the interview ends",
 }
