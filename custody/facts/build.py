@@ -298,13 +298,26 @@ def _occasions(records: pl.DataFrame, located: pl.DataFrame, grain: str, wanted:
     occasion_columns = ["occasion_at", "occasion_number", "occasions_in_record", "occasion_ends_at"]
     return pl.concat(
         [
-            records[table["_rec"]],
+            records.select(_record_columns(records, grain, wanted))[table["_rec"]],
             table.select(*occasion_columns, pl.col("_rec").alias(OCCASION_ROW)),
             own,
             prior,
         ],
         how="horizontal",
     )
+
+
+def _record_columns(records: pl.DataFrame, grain: str, wanted: set[str]) -> list[str]:
+    """The record columns an occasions table carries: the ids, the record facts in `wanted`
+    and the taint columns of the inputs every wanted fact rests on; every record column when
+    `wanted` names no record fact (a caller that asks for occasion facts only)."""
+    specs = fact_specs(grain)
+    record_facts = {n for n in wanted if n in specs and not specs[n].occasion}
+    if not record_facts:
+        return records.columns
+    inputs = frozenset().union(*(specs[n].lineage for n in wanted if n in specs))
+    keep = {"custody_record_id", "person_id", *record_facts, *(taint_column(i) for i in inputs)}
+    return [c for c in records.columns if c in keep]
 
 
 def _prior_events(table: pl.DataFrame, located: pl.DataFrame, names: list[str]) -> pl.DataFrame:
