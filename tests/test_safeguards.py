@@ -16,10 +16,10 @@ from custody.contract import DATA_QUALITY_SCHEMA, EVENT_DETAILS, polars_schema
 from custody.engine.compile import compile_rule_set
 from custody.engine.lint import lint_rule_set
 from custody.engine.rulefile import load_rule_set
-from custody.facts import FactSettings, build_fact_tables, fact_specs
+from custody.facts import FactSettings, build_fact_tables, fact_specs, taint_column
 from custody.findings import CheckResult, children_frame
 from custody.pipeline import PreparedRules, run_check
-from custody.read.taint import UNKNOWN_EVENT, event_input, taint_of
+from custody.read.taint import UNKNOWN_EVENT, detention_input, event_input, taint_of
 from custody.render.html import render_html
 
 UTC = dt.UTC
@@ -199,3 +199,17 @@ def test_the_report_shows_the_strip_search_figures(safeguards: CheckResult) -> N
     assert "6 strip searches of children (2 without the appropriate adult" in report
     assert "11 interviews of children (3 without the appropriate adult" in report
     assert "DEMO-SG" not in report.split("<h2>Strip searches")[1].split("<h2>Exceptions")[0]  # figures hold no ids
+
+
+def test_an_occasions_table_carries_only_the_record_facts_its_rules_read() -> None:
+    ev = events(("A", "2023-05-16 10:00", "interview_started"))
+    taint = taint_of(pl.DataFrame(schema=DATA_QUALITY_SCHEMA))
+    names = ["occasion_at", "date_of_birth", "occasion_prior_aa_arrived_last_at"]
+    tables = build_fact_tables(detentions("A"), ev, taint, FactSettings(), occasions={"interview_started": names})
+    table = tables.occasions["interview_started"]
+    assert "date_of_birth" in table.columns
+    assert "arrival_at" not in tables.occasions["interview_started"].columns  # read by no rule of the grain
+    assert "arrival_at" in tables.records.columns
+    # and the taint column of every input those facts rest on, so unusable input still tells
+    assert taint_column(event_input("aa_arrived")) in table.columns
+    assert taint_column(detention_input("date_of_birth")) in table.columns
