@@ -11,7 +11,9 @@ import polars as pl
 import pytest
 import yaml
 from conftest import RULES_DIR, SAMPLES
+from typer.testing import CliRunner
 
+from custody import cli
 from custody.contract import DATA_QUALITY_SCHEMA, EVENT_DETAILS, polars_schema
 from custody.engine.compile import compile_rule_set
 from custody.engine.lint import lint_rule_set
@@ -213,3 +215,10 @@ def test_an_occasions_table_carries_only_the_record_facts_its_rules_read() -> No
     # and the taint column of every input those facts rest on, so unusable input still tells
     assert taint_column(event_input("aa_arrived")) in table.columns
     assert taint_column(detention_input("date_of_birth")) in table.columns
+
+
+def test_rules_facts_lists_the_facts_of_one_occasion(runner: CliRunner) -> None:
+    result = runner.invoke(cli.app, ["rules", "facts"])
+    assert result.exit_code == 0
+    assert "occasion_prior_<event type>_last_at" in result.stdout
+    assert "occasions_in_record" in result.stdout
