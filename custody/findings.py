@@ -44,7 +44,9 @@ class CheckResult:
     records: pl.DataFrame
     """One row per custody record that was loaded (not rejected): `person_id`,
     `custody_record_id`, `arrival_time` (UTC instant, may be null), `rules_applied` (int:
-    how many findings rows it has; 0 means no rule applied to it)."""
+    how many findings rows it has; 0 means no rule applied to it), and where the run counted
+    them `strip_searches` and `interviews` (`strip_search` and `interview_started` events on
+    the record; a table without them counts none)."""
 
     headline: dict[str, int]
     """The inspection's headline figures, computed by the engine from the facts:
@@ -53,6 +55,9 @@ class CheckResult:
 
     rules: list[RuleInfo]
     meta: dict[str, Any] = field(default_factory=dict)
+    strip_searches: pl.DataFrame | None = None
+    """`strip_search_figures`: strip searches of children by age, sex and ethnicity (no ids);
+    none when the run did not compute them (a result built by hand)."""
     findings_file: Path | None = None
     """The Parquet file `findings` was spilled to, already in the contract's form (columns,
     order, types, compression), so that writing findings.parquet is a file copy."""
@@ -106,6 +111,8 @@ CHILDREN_COLUMNS: tuple[str, ...] = (
     "rules_breached",
     "first_arrival",
     "last_arrival",
+    "strip_searches",
+    "interviews",
 )
 
 
@@ -161,8 +168,9 @@ def children_frame(result: CheckResult) -> pl.DataFrame:
         pl.len().cast(pl.Int64).alias("records"),
         arrival_uk.min().dt.strftime(UK_ISO_FORMAT).alias("first_arrival"),
         arrival_uk.max().dt.strftime(UK_ISO_FORMAT).alias("last_arrival"),
+        *_safeguard_counts(result.records),
     )
-    counts = ("records", "rules_applied", "breaches", "compliant", "cannot_assess")
+    counts = ("records", "rules_applied", "breaches", "compliant", "cannot_assess", *SAFEGUARD_COUNTS)
     children = per_child_records.cast({"person_id": pl.String}).join(
         per_child_findings.cast({"person_id": pl.String}),
         on="person_id",
@@ -186,6 +194,86 @@ def children_frame(result: CheckResult) -> pl.DataFrame:
         .select(CHILDREN_COLUMNS)
         .sort("person_id", nulls_last=True)
     )
+
+
+# ---------------------------------------------------------------- strip searches and interviews
+# (contract v1.1, issue 17): per child in children.csv, and the strip-search figures broken down
+# as the Home Office collects them, for the report.
+
+SAFEGUARD_COUNTS: tuple[str, ...] = ("strip_searches", "interviews")
+"""Columns of `CheckResult.records` (and children.csv): events per record, summed per child."""
+
+STRIP_SEARCH_RULE = "PACE-STRIP-SEARCH-AA"
+"""Its findings are one per strip search of a juvenile: the searches the figures count."""
+
+STRIP_SEARCH_DIMENSIONS: tuple[str, ...] = ("age", "sex", "ethnicity")
+
+STRIP_SEARCH_FIGURE_SCHEMA = pl.Schema(
+    {
+        "dimension": pl.String(),
+        "value": pl.String(),
+        "searches": pl.Int64(),
+        "children": pl.Int64(),
+        Outcome.breach.value: pl.Int64(),
+        Outcome.compliant.value: pl.Int64(),
+        Outcome.cannot_assess.value: pl.Int64(),
+    }
+)
+
+
+def _safeguard_counts(records: pl.DataFrame) -> list[pl.Expr]:
+    return [
+        (pl.col(name).sum() if name in records.columns else pl.lit(0)).cast(pl.Int64).alias(name)
+        for name in SAFEGUARD_COUNTS
+    ]
+
+
+def strip_search_figures(searched: pl.DataFrame, findings: pl.DataFrame) -> pl.DataFrame:
+    """Strip searches of children, in total and by age at arrival, sex and ethnicity as
+    recorded (the breakdown the Home Office collects), with the outcome of each search.
+
+    `searched`: the records with a strip search (`custody_record_id`, `person_id`,
+    `age_at_arrival`, `sex`, `ethnicity`); `findings`: the `custody_record_id` and `outcome`
+    of every STRIP_SEARCH_RULE finding (one per search of a juvenile). A search counts here
+    when the rule found it was of a juvenile, or could not tell (cannot_assess). No ids leave.
+    """
+    outcome = pl.col("outcome").cast(pl.String)
+    searches = findings.select("custody_record_id", outcome).join(
+        searched.select(
+            "custody_record_id",
+            "person_id",
+            pl.col("age_at_arrival").cast(pl.String).fill_null("not recorded").alias("age"),
+            pl.col("sex").cast(pl.String).str.strip_chars().replace("", None).fill_null("not recorded").alias("sex"),
+            pl.col("ethnicity")
+            .cast(pl.String)
+            .str.strip_chars()
+            .replace("", None)
+            .fill_null("not recorded")
+            .alias("ethnicity"),
+        ),
+        on="custody_record_id",
+        how="left",
+    )
+    counts = [
+        pl.len().cast(pl.Int64).alias("searches"),
+        pl.col("person_id").n_unique().cast(pl.Int64).alias("children"),
+        *(
+            (outcome == o.value).sum().cast(pl.Int64).alias(o.value)
+            for o in (Outcome.breach, Outcome.compliant, Outcome.cannot_assess)
+        ),
+    ]
+    total = searches.select(pl.lit("all").alias("dimension"), pl.lit("all").alias("value"), *counts)
+    parts = [total.filter(pl.col("searches") > 0)]
+    for dimension in STRIP_SEARCH_DIMENSIONS:
+        by = (
+            searches.group_by(pl.col(dimension).fill_null("not recorded").alias("value"))
+            .agg(*counts)
+            .with_columns(pl.lit(dimension).alias("dimension"))
+        )
+        # Ages in number order (a search of a child of unknown age last), the rest by name.
+        order = pl.col("value").cast(pl.Int64, strict=False) if dimension == "age" else pl.col("value")
+        parts.append(by.sort(order, pl.col("value"), nulls_last=True))
+    return pl.concat([p.select(STRIP_SEARCH_FIGURE_SCHEMA.names()) for p in parts]).cast(STRIP_SEARCH_FIGURE_SCHEMA)
 
 
 def exceptions_frame(result: CheckResult) -> pl.DataFrame:

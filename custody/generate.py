@@ -8,7 +8,7 @@ row reads); the *law* is not always followed, at the rates reported in LAW.md
 Everything is vectorised with numpy: each column is drawn for all records of a
 chunk (CHUNK_RECORDS records) at once, and events come from per-record event plans
 (one array per plan "slot") that are stacked, filtered and sorted once per chunk.
-There is no per-row Python, so a million records (about 8.5 million events) take
+There is no per-row Python, so a million records (about 10.6 million events) take
 seconds, and memory stays bounded by the chunk: ten million records are written
 chunk by chunk (see `generate_record_set`).
 
@@ -254,6 +254,39 @@ SAME_CELL_REASON_SHARE = 0.80  # the second placement repeats the first reason
 CELL_REASON_WEIGHTS: dict[str | None, float] = {
     "no_alternative": 0.40, "supervision": 0.15, "comfort": 0.10, "other": 0.10, None: 0.25,
 }  # fmt: skip
+# ------------------------------------------------------------------ safeguards (contract v1.1)
+
+#: Strip searches exposing intimate parts (Code C Annex A 11), share of PACE-like
+#: records. *Assumption* ("a few percent of children", issue 17; no national rate in LAW.md).
+STRIP_SEARCH_SHARE = 0.03
+#: Who was present at a strip search (the detail code; None: not recorded). LAW.md: no
+#: appropriate adult confirmed present in 45-52% of searches of children (Children's
+#: Commissioner), here aa_absent plus not recorded, 45%.
+STRIP_SEARCH_DETAIL_WEIGHTS: dict[str | None, float] = {
+    "aa_present": 0.44, "aa_declined": 0.04, "urgent": 0.07, "aa_absent": 0.22, None: 0.23,
+}  # fmt: skip
+#: Interviews about the offence in pre-charge detentions (arrests and `other`), a second
+#: interview, and an interview whose end is not recorded. *Assumption* ("most").
+INTERVIEW_SHARE = 0.80
+SECOND_INTERVIEW_SHARE = 0.15
+INTERVIEW_END_MISSING_SHARE = 0.05
+#: Who was present, as recorded on the interview (None: no detail; presence is then
+#: inferred from aa_arrived/aa_left). *Assumption*.
+INTERVIEW_DETAIL_WEIGHTS: dict[str | None, float] = {
+    "aa_present": 0.35, "urgent_authorised": 0.01, "aa_absent": 0.02, None: 0.62,
+}  # fmt: skip
+#: The appropriate adult's departure is recorded (after the last interview), or, rarely,
+#: during the first interview. *Assumption*.
+AA_LEFT_RECORDED_SHARE = 0.70
+AA_LEFT_DURING_INTERVIEW_SHARE = 0.02
+#: Who was told of the detention (welfare_informed detail; None: not recorded), for a
+#: looked-after child and for the others. *Assumption* (IOPC 2023: the authority is not
+#: always told).
+LOOKED_AFTER_WELFARE_WEIGHTS: dict[str | None, float] = {
+    "local_authority": 0.60, "parent_guardian": 0.22, "other": 0.08, None: 0.10,
+}  # fmt: skip
+WELFARE_DETAIL_WEIGHTS: dict[str | None, float] = {"parent_guardian": 0.82, "other": 0.05, None: 0.13}
+
 #: Charged in the episode (pace_arrest only): the brief's ~35% of records.
 CHARGED_SHARE_OF_ARRESTS = 0.40
 #: Bail refused after charge (PACE s38(1)): about a quarter of charged children
@@ -428,6 +461,13 @@ class _Rng:
         set of one chunk is what one generator gives), else the chunk's own stream,
         independent of the others (numpy's `SeedSequence(seed).spawn(...)[chunk]`)."""
         return cls(seed if chunk == 0 else np.random.SeedSequence(seed, spawn_key=(chunk,)))
+
+    def spawn(self) -> _Rng:
+        """An independent generator derived from this one's seed, without drawing from it:
+        what this one draws next is unchanged."""
+        child = _Rng.__new__(_Rng)
+        child.g = self.g.spawn(1)[0]
+        return child
 
     def u(self, n: int) -> F64:
         return self.g.random(n)
@@ -766,6 +806,7 @@ def _detentions(rng: _Rng, records: int, carry: _Carry) -> tuple[pl.DataFrame, d
         "dob": dob[person],
         "dob_missing": dob_missing,
         "appears_u18": appears_u18,
+        "looked_after": looked_after[person],
     }
     return table, facts
 
@@ -941,6 +982,53 @@ def _events(rng: _Rng, facts: dict[str, npt.NDArray[np.generic]], record_ids: pl
     release_detail = np.where(mha, mha_release, release_detail)
     release_p = ~rng.chance(RELEASE_MISSING_SHARE, n)
 
+    # ---- strip searches, interviews and who was told (contract v1.1): drawn from their own
+    # stream, spawned from `rng` without drawing from it, so every other event is as before.
+    sg = rng.spawn()
+    search_p = pace & sg.chance(STRIP_SEARCH_SHARE, n)
+    search_detail = _codes(tuple(STRIP_SEARCH_DETAIL_WEIGHTS), _DETAIL_CODE)[sg.pick(STRIP_SEARCH_DETAIL_WEIGHTS, n)]
+    adult_there = aa_arr_p & np.isin(search_detail, _codes(("aa_present", "aa_declined"), _DETAIL_CODE))
+    search = np.where(
+        adult_there,
+        aa_arr + sg.uniform(5 * MINUTE, 30 * MINUTE, n),
+        auth + _clip(sg.lognormal(40 * MINUTE, 0.7, n), 5 * MINUTE, 4 * HOUR),
+    )
+    search = np.maximum(np.minimum(search, end - 5 * MINUTE), auth)
+
+    interview_p = (arrested | pw["other"]) & sg.chance(INTERVIEW_SHARE, n)
+    length1 = _clip(sg.lognormal(35 * MINUTE, 0.5, n), 8 * MINUTE, 3 * HOUR)
+    start1 = np.where(
+        aa_arr_p,
+        aa_arr + _clip(sg.lognormal(30 * MINUTE, 0.6, n), 5 * MINUTE, 3 * HOUR),
+        auth + _clip(sg.lognormal(2 * HOUR, 0.6, n), 20 * MINUTE, 8 * HOUR),
+    )
+    start1 = np.minimum(start1, decision - length1 - 10 * MINUTE)  # interviews come before the decision
+    interview_p &= start1 > auth
+    end1 = start1 + length1
+    start2 = end1 + _clip(sg.lognormal(90 * MINUTE, 0.5, n), 20 * MINUTE, 6 * HOUR)
+    end2 = start2 + _clip(sg.lognormal(25 * MINUTE, 0.5, n), 5 * MINUTE, 2 * HOUR)
+    second_p = interview_p & sg.chance(SECOND_INTERVIEW_SHARE, n) & (end2 < decision - 5 * MINUTE)
+    interview_codes = _codes(tuple(INTERVIEW_DETAIL_WEIGHTS), _DETAIL_CODE)
+    detail1 = interview_codes[sg.pick(INTERVIEW_DETAIL_WEIGHTS, n)]
+    detail2 = interview_codes[sg.pick(INTERVIEW_DETAIL_WEIGHTS, n)]
+    ended1_p = interview_p & ~sg.chance(INTERVIEW_END_MISSING_SHARE, n)
+    ended2_p = second_p & ~sg.chance(INTERVIEW_END_MISSING_SHARE, n)
+    left_during = interview_p & aa_arr_p & sg.chance(AA_LEFT_DURING_INTERVIEW_SHARE, n)
+    aa_left = np.where(
+        left_during,
+        start1 + length1 * sg.uniform(0.2, 0.8, n),
+        np.where(interview_p, np.where(second_p, end2, end1), aa_arr)
+        + _clip(sg.lognormal(20 * MINUTE, 0.6, n), 2 * MINUTE, 2 * HOUR),
+    )
+    aa_left_p = (left_during | (aa_arr_p & sg.chance(AA_LEFT_RECORDED_SHARE, n))) & (aa_left > aa_arr)
+    aa_left_p &= aa_left < end - MINUTE
+
+    welfare_detail = np.where(
+        facts["looked_after"].astype(np.bool_),
+        _codes(tuple(LOOKED_AFTER_WELFARE_WEIGHTS), _DETAIL_CODE)[sg.pick(LOOKED_AFTER_WELFARE_WEIGHTS, n)],
+        _codes(tuple(WELFARE_DETAIL_WEIGHTS), _DETAIL_CODE)[sg.pick(WELFARE_DETAIL_WEIGHTS, n)],
+    ).astype(np.int64)
+
     # ---- reviews (PACE s40) while the PACE-like detention lasts: (records, times, details).
     reviews: list[tuple[I64, F64, I64]] = []
     rec = np.flatnonzero(pace).astype(np.int64)
@@ -988,8 +1076,15 @@ def _events(rng: _Rng, facts: dict[str, npt.NDArray[np.generic]], record_ids: pl
     plan.add("detention_authorised", auth, pace)
     plan.add("cell_placed", placed1, cell_p, reason1)
     plan.add("aa_requested", aa_req, aa_req_p)
-    plan.add("welfare_informed", welfare, welfare_p)
+    plan.add("welfare_informed", welfare, welfare_p, welfare_detail)
     plan.add("aa_arrived", aa_arr, aa_arr_p)
+    plan.add("strip_search", search, search_p, search_detail)
+    plan.add("interview_started", start1, interview_p, detail1)
+    plan.add("aa_left", aa_left, aa_left_p & left_during)
+    plan.add("interview_ended", end1, ended1_p)
+    plan.add("interview_started", start2, second_p, detail2)
+    plan.add("interview_ended", end2, ended2_p)
+    plan.add("aa_left", aa_left, aa_left_p & ~left_during)
     plan.add("cell_left", left1, cell_p)
     plan.add("extension_authorised", s42_at, s42_p, "s42")
     plan.add("extension_authorised", s43_at, s43_p, "s43")
@@ -1028,7 +1123,7 @@ def _as_written(table: str) -> pl.Schema:
 
 #: Records generated at a time. Output is a function of (records, seed) only because
 #: this is a constant, not a machine-dependent figure: keep it fixed, since changing
-#: it changes every set of more records than it. Half a million records (about 4.2
+#: it changes every set of more records than it. Half a million records (about 5.3
 #: million events) take about 1.3 GB at the peak.
 CHUNK_RECORDS = 500_000
 #: Compression of the temporary per-chunk Parquet files (read once, then deleted).

@@ -31,7 +31,7 @@ from custody.facts import (
     headline_figures,
     taint_column,
 )
-from custody.findings import CheckResult, RuleInfo
+from custody.findings import STRIP_SEARCH_RULE, CheckResult, RuleInfo, strip_search_figures
 from custody.read.batches import BATCH_RECORDS, Batch, plan_batches
 from custody.read.loader import RecordSet, find_tables, load_record_set, sort_data_quality
 from custody.read.profile import LoadedProfile, export_files, load_with_profile
@@ -86,12 +86,19 @@ def check(
     return run_check(path, rules=rules, include_notes=include_notes, date_order=date_order, profile=profile)
 
 
+SAFEGUARD_FACTS: dict[str, str] = {"strip_searches": "strip_search_count", "interviews": "interview_started_count"}
+"""`CheckResult.records` columns counted per record (and summed per child in children.csv)."""
+
+SEARCHED_FACTS: tuple[str, ...] = ("custody_record_id", "person_id", "age_at_arrival", "sex", "ethnicity")
+"""Kept for the records with a strip search only: the strip-search figures' breakdown."""
+
+
 def needed_facts(rules: Iterable[CompiledRule]) -> list[str]:
     """The record facts (and the taint columns of their inputs) the rules and headline figures
     read: only these are computed. Occasion facts are named by `needed_occasion_facts`."""
     rules = list(rules)
     specs = fact_specs()
-    names: set[str] = set(HEADLINE_FACTS)
+    names: set[str] = set(HEADLINE_FACTS) | set(SAFEGUARD_FACTS.values()) | set(SEARCHED_FACTS)
     inputs = set()
     for rule in rules:
         grain_specs = fact_specs(rule.grain)
@@ -176,6 +183,8 @@ def run_check(
     parts: list[Batch | None] = list(batches) if batches else [None]
 
     kept, quality, applied, in_memory = [], [], [], []
+    searched: list[pl.DataFrame] = []
+    searches: list[pl.DataFrame] = []
     rows_read = {"detentions": 0, "events": 0}
     rows_used = {"detentions": 0, "events": 0}
     findings_file = spill_dir / "findings.parquet" if spill_dir is not None else None
@@ -200,10 +209,20 @@ def run_check(
                 rows_read[table] += records.rows_read[table]
                 rows_used[table] += records.rows_used[table]
             del records  # free the loaded tables before evaluating
-            kept.append(facts.records.select(HEADLINE_FACTS))
+            kept.append(
+                facts.records.select(
+                    *HEADLINE_FACTS, *(pl.col(f).cast(pl.Int32).alias(n) for n, f in SAFEGUARD_FACTS.items())
+                )
+            )
+            searched.append(facts.records.filter(pl.col("strip_search_count") > 0).select(SEARCHED_FACTS))
             say("Evaluating the rules")
             for chunk in evaluate_chunks(facts, rules.compiled, include_notes=include_notes):
                 applied.append(chunk.group_by("custody_record_id").agg(pl.len().alias("rules_applied")))
+                searches.append(
+                    chunk.filter(pl.col("rule_id").cast(pl.String) == STRIP_SEARCH_RULE).select(
+                        "custody_record_id", "outcome"
+                    )
+                )
                 if writer is not None:
                     writer.write(chunk)
                 else:
@@ -226,7 +245,7 @@ def run_check(
     )
     everyone = pl.concat(kept)
     record_table = (
-        everyone.select("person_id", "custody_record_id", pl.col("arrival_at").alias("arrival_time"))
+        everyone.select("person_id", "custody_record_id", pl.col("arrival_at").alias("arrival_time"), *SAFEGUARD_FACTS)
         .join(per_record, on="custody_record_id", how="left")
         .with_columns(pl.col("rules_applied").fill_null(0).cast(pl.Int64))
         .sort("person_id", "arrival_time", "custody_record_id", nulls_last=True)
@@ -264,5 +283,6 @@ def run_check(
         headline=headline,
         rules=rules.info,
         meta=meta,
+        strip_searches=strip_search_figures(pl.concat(searched), pl.concat(searches)),
         findings_file=findings_file,
     )

@@ -41,14 +41,14 @@ def test_check_writes_every_output_with_the_contract_columns(demo_out: Path) -> 
 
 def test_children_csv_has_one_row_per_child(demo_out: Path) -> None:
     children = pl.read_csv(demo_out / "children.csv")
-    assert children.height == 65  # the 65 demo records are 65 people (sample_records/README.md)
+    assert children.height == 77  # the 77 demo records are 77 people (sample_records/README.md)
     assert children["person_id"].is_unique().all()
 
 
 def test_summary_states_the_run_and_the_headline_figures(demo_out: Path) -> None:
     summary = json.loads((demo_out / "summary.json").read_text())
     assert summary["as_of"] == "2026-11-23T09:00:00Z"
-    assert summary["counts"]["records_loaded"] == 65
+    assert summary["counts"]["records_loaded"] == 77
     assert len(summary["rules_digest"]) == 64
     assert len(summary["inputs_digest"]) == 64
     assert set(summary["outcomes_per_rule"]) == {p.stem for p in RULES_DIR.glob("[A-Z]*.yaml")}

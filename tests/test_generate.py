@@ -287,8 +287,14 @@ def test_up_to_one_chunk_is_unchanged(tmp_path: Path) -> None:
         counts = generate_record_set(default, 1_000, seed=20261123, fmt=fmt)
         assert counts == generate_record_set(exact, 1_000, seed=20261123, fmt=fmt, chunk_records=1_000)
         assert _digests(default) == _digests(exact)
-        # As generated in one pass before chunking (numpy's PCG64 stream is stable).
-        assert counts == {"records": 1_000, "events": 8_594, "children": 772}
+        # As generated in one pass before chunking (numpy's PCG64 stream is stable): the 8,594
+        # events of contract v1 and 2,055 strip searches, interviews and departures of the
+        # appropriate adult (v1.1), which come from a stream of their own.
+        assert counts == {"records": 1_000, "events": 10_649, "children": 772}
+    v1_events = pl.read_parquet(tmp_path / "default_parquet" / "events.parquet").filter(
+        ~pl.col("event_type").is_in(["strip_search", "interview_started", "interview_ended", "aa_left"])
+    )
+    assert v1_events.height == 8_594
     ids = pl.read_parquet(tmp_path / "default_parquet" / "detentions.parquet")["custody_record_id"]
     assert ids.head(3).to_list() == ["DOR-2014-000001", "SYP-2014-000001", "SYP-2014-000002"]
     with pytest.raises(ValueError, match="chunk_records"):
@@ -403,3 +409,48 @@ def test_mha_consultation_after_2017(detentions: pl.DataFrame, per_record: pl.Da
     mha = per_record.filter(pl.col("detention_power").str.starts_with("mha_"))
     hours = mha.select((pl.col("t_released") - pl.col("arrival_time")).dt.total_minutes() / 60).to_series()
     assert (hours < 24).mean() > 0.9
+
+
+def test_strip_searches_and_interviews_come_in_realistic_proportions(
+    detentions: pl.DataFrame, events: pl.DataFrame
+) -> None:
+    # Issue 17: a few percent of children strip searched; interviews in most pre-charge detentions.
+    searched = events.filter(pl.col("event_type") == "strip_search")["custody_record_id"].n_unique()
+    assert 0.015 < searched / RECORDS < 0.05
+    arrests = detentions.filter(pl.col("detention_power") == "pace_arrest")["custody_record_id"]
+    interviewed = events.filter(
+        (pl.col("event_type") == "interview_started") & pl.col("custody_record_id").is_in(arrests.implode())
+    )["custody_record_id"].n_unique()
+    assert interviewed / arrests.len() > 0.6
+    # No appropriate adult confirmed (absent or not recorded) in 45-52% of searches (LAW.md).
+    searches = events.filter(pl.col("event_type") == "strip_search")
+    unconfirmed = searches.filter(pl.col("detail").is_null() | (pl.col("detail") == "aa_absent")).height
+    assert 0.35 < unconfirmed / searches.height < 0.6
+    assert set(searches["detail"].drop_nulls()) == {"aa_present", "aa_declined", "urgent", "aa_absent"}
+
+
+def test_an_interview_ends_after_it_starts_and_before_the_charge(events: pl.DataFrame) -> None:
+    per_record = (
+        events.filter(pl.col("event_type").is_in(["interview_started", "interview_ended", "charged"]))
+        .group_by("custody_record_id")
+        .agg(
+            pl.col("event_time").filter(pl.col("event_type") == "interview_started").min().alias("first_start"),
+            pl.col("event_time").filter(pl.col("event_type") == "interview_ended").max().alias("last_end"),
+            pl.col("event_time").filter(pl.col("event_type") == "charged").min().alias("charged"),
+        )
+    )
+    assert per_record.filter(pl.col("last_end") < pl.col("first_start")).height == 0
+    assert per_record.filter(pl.col("charged") < pl.col("last_end")).height == 0
+
+
+def test_looked_after_children_mostly_have_the_local_authority_told(
+    detentions: pl.DataFrame, events: pl.DataFrame
+) -> None:
+    looked_after = detentions.filter(pl.col("looked_after"))["custody_record_id"].implode()
+    told = events.filter((pl.col("event_type") == "welfare_informed") & pl.col("custody_record_id").is_in(looked_after))
+    share = told.filter(pl.col("detail") == "local_authority").height / told.height
+    assert 0.45 < share < 0.75
+    others = events.filter(
+        (pl.col("event_type") == "welfare_informed") & ~pl.col("custody_record_id").is_in(looked_after)
+    )
+    assert others.filter(pl.col("detail") == "local_authority").height == 0

@@ -133,7 +133,8 @@ def test_lint_with_two_broken_files_reports_both(runner: CliRunner, rules_dir: P
     assert errors[1].startswith(f"error: {court}:")
     assert "Traceback" not in result.output
     # The other eleven rules were still linted and their cases run.
-    assert "13 rule files checked" in result.stdout
+    shipped = len([p for p in RULES_DIR.glob("*.yaml") if not p.name.startswith("_")])
+    assert f"{shipped} rule files checked" in result.stdout
     assert "2 problem(s)" in result.stdout
     annotated = runner.invoke(cli.app, ["rules", "lint", "--rules", str(rules_dir), "--output-format", "github"])
     annotations = [line for line in annotated.stdout.splitlines() if line.startswith("::error ")]

@@ -124,6 +124,9 @@ def test_children_has_one_row_per_child_including_one_no_rule_applied_to(result:
         # arrival 20:00 UTC on 26 October 2019 is 21:00 BST; 01:30 UTC on the 27th is 01:30 GMT
         "first_arrival": "2019-10-26T21:00:00+01:00",
         "last_arrival": "2019-10-27T01:30:00+00:00",
+        # a result built without the per-record counts counts no search and no interview
+        "strip_searches": "0",
+        "interviews": "0",
     }
     assert children["C2"]["worst_outcome"] == "cannot_assess"
     assert children["C2"]["records"] == "2"
@@ -138,6 +141,8 @@ def test_children_has_one_row_per_child_including_one_no_rule_applied_to(result:
         "rules_breached": "",
         "first_arrival": "2022-02-02T02:02:00+00:00",
         "last_arrival": "2022-02-02T02:02:00+00:00",
+        "strip_searches": "0",
+        "interviews": "0",
     }
 
 
@@ -428,7 +433,7 @@ def test_summary_has_every_rule_even_with_zeros(result: CheckResult, tmp_path: P
         assert key in summary
     assert summary["formats"] == list(FORMATS)
     assert summary["pseudonymised"] is False
-    assert summary["contract_version"] == "1"
+    assert summary["contract_version"] == "1.1"
     text = (tmp_path / "summary.json").read_text()
     assert text.startswith('{\n  "tool_version"')
 

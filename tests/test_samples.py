@@ -10,6 +10,9 @@ from custody.findings import CheckResult
 from custody.pipeline import PreparedRules, run_check
 from custody.read.loader import RecordSet
 
+V1_1_RULES = ("PACE-INTERVIEW-AA", "PACE-LOOKED-AFTER", "PACE-STRIP-SEARCH-AA")
+"""Rules of the data contract v1.1 (strip searches, interviews, looked-after children)."""
+
 
 @pytest.fixture(scope="module")
 def reinspection(prepared_rules: PreparedRules) -> CheckResult:
@@ -51,6 +54,32 @@ def test_demo_touches_every_rule_with_every_outcome(demo_result: CheckResult) ->
         assert set(_outcomes(demo_result, rule.rule_id)) == {"breach", "compliant", "cannot_assess"}, rule.rule_id
 
 
+def test_v1_demo_records_get_only_the_v1_1_findings_their_records_support(demo_result: CheckResult) -> None:
+    # The demo records written in contract v1 (DEMO-001..065) have no strip search or
+    # interview; three looked-after children were notified with no detail code (v1 had none)
+    # or not at all.
+    v1 = pl.col("custody_record_id").str.slice(5).cast(pl.Int32) <= 65
+    rows = (
+        demo_result.findings.filter(pl.col("rule_id").cast(pl.String).is_in(V1_1_RULES) & v1)
+        .select("custody_record_id", pl.col("rule_id").cast(pl.String), pl.col("outcome").cast(pl.String))
+        .rows()
+    )
+    assert rows == [
+        ("DEMO-006", "PACE-LOOKED-AFTER", "cannot_assess"),
+        ("DEMO-025", "PACE-LOOKED-AFTER", "breach"),
+        ("DEMO-029", "PACE-LOOKED-AFTER", "cannot_assess"),
+    ]
+
+
+def test_an_urgent_search_and_interview_are_compliant_for_review(demo_result: CheckResult) -> None:
+    urgent = demo_result.findings.filter(
+        (pl.col("custody_record_id") == "DEMO-068") & pl.col("rule_id").cast(pl.String).is_in(V1_1_RULES)
+    )
+    assert urgent["outcome"].cast(pl.String).to_list() == ["compliant", "compliant"]
+    assert urgent["severity"].cast(pl.String).to_list() == ["medium", "medium"]
+    assert all(m.startswith("For review") for m in urgent["message"].to_list())
+
+
 def test_demo_s136_before_the_2017_act_is_guidance_never_unlawful(demo_result: CheckResult) -> None:
     row = demo_result.findings.filter(
         (pl.col("custody_record_id") == "DEMO-009") & (pl.col("rule_id").cast(pl.String) == "MHA-POLICE-STATION")
@@ -60,7 +89,7 @@ def test_demo_s136_before_the_2017_act_is_guidance_never_unlawful(demo_result: C
 
 
 def test_every_demo_record_is_accounted_for(demo_result: CheckResult) -> None:
-    assert demo_result.records.height == 65
+    assert demo_result.records.height == 77
     no_rule = demo_result.records.filter(pl.col("rules_applied") == 0)["custody_record_id"].to_list()
     assert sorted(no_rule) == ["DEMO-019", "DEMO-020"]  # the two adults
 

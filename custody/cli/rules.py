@@ -153,6 +153,23 @@ def list_facts() -> None:
         table.add_row(spec.name, spec.kind, spec.description + (" [sensitive]" if spec.sensitive else ""))
     console = Console(width=160)
     console.print(table)
+    occasions = Table(title="Facts of one occasion (a rule with `occasions: <type>`, one row per event of that type)")
+    for column in ("name", "kind", "meaning"):
+        occasions.add_column(column, overflow="fold")
+    for row in (
+        ("occasion_at", "instant", "this occasion: the instant of its event (the rule's trigger)"),
+        ("occasion_number", "int", "its number among the record's events of the type (1: first)"),
+        ("occasions_in_record", "int", "number of events of the type on the record"),
+        ("occasion_ends_at", "instant", "the next event of the type (none: the last)"),
+        ("occasion_<fact>", "as <fact>", "an event fact above, over the events from this occasion's up to the next"),
+        (
+            "occasion_prior_<event type>_last_at",
+            "instant",
+            "the last event of that type at or before this occasion's instant, anywhere earlier on the record",
+        ),
+    ):
+        occasions.add_row(*row)
+    console.print(occasions)
     functions = Table(title="Functions")
     functions.add_column("function", overflow="fold")
     for description in FUNCTIONS.values():

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-CONTRACT_VERSION = "1"
+CONTRACT_VERSION = "1.1"
 UK_TZ = "Europe/London"
 
 
@@ -52,7 +52,8 @@ EVENT_DETAILS: dict[str, tuple[str, ...]] = {
     "detention_authorised": (),
     "aa_requested": (),
     "aa_arrived": (),
-    "welfare_informed": (),
+    "aa_left": (),
+    "welfare_informed": ("parent_guardian", "local_authority", "other"),
     "review": ("pre_charge", "post_charge", "postponed"),
     "extension_authorised": ("s42", "s43", "s44"),
     "charged": (),
@@ -70,13 +71,18 @@ EVENT_DETAILS: dict[str, tuple[str, ...]] = {
     "mha_assessment_completed": (),
     "mha_extension": (),
     "released": ("nfa", "bail", "rui", "to_court", "to_la", "to_hospital", "other"),
+    # v1.1 (DATA-CONTRACT.md): strip searches and interviews of juveniles (Code C Annex A 11(c), 11.15).
+    "strip_search": ("aa_present", "aa_declined", "urgent", "aa_absent"),
+    "interview_started": ("aa_present", "urgent_authorised", "aa_absent"),
+    "interview_ended": (),
 }
 
 EVENT_MEANINGS: dict[str, str] = {
     "detention_authorised": "custody officer authorises detention (PACE s37)",
     "aa_requested": "appropriate adult informed and asked to attend (Code C 3.15)",
     "aa_arrived": "appropriate adult arrived",
-    "welfare_informed": "person responsible for welfare informed (Code C 3.13)",
+    "aa_left": "appropriate adult left the station",
+    "welfare_informed": "person responsible for welfare informed (Code C 3.13); the detail says who, where known",
     "review": "PACE s40 review of detention",
     "extension_authorised": "extension of the pre-charge clock",
     "charged": "charged with an offence",
@@ -94,6 +100,15 @@ EVENT_MEANINGS: dict[str, str] = {
     "mha_assessment_completed": "mental health assessment completed",
     "mha_extension": "s136B extension authorised (up to 12 hours)",
     "released": "left police detention",
+    "strip_search": (
+        "search exposing intimate parts (Code C Annex A 11): with the AA present; without, because the child"
+        " said so in the AA's presence and the AA agreed; without, under the urgency exception; without, for no"
+        " recorded reason"
+    ),
+    "interview_started": (
+        "interview about an offence begins (Code C 11.15); with no detail, AA presence is taken from aa_arrived/aa_left"
+    ),
+    "interview_ended": "the interview ends",
 }
 
 EventType = StrEnum("EventType", {name: name for name in EVENT_DETAILS})  # type: ignore[misc]

@@ -300,10 +300,12 @@ def compile_rule_set(rule_set: RuleSet) -> list[CompiledRule]:
 
 
 def occasion_facts(rules: list[CompiledRule]) -> dict[str, list[str]]:
-    """For each grain the rules declare (`occasions:`), the occasion facts they read."""
+    """For each grain the rules declare (`occasions:`), the facts its rules read: the occasion
+    facts to compute, and the record facts its occasions table must carry (only those: a
+    grain's table holds a row per record at least, so a copy of every record fact would
+    cost as much as the records table again)."""
     wanted: dict[str, set[str]] = {}
     for rule in rules:
         if rule.grain is not None:
-            own = fact_specs(rule.grain)
-            wanted.setdefault(rule.grain, set()).update(n for n in rule.facts if own[n].occasion)
+            wanted.setdefault(rule.grain, set()).update(rule.facts)
     return {grain: sorted(names) for grain, names in sorted(wanted.items())}

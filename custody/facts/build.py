@@ -18,6 +18,7 @@ from custody.facts.specs import (
     DETENTION_FACT_NAMES,
     NO_DETAIL,
     OCCASION_PREFIX,
+    PRIOR_PREFIX,
     fact_specs,
     taint_column,
     taint_columns,
@@ -383,20 +384,69 @@ def _occasions(records: pl.DataFrame, located: pl.DataFrame, grain: str, wanted:
     )
     # `_occ` counts the occasions with an instant; their rows in `table` are `positions`.
     within = within.with_columns(_rec=positions["_row"].gather(within["_occ"])).drop("_occ", "occasion_at")
-    names = {n[len(OCCASION_PREFIX) :] for n in wanted if n.startswith(OCCASION_PREFIX)}
+    names = {
+        n[len(OCCASION_PREFIX) :] for n in wanted if n.startswith(OCCASION_PREFIX) and not n.startswith(PRIOR_PREFIX)
+    }
     own = pl.DataFrame(_event_facts(within, table.height, names)) if names else pl.DataFrame()
     counts_in_window = [n for n in own.columns if n.endswith("_count")]
     own = own.with_columns(pl.col(n).fill_null(0) for n in counts_in_window)
     own = own.rename({n: OCCASION_PREFIX + n for n in own.columns})
+    prior = _prior_events(table, located, sorted(n for n in wanted if n.startswith(PRIOR_PREFIX)))
     occasion_columns = ["occasion_at", "occasion_number", "occasions_in_record", "occasion_ends_at"]
     return pl.concat(
         [
-            records[table["_rec"]],
+            records.select(_record_columns(records, grain, wanted))[table["_rec"]],
             table.select(*occasion_columns, pl.col("_rec").alias(OCCASION_ROW)),
             own,
+            prior,
         ],
         how="horizontal",
     )
+
+
+def _record_columns(records: pl.DataFrame, grain: str, wanted: set[str]) -> list[str]:
+    """The record columns an occasions table carries: the ids, the record facts in `wanted`
+    and the taint columns of the inputs every wanted fact rests on; every record column when
+    `wanted` names no record fact (a caller that asks for occasion facts only)."""
+    specs = fact_specs(grain)
+    record_facts = {n for n in wanted if n in specs and not specs[n].occasion}
+    if not record_facts:
+        return records.columns
+    inputs = frozenset().union(*(specs[n].lineage for n in wanted if n in specs))
+    keep = {"custody_record_id", "person_id", *record_facts, *(taint_column(i) for i in inputs)}
+    return [c for c in records.columns if c in keep]
+
+
+def _prior_events(table: pl.DataFrame, located: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+    """`occasion_prior_<type>_last_at` for each wanted name: per occasion (a row of `table`),
+    the last event of that type on its record at or before the occasion's instant, by one
+    as-of join per event type (null for a row with no occasion, or no such event)."""
+    columns: list[pl.Series] = []
+    if not names:
+        return pl.DataFrame()
+    instant = pl.Datetime("us", "UTC")
+    occasions = (
+        table.select("_rec", "occasion_at", pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"))
+        .filter(pl.col("occasion_at").is_not_null())
+        .sort("occasion_at")
+    )
+    for name in names:
+        event_type = name[len(PRIOR_PREFIX) : -len("_last_at")]
+        events = (
+            located.filter((pl.col("event_type") == event_type) & pl.col("event_time").is_not_null())
+            .select("_rec", pl.col("event_time").cast(instant).alias(name))
+            .sort(name)
+        )
+        found = occasions.join_asof(
+            events,
+            left_on="occasion_at",
+            right_on=name,
+            by="_rec",
+            strategy="backward",
+            check_sortedness=False,  # both sorted by time just above
+        )
+        columns.append(_scatter(table.height, name, instant, found["_row"], found[name]))
+    return pl.DataFrame(columns)
 
 
 def build_facts(

@@ -61,6 +61,9 @@ DETENTION_FACT_NAMES: dict[str, str] = {"arrival_time": "arrival_at"}
 OCCASION_PREFIX = "occasion_"
 """Facts of one occasion are named `occasion_<fact>` (`occasion_certificate_at`)."""
 
+PRIOR_PREFIX = OCCASION_PREFIX + "prior_"
+"""Facts of the events up to an occasion's instant are named `occasion_prior_<type>_last_at`."""
+
 
 @cache
 def fact_specs(grain: str | None = None) -> dict[str, FactSpec]:
@@ -100,6 +103,13 @@ def occasion_specs(grain: str) -> dict[str, FactSpec]:
             description=f"{base.description}, within this occasion (from its '{grain}' event to the next)",
             lineage=base.lineage | grain_lineage,
             occasion=True,
+        )
+    for event_type in EVENT_DETAILS:
+        add(
+            f"{PRIOR_PREFIX}{event_type}_last_at",
+            "instant",
+            f"last '{event_type}' event at or before this occasion's '{grain}' event (anywhere earlier on the record)",
+            [event_input(event_type), UNKNOWN_EVENT, *grain_lineage],
         )
     return specs
 

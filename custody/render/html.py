@@ -16,6 +16,7 @@ import polars as pl
 from custody.contract import Outcome
 from custody.findings import (
     HEADLINE_LABELS,
+    STRIP_SEARCH_RULE,
     CheckResult,
     data_quality_by_reason,
     data_quality_frame,
@@ -150,6 +151,48 @@ def _rules(result: CheckResult) -> str:
     )
 
 
+INTERVIEW_RULE = "PACE-INTERVIEW-AA"
+STRIP_SEARCH_DIMENSION_LABELS = {"all": "All", "age": "Age at arrival", "sex": "Sex", "ethnicity": "Ethnicity"}
+
+
+def _strip_searches_and_interviews(result: CheckResult) -> str:
+    """Strip searches and interviews of children (contract v1.1): how many, with the outcome
+    of each, and the strip searches by age, sex and ethnicity as the Home Office collects them."""
+    per_rule = outcomes_per_rule(result)
+    lines = []
+    for rule_id, what in ((STRIP_SEARCH_RULE, "strip searches"), (INTERVIEW_RULE, "interviews")):
+        counts = per_rule.get(rule_id)
+        if counts is None:
+            continue
+        lines.append(
+            f"{_n(sum(counts.values()))} {what} of children ({_n(counts[Outcome.breach.value])} without the"
+            f" appropriate adult and no lawful exception, {_n(counts[Outcome.cannot_assess.value])} that could not be"
+            f' assessed; <code class="id">{_e(rule_id)}</code>).'
+        )
+    intro = f'<p class="note">{" ".join(lines)} Per child: children.csv (strip_searches, interviews).</p>'
+    figures = result.strip_searches
+    if figures is None or figures.height == 0:
+        return intro + '\n<p class="note">No strip search of a child is recorded.</p>'
+    rows = [
+        (
+            _e(STRIP_SEARCH_DIMENSION_LABELS.get(str(row["dimension"]), row["dimension"])),
+            _e(row["value"]),
+            _n(int(row["searches"])),
+            _n(int(row["children"])),
+            f'<span class="breach">{_n(int(row["breach"]))}</span>' if row["breach"] else "0",
+            f'<span class="cannot_assess">{_n(int(row["cannot_assess"]))}</span>' if row["cannot_assess"] else "0",
+            _n(int(row["compliant"])),
+        )
+        for row in figures.iter_rows(named=True)
+    ]
+    table = _table(
+        ("By", "Group", "Strip searches", "Children", "Breach", "Cannot assess", "Compliant"),
+        rows,
+        column_class={2: "num", 3: "num", 4: "num", 5: "num", 6: "num"},
+    )
+    return intro + "\n" + table
+
+
 def _exceptions(result: CheckResult, max_rows: int, exceptions: pl.DataFrame | None = None) -> str:
     exceptions = exceptions_frame(result) if exceptions is None else exceptions
     total = exceptions.height
@@ -238,6 +281,9 @@ not a finding of fact.</p>
 
 <h2>Outcomes per rule</h2>
 {_rules(result)}
+
+<h2>Strip searches and interviews of children</h2>
+{_strip_searches_and_interviews(result)}
 
 <h2>Exceptions</h2>
 {_exceptions(result, max_exception_rows, exceptions)}
