@@ -24,6 +24,8 @@ from custody.engine.compile import CompiledRule, compile_rule_set
 from custody.engine.evaluate import evaluate, evaluate_chunks
 from custody.engine.rulefile import RuleSet, default_rules_dir, load_rule_set
 from custody.facts import HEADLINE_FACTS, build_facts, fact_specs, headline_figures, taint_column
+from custody.facts.headline import is_child
+from custody.facts.statistics import HELD_OVERNIGHT, STATISTICS_FACTS, OvernightDefinition, record_statistics
 from custody.findings import CheckResult, RuleInfo
 from custody.read.batches import BATCH_RECORDS, Batch, plan_batches
 from custody.read.loader import RecordSet, find_tables, load_record_set, sort_data_quality
@@ -32,6 +34,26 @@ from custody.render.parquet import FindingsWriter
 from custody.version import __version__
 
 Progress = Callable[[str], None]
+
+
+CONTEXT_FACTS: tuple[str, ...] = (
+    "force",
+    "custody_suite",
+    "sex",
+    "ethnicity",
+    "looked_after",
+    "date_of_birth",
+)
+"""Facts kept per record to describe it in the outputs (the exception list's context columns,
+the report's breakdowns): computed whatever the rules need. The date of birth stays in
+memory (for the age at each occasion) and is never written."""
+
+
+def _record_facts(include_notes: bool) -> list[str]:
+    names = [*HEADLINE_FACTS, *CONTEXT_FACTS, *STATISTICS_FACTS]
+    if include_notes:
+        names.append("certificate_note")  # free text: only when the run was asked for notes
+    return list(dict.fromkeys(names))
 
 
 @dataclass
@@ -76,11 +98,11 @@ def check(
     return run_check(path, rules=rules, include_notes=include_notes, date_order=date_order)
 
 
-def needed_facts(rules: Iterable[CompiledRule]) -> list[str]:
-    """The facts (and the taint columns of their inputs) the rules and headline figures read:
-    only these are computed."""
+def needed_facts(rules: Iterable[CompiledRule], *, include_notes: bool = False) -> list[str]:
+    """The facts (and the taint columns of their inputs) the rules, the headline figures and
+    the per-record context and statistics read: only these are computed."""
     specs = fact_specs()
-    names: set[str] = set(HEADLINE_FACTS)
+    names: set[str] = set(_record_facts(include_notes))
     for rule in rules:
         names |= rule.trigger.facts | set(rule.evidence)
         for version in rule.versions:
@@ -100,22 +122,29 @@ def inputs_digest(paths: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
-def facts_for(records: RecordSet, rules: PreparedRules) -> pl.DataFrame:
+def facts_for(records: RecordSet, rules: PreparedRules, *, include_notes: bool = False) -> pl.DataFrame:
     """The facts the rules read, one row per loaded custody record."""
     return build_facts(
         records.detentions,
         records.events,
         records.taint(),
         rules.rule_set.settings,
-        columns=needed_facts(rules.compiled),
+        columns=needed_facts(rules.compiled, include_notes=include_notes),
     ).collect()
+
+
+def record_table(facts: pl.DataFrame, *, include_notes: bool, overnight: OvernightDefinition) -> pl.DataFrame:
+    """What is kept of each record once its rules are evaluated: the headline facts, the
+    context the outputs describe it by, and its statistics (held overnight, waits)."""
+    kept = facts.select(_record_facts(include_notes)).with_columns(is_child().alias("is_child"))
+    return pl.concat([kept, record_statistics(kept, overnight)], how="horizontal")
 
 
 def findings_for(
     records: RecordSet, rules: PreparedRules, *, include_notes: bool = False
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(facts, findings) for a loaded record set."""
-    facts = facts_for(records, rules)
+    facts = facts_for(records, rules, include_notes=include_notes)
     return facts, evaluate(facts, rules.compiled, include_notes=include_notes)
 
 
@@ -128,6 +157,7 @@ def run_check(
     spill_dir: Path | None = None,
     batch_records: int = BATCH_RECORDS,
     date_order: DateOrder = "dmy",
+    overnight: OvernightDefinition = HELD_OVERNIGHT,
 ) -> CheckResult:
     """Load, evaluate every rule over every record, and return the findings and what renders them.
 
@@ -162,15 +192,15 @@ def run_check(
             records = load_record_set(source, batch=batch, date_order=date_order)
             if batch is not None:
                 batch.remove_pieces()
-            say("Deriving the facts")
-            facts = facts_for(records, rules)
+            say(f"Deriving the facts of {records.rows_used['detentions']:,} records")
+            facts = facts_for(records, rules, include_notes=include_notes)
             quality.append(records.data_quality)
             for table in rows_read:
                 rows_read[table] += records.rows_read[table]
                 rows_used[table] += records.rows_used[table]
             del records  # free the loaded tables before evaluating
-            kept.append(facts.select(HEADLINE_FACTS))
-            say("Evaluating the rules")
+            kept.append(record_table(facts, include_notes=include_notes, overnight=overnight))
+            say(f"Evaluating {len(rules.compiled)} rules over {facts.height:,} records")
             for chunk in evaluate_chunks(facts, rules.compiled, include_notes=include_notes):
                 applied.append(chunk.group_by("custody_record_id").agg(pl.len().alias("rules_applied")))
                 if writer is not None:
@@ -194,8 +224,13 @@ def run_check(
         else pl.DataFrame(schema={"custody_record_id": pl.String, "rules_applied": pl.UInt32})
     )
     everyone = pl.concat(kept)
-    record_table = (
-        everyone.select("person_id", "custody_record_id", pl.col("arrival_at").alias("arrival_time"))
+    records_kept = (
+        everyone.select(
+            "person_id",
+            "custody_record_id",
+            pl.col("arrival_at").alias("arrival_time"),
+            pl.all().exclude("person_id", "custody_record_id", "arrival_at"),
+        )
         .join(per_record, on="custody_record_id", how="left")
         .with_columns(pl.col("rules_applied").fill_null(0).cast(pl.Int64))
         .sort("person_id", "arrival_time", "custody_record_id", nulls_last=True)
@@ -213,6 +248,8 @@ def run_check(
         "run_seconds": round(time.perf_counter() - started, 3),
         "include_notes": include_notes,
         "date_order": date_order,
+        "held_overnight": overnight.name,
+        "leap_day_birthday": rules.rule_set.settings.leap_day_birthday,
         "batches": len(parts),
         "counts": {
             "detention_rows": rows_read["detentions"],
@@ -228,7 +265,7 @@ def run_check(
     return CheckResult(
         findings=findings,
         data_quality=sort_data_quality(pl.concat(quality)),
-        records=record_table,
+        records=records_kept,
         headline=headline,
         rules=rules.info,
         meta=meta,
