@@ -445,6 +445,8 @@ class FunnelStep:
     count: int
     rate: float | None
     """Share of the children charged and refused bail (None when there are none)."""
+    short: str = ""
+    """The step in a word or two (charts, the terminal)."""
 
 
 FUNNEL_KEYS: tuple[str, ...] = ("charged_and_refused_bail", "requests_made", "moved", "certificates")
@@ -457,6 +459,14 @@ FUNNEL_LABELS: dict[str, str] = {
 }
 
 
+FUNNEL_SHORT_LABELS: dict[str, str] = {
+    "charged_and_refused_bail": "Refused bail",
+    "requests_made": "LA asked",
+    "moved": "Moved",
+    "certificates": "Certificate",
+}
+
+
 def funnel(result: CheckResult) -> list[FunnelStep]:
     """The s38(6) funnel as the inspections report it: custody records of children charged
     and refused bail, then of those the local authority asked to accommodate, moved, and
@@ -465,7 +475,7 @@ def funnel(result: CheckResult) -> list[FunnelStep]:
     steps = []
     for key in FUNNEL_KEYS:
         n = int(result.headline.get(key, 0))
-        steps.append(FunnelStep(key, FUNNEL_LABELS[key], n, n / refused if refused else None))
+        steps.append(FunnelStep(key, FUNNEL_LABELS[key], n, n / refused if refused else None, FUNNEL_SHORT_LABELS[key]))
     return steps
 
 

@@ -107,7 +107,7 @@ def columns(
     """`values`: (label, value, text shown on the column). With `percent_axis`, values are
     shares (0-1) and the axis reads 0%-100% of the largest."""
     height = 220
-    top_margin, bottom_margin, left = 18, 42, 44
+    top_margin, bottom_margin, left = 18, 42, 56
     plot_height = height - top_margin - bottom_margin
     top = scale_max if scale_max is not None else max((v for _, v, _ in values), default=0.0)
     n = max(len(values), 1)
@@ -125,6 +125,7 @@ def columns(
             value = top * fraction
             label = f"{value:.0%}" if percent_axis else f"{value:,.0f}"
             axis.append((round(baseline - plot_height * fraction, 2), label))
-    # Each label needs about 48 units: show every k-th so that they never overlap.
-    label_every = max(1, int(48 // slot) + (1 if 48 % slot else 0)) if slot < 48 else 1
+    # A label needs about 7 units a character and a gap: show every k-th so that none overlap.
+    room = 7 * max((len(label) for label, _, _ in values), default=1) + 10
+    label_every = 1 if slot >= room else int(-(-room // slot))
     return Columns(title, _WIDTH, height, baseline, tuple(drawn), tuple(axis), label_every)

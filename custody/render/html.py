@@ -41,7 +41,7 @@ from custody.findings import (
 )
 from custody.render import charts
 
-MAX_EXCEPTION_ROWS = 200
+MAX_EXCEPTION_ROWS = 100
 """Findings shown in the report's exception list; the rest are in exceptions.csv/.xlsx."""
 MAX_DATA_QUALITY_ROWS = 50
 MAX_GROUP_ROWS = 25
@@ -226,19 +226,11 @@ def _share_chart(title: str, table: pl.DataFrame) -> charts.HorizontalBars:
     return charts.horizontal_bars(title, rows, scale_max=1.0)
 
 
-_FUNNEL_SHORT = {
-    "charged_and_refused_bail": "Refused bail",
-    "requests_made": "LA asked",
-    "moved": "Moved",
-    "certificates": "Certificate",
-}
-
-
 def _funnel_chart(result: CheckResult) -> charts.HorizontalBars:
     steps = funnel(result)
     rows = [
         (
-            _FUNNEL_SHORT[step.key],
+            step.short,
             [(float(step.count), "funnel", f"{step.count:,}")],
             f"{step.count:,} ({_pct(step.rate)})",
         )
