@@ -44,6 +44,9 @@ from custody.render import charts
 MAX_EXCEPTION_ROWS = 100
 """Findings shown in the report's exception list; the rest are in exceptions.csv/.xlsx."""
 MAX_DATA_QUALITY_ROWS = 50
+"""Data-quality groups (column and issue) shown; all rows are in data_quality.csv."""
+FIRST_DATA_QUALITY_ROWS = 20
+"""Data-quality rows shown as examples under the groups."""
 MAX_GROUP_ROWS = 25
 """Rows of a breakdown table or chart (most records first); the rest are summed as "others"."""
 
@@ -307,7 +310,7 @@ def render_html(
     definition = str(result.meta.get("held_overnight") or "definition not recorded")
     quality = data_quality_frame(result)
     issues, more_issues = _capped(data_quality_by_issue(quality), max_data_quality_rows)
-    first_quality, _ = _capped(quality, max_data_quality_rows)
+    first_quality, _ = _capped(quality, min(max_data_quality_rows, FIRST_DATA_QUALITY_ROWS))
     total_exceptions = table.height
     exception_children = table.get_column("person_id").n_unique() if total_exceptions else 0
     headline = [
@@ -327,6 +330,7 @@ def render_html(
         "rule_chart": _rule_chart(rates),
         "records_with_breach": int((outcomes.get_column("breaches") > 0).sum()),
         "records_assessed": int((outcomes.get_column("findings") > 0).sum()),
+        "records_cannot_assess": int((outcomes.get_column("cannot_assess") > 0).sum()),
         "force_chart": _share_chart("Share of records with a breach, by force", _others(by["force"], MAX_GROUP_ROWS)),
         "suite_chart": _share_chart(
             "Share of records with a breach, by custody suite", _others(by["custody_suite"], MAX_GROUP_ROWS)
