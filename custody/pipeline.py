@@ -25,7 +25,7 @@ from custody.engine.evaluate import evaluate, evaluate_chunks
 from custody.engine.rulefile import RuleSet, default_rules_dir, load_rule_set
 from custody.facts import HEADLINE_FACTS, build_facts, fact_specs, headline_figures, taint_column
 from custody.facts.headline import is_child
-from custody.facts.statistics import HELD_OVERNIGHT, STATISTICS_FACTS, OvernightDefinition, record_statistics
+from custody.facts.statistics import STATISTICS_FACTS, OvernightDefinition, record_statistics
 from custody.findings import CheckResult, RuleInfo
 from custody.read.batches import BATCH_RECORDS, Batch, plan_batches
 from custody.read.loader import RecordSet, find_tables, load_record_set, sort_data_quality
@@ -157,7 +157,7 @@ def run_check(
     spill_dir: Path | None = None,
     batch_records: int = BATCH_RECORDS,
     date_order: DateOrder = "dmy",
-    overnight: OvernightDefinition = HELD_OVERNIGHT,
+    overnight: OvernightDefinition | None = None,
 ) -> CheckResult:
     """Load, evaluate every rule over every record, and return the findings and what renders them.
 
@@ -171,6 +171,8 @@ def run_check(
     say = progress or (lambda _stage: None)
     say("Reading the rules")
     rules = rules or prepare_rules()
+    # The rules folder's definition (rules/_facts.yaml parameters.held_overnight) unless given.
+    overnight = overnight or rules.rule_set.settings.parameters.held_overnight.definition()
     files = find_tables(source)
     batches: list[Batch] | None = None
     if spill_dir is not None:  # batches need somewhere to put their pieces and findings

@@ -160,3 +160,24 @@ def test_children_csv_and_summary_carry_the_statistics(tmp_path: Path) -> None:
     assert summary["held_overnight"] == HELD_OVERNIGHT.name
     assert summary["statistics"]["records"] == 13
     assert summary["statistics"]["held_overnight_post_charge"] == 10
+
+
+def test_the_rules_folder_names_the_definition(tmp_path: Path) -> None:
+    import shutil
+
+    from custody.engine.rulefile import RuleFileError
+    from custody.pipeline import prepare_rules
+
+    rules = tmp_path / "rules"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "rules", rules)
+    facts_file = rules / "_facts.yaml"
+    shipped = facts_file.read_text()
+    edited = shipped.replace('    to: "08:00"\n    at_least: 4h', "    to: 07:00\n    at_least: 2h")
+    assert edited != shipped
+    facts_file.write_text(edited)
+    result = run_check(REINSPECTION, rules=prepare_rules(rules))
+    assert result.meta["held_overnight"] == "at least 2 hours in custody between 00:00 and 07:00 UK time"
+    assert statistics_summary(result)["held_overnight_pre_charge"] == 1  # none under the default
+    facts_file.write_text(shipped.replace("    at_least: 4h", "    at_least: 30h"))
+    with pytest.raises(RuleFileError, match="at most 24 hours"):
+        prepare_rules(rules)

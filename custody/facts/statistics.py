@@ -31,20 +31,27 @@ class OvernightDefinition:
     window_to: dt.time
     minimum: dt.timedelta
 
+    @classmethod
+    def of(cls, window_from: dt.time, window_to: dt.time, minimum: dt.timedelta) -> OvernightDefinition:
+        """The definition with its name written out ("at least 4 hours in custody between
+        00:00 and 08:00 UK time")."""
+        hours = minimum / dt.timedelta(hours=1)
+        amount = f"{hours:g} hour{'s' if hours != 1 else ''}"
+        span = f"{window_from:%H:%M} and {window_to:%H:%M}"
+        return cls(f"at least {amount} in custody between {span} UK time", window_from, window_to, minimum)
+
     def __post_init__(self) -> None:
         if not self.window_from < self.window_to:
             raise ValueError("the overnight window must start before it ends, within one night")
+        if not dt.timedelta(0) < self.minimum <= dt.timedelta(hours=24):
+            raise ValueError("the time held overnight must be longer than zero and at most 24 hours")
         for moment in (self.window_from, self.window_to):
             if dt.time(1) <= moment < dt.time(2):
                 raise ValueError("the overnight window may not start or end in the hour the clocks change")
 
 
-HELD_OVERNIGHT = OvernightDefinition(
-    name="at least 4 hours in custody between 00:00 and 08:00 UK time",
-    window_from=dt.time(0, 0),
-    window_to=dt.time(8, 0),
-    minimum=dt.timedelta(hours=4),
-)
+HELD_OVERNIGHT = OvernightDefinition.of(dt.time(0, 0), dt.time(8, 0), dt.timedelta(hours=4))
+"""The default (rules/_facts.yaml `parameters.held_overnight` sets it for a rules folder)."""
 
 
 STATISTICS_FACTS: tuple[str, ...] = (
