@@ -53,6 +53,7 @@ window.addEventListener('load', () => {
         caption: e.querySelector('figcaption').innerText, svgs: e.querySelectorAll('svg').length, ...box(e)})),
       wider: [...doc.querySelectorAll('body *')]
         .filter(e => box(e).right > root.clientWidth + 1).length,
+      scrolled: [...doc.querySelectorAll('.scroll')].filter(e => e.scrollWidth > e.clientWidth + 1).length,
       text: doc.body.innerText,
     };
   }
@@ -126,6 +127,7 @@ def test_nothing_is_wider_than_the_screen(seen: dict[str, Any], width: str) -> N
     page = seen[width]
     assert page["scrollWidth"] <= page["viewport"]["width"]
     assert page["wider"] == 0
+    assert page["scrolled"] == 0  # no table needs scrolling sideways either
 
 
 def test_every_chart_fits_a_400_px_screen(seen: dict[str, Any]) -> None:
