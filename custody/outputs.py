@@ -33,6 +33,7 @@ from custody.findings import (
     children_frame,
     data_quality_frame,
     data_quality_table,
+    exception_table,
     exceptions_frame,
     findings_frame,
     summary,
@@ -41,7 +42,7 @@ from custody.render.csv import write_csv
 from custody.render.html import render_html
 from custody.render.json import summary_json
 from custody.render.parquet import write_findings_parquet
-from custody.render.xlsx import write_exceptions_xlsx
+from custody.render.xlsx import excel_exceptions, write_exceptions_xlsx
 
 FORMATS: tuple[str, ...] = (
     "parquet",
@@ -217,15 +218,18 @@ def write_outputs(
     chosen = formats | {"summary"}
 
     # The exception list is rendered three ways (CSV, XLSX, HTML): build it once.
-    exceptions = exceptions_frame(result) if chosen & {"exceptions", "xlsx", "html"} else pl.DataFrame()
+    table = exception_table(result) if chosen & {"exceptions", "xlsx", "html"} else pl.DataFrame()
+    # exceptions.csv and children.csv are for people as well as programs: they start with a
+    # UTF-8 byte order mark, so that Excel on Windows opens them (accents and all) by
+    # double-click. findings.csv and data_quality.csv are machine files: no mark.
     writers: dict[str, Callable[[Path], None]] = {
         "parquet": lambda path: write_findings_parquet(result, path),
         "csv": lambda path: write_csv(findings_frame(result), path),
-        "children": lambda path: write_csv(children_frame(result), path),
-        "exceptions": lambda path: write_csv(exceptions, path),
-        "xlsx": lambda path: write_exceptions_xlsx(exceptions, path),
+        "children": lambda path: write_csv(children_frame(result), path, for_excel=True),
+        "exceptions": lambda path: write_csv(exceptions_frame(result, table), path, for_excel=True),
+        "xlsx": lambda path: write_exceptions_xlsx(excel_exceptions(table), path, result=result),
         "data_quality": lambda path: write_csv(data_quality_frame(result), path),
-        "html": lambda path: _write_text(render_html(result, exceptions=exceptions), path),
+        "html": lambda path: _write_text(render_html(result, exceptions=table), path),
     }
 
     with _staging_folder(out_dir) as staging:
@@ -296,13 +300,38 @@ def _move_into_place(staging: Path, out_dir: Path, names: list[str], *, run_id: 
     )
     _fsync_file(marker)
     _fsync_dir(out_dir)
-    for stale in sorted(set(FILE_NAMES.values()) - set(names)):
+    for stale in sorted((set(FILE_NAMES.values()) | _earlier_run_files(out_dir)) - set(names)):
         (out_dir / stale).unlink(missing_ok=True)
     for name in names:  # summary.json is the last name
         os.replace(staging / name, out_dir / name)
     _fsync_dir(out_dir)
     marker.unlink()
     _fsync_dir(out_dir)
+
+
+def _earlier_run_files(out_dir: Path) -> set[str]:
+    """The files the earlier run in `out_dir` wrote, as its summary.json's manifest lists
+    them (a name only, never a path): so that a folder never mixes two runs, whatever the
+    earlier run's version or formats. Nothing if there is no readable summary."""
+    import json
+
+    try:
+        earlier = json.loads((out_dir / FILE_NAMES["summary"]).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    manifest = earlier.get("manifest") if isinstance(earlier, dict) else None
+    if not isinstance(manifest, dict):
+        return set()
+    return {
+        name
+        for name in manifest
+        if isinstance(name, str)
+        and name == Path(name).name
+        and not name.startswith(".")
+        and name not in ("", INCOMPLETE)
+        and (out_dir / name).is_file()
+        and not (out_dir / name).is_symlink()
+    }
 
 
 def _write_text(text: str, path: Path) -> None:

@@ -31,6 +31,8 @@ from custody.facts import (
     headline_figures,
     taint_column,
 )
+from custody.facts.headline import is_child
+from custody.facts.statistics import STATISTICS_FACTS, OvernightDefinition, record_statistics
 from custody.findings import STRIP_SEARCH_RULE, CheckResult, RuleInfo, strip_search_figures
 from custody.read.batches import BATCH_RECORDS, Batch, plan_batches
 from custody.read.loader import RecordSet, find_tables, load_record_set, sort_data_quality
@@ -40,6 +42,26 @@ from custody.render.parquet import FindingsWriter
 from custody.version import __version__
 
 Progress = Callable[[str], None]
+
+
+CONTEXT_FACTS: tuple[str, ...] = (
+    "force",
+    "custody_suite",
+    "sex",
+    "ethnicity",
+    "looked_after",
+    "date_of_birth",
+)
+"""Facts kept per record to describe it in the outputs (the exception list's context columns,
+the report's breakdowns): computed whatever the rules need. The date of birth stays in
+memory (for the age at each occasion) and is never written."""
+
+
+def _record_facts(include_notes: bool) -> list[str]:
+    names = [*HEADLINE_FACTS, *CONTEXT_FACTS, *STATISTICS_FACTS]
+    if include_notes:
+        names.append("certificate_note")  # free text: only when the run was asked for notes
+    return list(dict.fromkeys(names))
 
 
 @dataclass
@@ -93,12 +115,13 @@ SEARCHED_FACTS: tuple[str, ...] = ("custody_record_id", "person_id", "age_at_arr
 """Kept for the records with a strip search only: the strip-search figures' breakdown."""
 
 
-def needed_facts(rules: Iterable[CompiledRule]) -> list[str]:
-    """The record facts (and the taint columns of their inputs) the rules and headline figures
-    read: only these are computed. Occasion facts are named by `needed_occasion_facts`."""
+def needed_facts(rules: Iterable[CompiledRule], *, include_notes: bool = False) -> list[str]:
+    """The record facts (and the taint columns of their inputs) the rules, the headline figures
+    and the per-record context and statistics read: only these are computed. Occasion facts
+    are named by `custody.engine.compile.occasion_facts`."""
     rules = list(rules)
     specs = fact_specs()
-    names: set[str] = set(HEADLINE_FACTS) | set(SAFEGUARD_FACTS.values()) | set(SEARCHED_FACTS)
+    names: set[str] = set(_record_facts(include_notes)) | set(SAFEGUARD_FACTS.values()) | set(SEARCHED_FACTS)
     inputs = set()
     for rule in rules:
         grain_specs = fact_specs(rule.grain)
@@ -120,7 +143,7 @@ def inputs_digest(paths: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
-def facts_for(records: RecordSet, rules: PreparedRules) -> FactTables:
+def facts_for(records: RecordSet, rules: PreparedRules, *, include_notes: bool = False) -> FactTables:
     """The facts the rules read: one row per loaded custody record, and per occasion of the
     rules that declare occasions."""
     return build_fact_tables(
@@ -128,16 +151,23 @@ def facts_for(records: RecordSet, rules: PreparedRules) -> FactTables:
         records.events,
         records.taint(),
         rules.rule_set.settings,
-        columns=needed_facts(rules.compiled),
+        columns=needed_facts(rules.compiled, include_notes=include_notes),
         occasions=occasion_facts(rules.compiled),
     )
+
+
+def record_table(facts: pl.DataFrame, *, include_notes: bool, overnight: OvernightDefinition) -> pl.DataFrame:
+    """What is kept of each record once its rules are evaluated: the headline facts, the
+    context the outputs describe it by, and its statistics (held overnight, waits)."""
+    kept = facts.select(_record_facts(include_notes)).with_columns(is_child().alias("is_child"))
+    return pl.concat([kept, record_statistics(kept, overnight)], how="horizontal")
 
 
 def findings_for(
     records: RecordSet, rules: PreparedRules, *, include_notes: bool = False
 ) -> tuple[FactTables, pl.DataFrame]:
     """(facts, findings) for a loaded record set."""
-    facts = facts_for(records, rules)
+    facts = facts_for(records, rules, include_notes=include_notes)
     return facts, evaluate(facts, rules.compiled, include_notes=include_notes)
 
 
@@ -161,6 +191,7 @@ def run_check(
     batch_records: int = BATCH_RECORDS,
     date_order: DateOrder = "dmy",
     profile: LoadedProfile | None = None,
+    overnight: OvernightDefinition | None = None,
 ) -> CheckResult:
     """Load, evaluate every rule over every record, and return the findings and what renders them.
 
@@ -175,6 +206,8 @@ def run_check(
     say = progress or (lambda _stage: None)
     say("Reading the rules")
     rules = rules or prepare_rules()
+    # The rules folder's definition (rules/_facts.yaml parameters.held_overnight) unless given.
+    overnight = overnight or rules.rule_set.settings.parameters.held_overnight.definition()
     files = find_tables(source) if profile is None else export_files(profile, Path(str(source)))
     batches: list[Batch] | None = None
     if spill_dir is not None and profile is None:  # batches need somewhere to put their pieces and findings
@@ -202,20 +235,24 @@ def run_check(
             )
             if batch is not None:
                 batch.remove_pieces()
-            say("Deriving the facts")
-            facts = facts_for(records, rules)
+            say(f"Deriving the facts of {records.rows_used['detentions']:,} records")
+            facts = facts_for(records, rules, include_notes=include_notes)
             quality.append(records.data_quality)
             for table in rows_read:
                 rows_read[table] += records.rows_read[table]
                 rows_used[table] += records.rows_used[table]
             del records  # free the loaded tables before evaluating
             kept.append(
-                facts.records.select(
-                    *HEADLINE_FACTS, *(pl.col(f).cast(pl.Int32).alias(n) for n, f in SAFEGUARD_FACTS.items())
+                pl.concat(
+                    [
+                        record_table(facts.records, include_notes=include_notes, overnight=overnight),
+                        facts.records.select(pl.col(f).cast(pl.Int32).alias(n) for n, f in SAFEGUARD_FACTS.items()),
+                    ],
+                    how="horizontal",
                 )
             )
             searched.append(facts.records.filter(pl.col("strip_search_count") > 0).select(SEARCHED_FACTS))
-            say("Evaluating the rules")
+            say(f"Evaluating {len(rules.compiled)} rules over {facts.records.height:,} records")
             for chunk in evaluate_chunks(facts, rules.compiled, include_notes=include_notes):
                 applied.append(chunk.group_by("custody_record_id").agg(pl.len().alias("rules_applied")))
                 searches.append(
@@ -244,8 +281,13 @@ def run_check(
         else pl.DataFrame(schema={"custody_record_id": pl.String, "rules_applied": pl.UInt32})
     )
     everyone = pl.concat(kept)
-    record_table = (
-        everyone.select("person_id", "custody_record_id", pl.col("arrival_at").alias("arrival_time"), *SAFEGUARD_FACTS)
+    records_kept = (
+        everyone.select(
+            "person_id",
+            "custody_record_id",
+            pl.col("arrival_at").alias("arrival_time"),
+            pl.all().exclude("person_id", "custody_record_id", "arrival_at"),
+        )
         .join(per_record, on="custody_record_id", how="left")
         .with_columns(pl.col("rules_applied").fill_null(0).cast(pl.Int64))
         .sort("person_id", "arrival_time", "custody_record_id", nulls_last=True)
@@ -264,6 +306,8 @@ def run_check(
         "include_notes": include_notes,
         "date_order": date_order,
         **({} if profile is None else {"profile": profile_meta(profile)}),
+        "held_overnight": overnight.name,
+        "leap_day_birthday": rules.rule_set.settings.leap_day_birthday,
         "batches": len(parts),
         "counts": {
             "detention_rows": rows_read["detentions"],
@@ -279,7 +323,7 @@ def run_check(
     return CheckResult(
         findings=findings,
         data_quality=sort_data_quality(pl.concat(quality)),
-        records=record_table,
+        records=records_kept,
         headline=headline,
         rules=rules.info,
         meta=meta,

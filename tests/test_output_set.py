@@ -146,7 +146,7 @@ def test_a_run_failing_while_writing_leaves_the_folder_as_it_was(
     write_outputs(result, tmp_path, formats=parse_formats("all"))
     before = snapshot(tmp_path)
 
-    def disk_full(*_args: Any) -> None:
+    def disk_full(*_args: Any, **_kwargs: Any) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(outputs, "write_exceptions_xlsx", disk_full)

@@ -23,13 +23,21 @@ from custody.render.csv import csv_safe
 
 
 def read_csv_rows(path: Path) -> list[list[str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
+    # utf-8-sig: exceptions.csv and children.csv start with a byte order mark (for Excel).
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         return list(csv.reader(handle))
 
 
 def read_csv_dicts(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         return list(csv.DictReader(handle))
+
+
+def excel_columns() -> list[str]:
+    """The exception sheet's columns: exceptions.csv's, with the zone after the occasion's time."""
+    labels = list(EXCEPTION_COLUMNS.values())
+    when = labels.index(EXCEPTION_COLUMNS["when_uk"])
+    return [*labels[: when + 1], xlsx.ZONE_LABEL, *labels[when + 1 :]]
 
 
 def written_names(out: Path) -> set[str]:
@@ -127,6 +135,10 @@ def test_children_has_one_row_per_child_including_one_no_rule_applied_to(result:
         # a result built without the per-record counts counts no search and no interview
         "strip_searches": "0",
         "interviews": "0",
+        # these records carry no times of leaving custody or of the appropriate adult: unknown
+        "held_overnight_pre_charge": "",
+        "held_overnight_post_charge": "",
+        "longest_aa_wait_minutes": "",
     }
     assert children["C2"]["worst_outcome"] == "cannot_assess"
     assert children["C2"]["records"] == "2"
@@ -143,6 +155,9 @@ def test_children_has_one_row_per_child_including_one_no_rule_applied_to(result:
         "last_arrival": "2022-02-02T02:02:00+00:00",
         "strip_searches": "0",
         "interviews": "0",
+        "held_overnight_pre_charge": "",
+        "held_overnight_post_charge": "",
+        "longest_aa_wait_minutes": "",
     }
 
 
@@ -232,15 +247,15 @@ def xlsx_parts(path: Path) -> dict[str, str]:
 def test_xlsx_cells_are_strings_with_frozen_header_and_autofilter(result: CheckResult, tmp_path: Path) -> None:
     write_outputs(result, tmp_path, formats=parse_formats("xlsx"))
     parts = xlsx_parts(tmp_path / "exceptions.xlsx")
-    sheet = parts["xl/worksheets/sheet1.xml"]
+    sheet = parts["xl/worksheets/sheet2.xml"]  # after the Summary sheet
     assert "<f>" not in sheet
     assert "<f " not in sheet
     assert re.search(r'<pane [^>]*ySplit="1"[^>]*state="frozen"', sheet)
-    assert '<autoFilter ref="A1:J5"' in sheet
+    assert '<autoFilter ref="A1:R5"' in sheet
     assert "<cols>" in sheet
     assert "wrapText" in parts["xl/styles.xml"]
-    frame = pl.read_excel(tmp_path / "exceptions.xlsx", infer_schema_length=0)
-    assert frame.columns == list(EXCEPTION_COLUMNS.values())
+    frame = pl.read_excel(tmp_path / "exceptions.xlsx", sheet_name="Exceptions", infer_schema_length=0)
+    assert frame.columns == excel_columns()
     assert frame.height == 4
     first = frame.row(0, named=True)
     # A string cell is never evaluated, so the XLSX keeps the text exactly as recorded.
@@ -255,11 +270,21 @@ def test_xlsx_continues_on_further_sheets_beyond_the_row_limit(
     monkeypatch.setattr(xlsx, "XLSX_MAX_ROWS", 3)  # header + 2 rows per sheet
     write_outputs(result, tmp_path, formats=parse_formats("xlsx"))
     sheets = pl.read_excel(tmp_path / "exceptions.xlsx", sheet_id=0, infer_schema_length=0)
-    assert list(sheets) == ["Exceptions", "Exceptions (2)"]
-    assert [s.height for s in sheets.values()] == [2, 2]
-    assert all(s.columns == list(EXCEPTION_COLUMNS.values()) for s in sheets.values())
-    combined = pl.concat(sheets.values())
+    assert list(sheets) == [
+        "Summary",
+        "Exceptions",
+        "Exceptions (2)",
+        "S38-REQUEST",  # one sheet per rule with exceptions, in the rules' order
+        "PACE-AA",
+        "PACE-AA (2)",
+        "Data quality",
+    ]
+    exception_sheets = [sheets["Exceptions"], sheets["Exceptions (2)"]]
+    assert [s.height for s in exception_sheets] == [2, 2]
+    assert all(s.columns == excel_columns() for s in exception_sheets)
+    combined = pl.concat(exception_sheets)
     assert combined.get_column("Rule").to_list() == ["PACE-AA", "PACE-AA", "S38-REQUEST", "PACE-AA"]
+    assert [sheets[name].height for name in ("S38-REQUEST", "PACE-AA", "PACE-AA (2)")] == [1, 2, 1]
 
 
 def test_an_empty_exception_list_still_has_a_header(tmp_path: Path) -> None:
@@ -269,10 +294,10 @@ def test_an_empty_exception_list_still_has_a_header(tmp_path: Path) -> None:
     )
     write_outputs(result, tmp_path, formats=parse_formats("exceptions,xlsx"))
     assert read_csv_rows(tmp_path / "exceptions.csv") == [list(EXCEPTION_COLUMNS.values())]
-    frame = pl.read_excel(tmp_path / "exceptions.xlsx", infer_schema_length=0)
-    assert frame.columns == list(EXCEPTION_COLUMNS.values())
+    frame = pl.read_excel(tmp_path / "exceptions.xlsx", sheet_name="Exceptions", infer_schema_length=0)
+    assert frame.columns == excel_columns()
     assert frame.height == 0
-    assert "<autoFilter" in xlsx_parts(tmp_path / "exceptions.xlsx")["xl/worksheets/sheet1.xml"]
+    assert "<autoFilter" in xlsx_parts(tmp_path / "exceptions.xlsx")["xl/worksheets/sheet2.xml"]
 
 
 AWKWARD_TEXT = [
@@ -340,7 +365,8 @@ def test_xlsx_rows_are_the_bytes_xlsxwriter_write_string_produces(tmp_path: Path
     parts = xlsx_parts(ours)
     cell_formats = re.findall(r"<xf [^>]*?(?:/>|>.*?</xf>)", parts["xl/styles.xml"].split("<cellXfs", 1)[1])
     sheet = parts["xl/worksheets/sheet1.xml"]
-    message_style = int(re.search(r'<c r="H2" s="(\d+)"', sheet).group(1))  # type: ignore[union-attr]
+    message_column = chr(ord("A") + labels.index("What was found"))
+    message_style = int(re.search(rf'<c r="{message_column}2" s="(\d+)"', sheet).group(1))  # type: ignore[union-attr]
     child_style = int(re.search(r'<c r="A2" s="(\d+)"', sheet).group(1))  # type: ignore[union-attr]
     assert 'wrapText="1"' in cell_formats[message_style]
     assert 'vertical="top"' in cell_formats[child_style]
@@ -426,7 +452,13 @@ def test_summary_has_every_rule_even_with_zeros(result: CheckResult, tmp_path: P
     assert summary["outcomes_per_rule"]["MHA-DURATION"] == {"breach": 0, "compliant": 0, "cannot_assess": 0}
     assert summary["outcomes_per_rule"]["PACE-AA"] == {"breach": 1, "compliant": 2, "cannot_assess": 2}
     assert summary["records_without_applicable_rule"] == 1
-    assert summary["data_quality"] == {"rows": 3, "by_reason": {"bad date": 2, "unknown event type": 1}}
+    assert summary["data_quality"]["rows"] == 3
+    # Counted by column and issue, never by value or row.
+    assert [(g["column"], g["issue"], g["rows"]) for g in summary["data_quality"]["by_column_and_issue"]] == [
+        ("date_of_birth", "bad date", 1),
+        ("event_time", "bad date", 1),
+        ("event_type", "unknown event type", 1),
+    ]
     assert summary["findings"] == {"rows": 7, "breach": 2, "compliant": 3, "cannot_assess": 2}
     assert summary["headline"]["children_detained"] == 4
     for key in ("tool_version", "rules_digest", "inputs_digest", "as_of", "run_seconds", "counts"):

@@ -27,7 +27,7 @@ def test_the_report_loads_nothing_from_a_network(result: CheckResult) -> None:
 def test_every_value_from_data_is_escaped(result: CheckResult) -> None:
     page = render_html(result)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "=HYPERLINK(&quot;http://evil.example/x&quot;,&quot;click&quot;)" in page
+    assert "=HYPERLINK(&#34;http://evil.example/x&#34;,&#34;click&#34;)" in page
 
 
 def test_the_report_has_metadata_headline_rules_exceptions_and_data_quality(result: CheckResult) -> None:
@@ -57,7 +57,7 @@ def test_a_long_exception_list_is_capped_with_a_pointer_to_the_csv() -> None:
     findings = [finding("C1", f"R{i:03d}", "PACE-AA", "breach", "2020-01-01T00:00:00") for i in range(30)]
     result = make_result(findings, [("C1", f"R{i:03d}", "2020-01-01T00:00:00", 1) for i in range(30)])
     page = render_html(result, max_exception_rows=10)
-    assert "The first 10 are shown here; the other 20 are in exceptions.csv" in page
+    assert "The first 10 are shown here; the full list of 30 is in exceptions.csv and exceptions.xlsx" in page
     assert "R009" in page
     assert "R010" not in page
 

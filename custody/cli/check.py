@@ -42,7 +42,7 @@ from custody.pseudonymise import check_key
 from custody.read.batches import BATCH_RECORDS
 from custody.read.loader import load_record_set
 from custody.read.profile import load_with_profile
-from custody.render.terminal import print_summary
+from custody.render.terminal import print_summary, progress
 
 KEY_ENV = "CUSTODY_PSEUDONYMISE_KEY"
 
@@ -122,18 +122,18 @@ def check(
     # written (millions of findings are never held in memory at once), then removed, on
     # every way out: an error, Ctrl-C or SIGTERM.
     with _terminate_as_exit(), private_workspace() as work:
-        with console.status("Checking…", spinner="dots") as status, out_folder_errors(out):
+        with progress(console) as show, out_folder_errors(out):
             result = run_check(
                 source,
                 rules=prepared,
                 include_notes=include_notes,
-                progress=lambda stage: status.update(f"{stage}…"),
+                progress=show,
                 spill_dir=work,
                 batch_records=batch_records,
                 date_order=date_order.order,
                 profile=loaded_profile,
             )
-            status.update("Writing the outputs…")
+            show(f"Writing the outputs of {result.records.height:,} records")
             written = write_outputs(result, out, formats=chosen, pseudonymise_key=pseudonymise_key)
         if not quiet and output_format is OutputFormat.text:
             print_summary(Console(), result, written)

@@ -24,13 +24,19 @@ HEADLINE_FACTS: tuple[str, ...] = (
 """The facts `headline_figures` reads (and `run_check` keeps per record): computed whatever the rules need."""
 
 
+def is_child() -> pl.Expr:
+    """A child for the headline figures and the statistics: under 18 at arrival by date of
+    birth or, without one, recorded as appearing under 18 (false when neither is known)."""
+    return pl.coalesce(pl.col("age_at_arrival") < 18, pl.col("appears_under_18")).fill_null(False)
+
+
 def headline_figures(facts: pl.LazyFrame) -> dict[str, int]:
     """The inspection's headline figures (the seed report's funnel), from the facts.
 
     A child here is a person under 18 at arrival by date of birth or, without one, recorded
     as appearing under 18; the rules apply the dated PACE thresholds themselves.
     """
-    child = pl.coalesce(pl.col("age_at_arrival") < 18, pl.col("appears_under_18")).fill_null(False)
+    child = is_child()
     refused = child & (pl.col("charged_count") > 0) & (pl.col("bail_refused_count") > 0)
     row = (
         facts.select(

@@ -14,6 +14,7 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from custody.facts.statistics import OvernightDefinition
 from custody.facts.time import duration_lit, instant_lit, parse_duration, uk_midnight
 
 DatedValueName = Literal["review_first_after", "review_interval"]
@@ -98,11 +99,55 @@ class SettingsVersion(DatedVersion):
         return uk_midnight(self.effective_to + dt.timedelta(days=1)) if self.effective_to else None
 
 
+class HeldOvernight(_Strict):
+    """What "held overnight" means for the statistics (LAW.md: no statutory definition, R)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    window_from: dt.time = Field(dt.time(0), alias="from", description="the night's window starts (UK time)")
+    window_to: dt.time = Field(dt.time(8), alias="to", description="the night's window ends (UK time)")
+    at_least: dt.timedelta = Field(dt.timedelta(hours=4), description="time in custody within one night's window")
+
+    @field_validator("window_from", "window_to", mode="before")
+    @classmethod
+    def _clock_time(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+            return dt.time(value // 60, value % 60)  # YAML reads an unquoted 08:00 as sexagesimal 480
+        if isinstance(value, str):
+            try:
+                return dt.time.fromisoformat(value.strip())
+            except ValueError:
+                raise ValueError(f"{value!r} is not a time of day such as '08:00'") from None
+        return value
+
+    @field_validator("at_least", mode="before")
+    @classmethod
+    def _duration_text(cls, value: object) -> object:
+        if isinstance(value, str):
+            parsed = parse_duration(value)
+            if parsed is None:
+                raise ValueError(f"{value!r} is not a duration such as '4h'")
+            return parsed
+        return value
+
+    def definition(self) -> OvernightDefinition:
+        return OvernightDefinition.of(self.window_from, self.window_to, self.at_least)
+
+    @model_validator(mode="after")
+    def _valid(self) -> HeldOvernight:
+        self.definition()  # raises ValueError with the reason
+        return self
+
+
 class FactParameters(_Strict):
     """Not law that changes by date: readings of uncertain law (LAW.md confidence R)."""
 
     leap_day_birthday: Literal["march_1", "feb_28"] = Field(
         "march_1", description="when a 29 February birthday is reached in a common year (LAW.md: uncertain)"
+    )
+    held_overnight: HeldOvernight = Field(
+        default_factory=HeldOvernight,
+        description="the statistics' definition of held overnight (no statutory definition: LAW.md R)",
     )
 
 

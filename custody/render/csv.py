@@ -48,11 +48,13 @@ def csv_safe(frame: FrameT) -> FrameT:
     return frame.select(exprs)
 
 
-def write_csv(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
-    # No BOM: these files are read by pipelines as well as people, and a BOM would become
-    # part of the first column name for many readers. exceptions.xlsx is the Excel rendering.
-    # A lazy frame is streamed to the file in batches (the findings can be millions of rows).
+def write_csv(frame: pl.DataFrame | pl.LazyFrame, path: Path, *, for_excel: bool = False) -> None:
+    """The frame as CSV (UTF-8, `\\n` line ends). `for_excel`: with a UTF-8 byte order mark
+    first, which Excel on Windows needs to read the file as UTF-8 when it is opened by
+    double-click (without it, "é" shows as "Ã©"); machine files go without, since many
+    readers would make the mark part of the first column's name.
+    A lazy frame is streamed to the file in batches (the findings can be millions of rows)."""
     if isinstance(frame, pl.LazyFrame):
-        csv_safe(frame).sink_csv(path, include_header=True, line_terminator="\n", null_value="")
+        csv_safe(frame).sink_csv(path, include_header=True, line_terminator="\n", null_value="", include_bom=for_excel)
     else:
-        csv_safe(frame).write_csv(path, include_header=True, line_terminator="\n", null_value="")
+        csv_safe(frame).write_csv(path, include_header=True, line_terminator="\n", null_value="", include_bom=for_excel)

@@ -1,251 +1,314 @@
 """report.html: the check's results for people (an inspector, a custody lead, a court).
 
-One self-contained page: inline CSS, no scripts, no fonts, images or anything else fetched
-from a network, so it can be e-mailed, archived and opened offline. Every value that comes
-from data is escaped with `html.escape`.
+One self-contained page: inline CSS and inline SVG charts, no scripts, no fonts, images
+or anything else fetched from a network (a Content-Security-Policy says so to the
+browser), so it can be e-mailed, archived, printed on A4 and opened offline. It is
+rendered by Jinja2 from the templates in `custody/render/templates/`, with autoescape:
+every value that comes from data is escaped. The first screen is what an inspection
+presents: the period and forces covered, the s38(6) funnel, and outcomes per rule.
 """
 
 from __future__ import annotations
 
-import html
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import polars as pl
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from custody.contract import Outcome
+from custody.contract import UK_TZ, Outcome
 from custody.findings import (
+    BREAKDOWNS,
     HEADLINE_LABELS,
+    STATISTICS_COLUMNS,
     STRIP_SEARCH_RULE,
+    UK_HUMAN_FORMAT,
     CheckResult,
-    data_quality_by_reason,
+    breakdown,
+    data_quality_by_issue,
     data_quality_frame,
-    exceptions_frame,
-    outcomes_per_rule,
+    duration_bins,
+    exception_table,
+    funnel,
+    rates_over_time,
+    record_context,
+    record_outcomes,
     records_without_applicable_rule,
+    rule_rates,
+    statistics_table,
 )
+from custody.render import charts
 
-MAX_EXCEPTION_ROWS = 5_000
-MAX_DATA_QUALITY_ROWS = 200
+MAX_EXCEPTION_ROWS = 100
+"""Findings shown in the report's exception list; the rest are in exceptions.csv/.xlsx."""
+MAX_DATA_QUALITY_ROWS = 50
+"""Data-quality groups (column and issue) shown; all rows are in data_quality.csv."""
+FIRST_DATA_QUALITY_ROWS = 20
+"""Data-quality rows shown as examples under the groups."""
+MAX_GROUP_ROWS = 25
+"""Rows of a breakdown table or chart (most records first); the rest are summed as "others"."""
 
+AA_WAIT_EDGES = (1.0, 2.0, 4.0, 8.0, 12.0, 24.0)
+REFUSAL_TO_MOVE_EDGES = (2.0, 4.0, 8.0, 16.0, 24.0)
 
-_CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif;
-       color: #1b1f24; margin: 2rem auto; max-width: 78rem; padding: 0 1rem; line-height: 1.4; }
-h1 { font-size: 1.6rem; margin-bottom: .2rem; }
-h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 2px solid #d0d7de; padding-bottom: .2rem; }
-p.lead { color: #57606a; margin-top: 0; }
-table { border-collapse: collapse; width: 100%; font-size: .88rem; margin: .5rem 0; }
-th, td { border: 1px solid #d0d7de; padding: .3rem .45rem; text-align: left; vertical-align: top; }
-th { background: #f0f3f6; position: sticky; top: 0; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-table.meta { width: auto; }
-table.meta th { position: static; }
-.figures { display: flex; flex-wrap: wrap; gap: .6rem; margin: .5rem 0; }
-.figure { border: 1px solid #d0d7de; border-radius: 6px; padding: .5rem .8rem; min-width: 10rem; }
-.figure .n { font-size: 1.5rem; font-weight: 600; font-variant-numeric: tabular-nums; }
-.figure .label { color: #57606a; font-size: .85rem; }
-.breach { color: #b42318; font-weight: 600; }
-.cannot_assess { color: #9a6700; font-weight: 600; }
-.compliant { color: #1a7f37; }
-td.msg { max-width: 40rem; }
-code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: .85em; word-break: break-all; }
-code.id { word-break: normal; white-space: nowrap; }
-.note { color: #57606a; font-size: .9rem; }
-@media print { th { position: static; } body { margin: 0; max-width: none; } }
-"""
+TITLE = "Children in police custody: records checked against the law"
 
 
-def _e(value: Any) -> str:
-    """The value as escaped HTML text; a missing value as an empty cell."""
-    if value is None:
-        return ""
-    return html.escape(str(value), quote=True)
-
-
-def _n(value: int) -> str:
-    return f"{value:,}"
-
-
-def _table(
-    headers: Sequence[str],
-    rows: Iterable[Sequence[str]],
-    *,
-    column_class: dict[int, str] | None = None,
-    css_class: str = "",
-    header: bool = True,
-) -> str:
-    """A table from already-escaped cell HTML; `column_class` styles columns by position."""
-    classes = column_class or {}
-
-    def cell(tag: str, i: int, content: str) -> str:
-        return f'<{tag} class="{classes[i]}">{content}</{tag}>' if i in classes else f"<{tag}>{content}</{tag}>"
-
-    head = "<thead><tr>" + "".join(cell("th", i, _e(h)) for i, h in enumerate(headers)) + "</tr></thead>"
-    body = "\n".join("<tr>" + "".join(cell("td", i, c) for i, c in enumerate(row)) + "</tr>" for row in rows)
-    class_attr = f' class="{css_class}"' if css_class else ""
-    return f"<table{class_attr}>{head if header else ''}\n<tbody>\n{body}\n</tbody></table>"
-
-
-def _outcome(value: Any) -> str:
-    text = _e(value)
-    if value in (Outcome.breach.value, Outcome.cannot_assess.value, Outcome.compliant.value):
-        return f'<span class="{text}">{text}</span>'
-    return text
-
-
-def _metadata(result: CheckResult) -> str:
-    meta = result.meta
-    rows: list[tuple[str, str]] = [
-        ("Tool version", _e(meta.get("tool_version"))),
-        ("Rules digest", f"<code>{_e(meta.get('rules_digest'))}</code>"),
-        ("Inputs digest", f"<code>{_e(meta.get('inputs_digest'))}</code>"),
-    ]
-    counts = meta.get("counts")
-    if isinstance(counts, dict):
-        for key in sorted(counts, key=str):
-            rows.append((str(key).replace("_", " ").capitalize(), _e(counts[key])))
-    return _table(("", ""), ((f"<strong>{_e(k)}</strong>", v) for k, v in rows), css_class="meta", header=False)
-
-
-def _headline(result: CheckResult) -> str:
-    figures = []
-    for key, value in result.headline.items():
-        label = HEADLINE_LABELS.get(key, key.replace("_", " ").capitalize())
-        figures.append(
-            f'<div class="figure"><div class="n">{_e(_n(int(value)))}</div><div class="label">{_e(label)}</div></div>'
-        )
-    without_rule = records_without_applicable_rule(result)
-    figures.append(
-        f'<div class="figure"><div class="n">{_e(_n(without_rule))}</div>'
-        f'<div class="label">Records no rule applied to</div></div>'
+@cache
+def _environment() -> Environment:
+    environment = Environment(
+        loader=PackageLoader("custody.render", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
-    return f'<div class="figures">{"".join(figures)}</div>'
+    environment.filters["n"] = _n
+    environment.filters["pct"] = _pct
+    return environment
 
 
-def _rules(result: CheckResult) -> str:
-    per_rule = outcomes_per_rule(result)
-    info = {rule.rule_id: rule for rule in result.rules}
-    rows = []
-    for rule_id, counts in per_rule.items():
-        rule = info.get(rule_id)
-        breach = counts[Outcome.breach.value]
-        cannot = counts[Outcome.cannot_assess.value]
-        rows.append(
-            (
-                f'<code class="id">{_e(rule_id)}</code>',
-                _e(rule.title if rule else ""),
-                _e(rule.basis if rule else ""),
-                _e(rule.severity if rule else ""),
-                _e(rule.citation if rule else ""),
-                _e(", ".join(rule.versions) if rule else ""),
-                f'<span class="breach">{_n(breach)}</span>' if breach else "0",
-                f'<span class="cannot_assess">{_n(cannot)}</span>' if cannot else "0",
-                _n(counts[Outcome.compliant.value]),
+def _n(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.0f}"
+    return f"{int(value):,}"
+
+
+def _pct(value: Any) -> str:
+    if value is None:
+        return "–"
+    share = float(value)
+    if 0 < share < 0.01:
+        return "<1%"
+    return f"{share:.0%}"
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule_id: str
+    outcome: str
+    when: str
+    message: str
+    citation: str
+    note: str | None
+
+
+@dataclass(frozen=True)
+class RecordGroup:
+    anchor: str
+    custody_record_id: str
+    description: str
+    findings: list[Finding]
+
+
+@dataclass(frozen=True)
+class ChildGroup:
+    anchor: str
+    person_id: str
+    breaches: int
+    cannot_assess: int
+    records: list[RecordGroup]
+
+
+def _anchor(prefix: str, value: str, taken: set[str]) -> str:
+    """An HTML id for a child or record: its id with anything but letters, digits, `-`, `_`
+    and `.` as `_`, numbered if that is already taken."""
+    base = f"{prefix}-{re.sub(r'[^A-Za-z0-9_.-]', '_', value)}"
+    anchor, n = base, 1
+    while anchor in taken:
+        n += 1
+        anchor = f"{base}-{n}"
+    taken.add(anchor)
+    return anchor
+
+
+def _uk_text(instant: pl.Expr) -> pl.Expr:
+    return instant.dt.convert_time_zone(UK_TZ).dt.strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _exception_groups(table: pl.DataFrame, max_rows: int) -> list[ChildGroup]:
+    """The first `max_rows` exceptions grouped by child, then record (in the table's order)."""
+    # Times are formatted by polars: no datetime object is made in Python.
+    shown = table.head(max_rows).with_columns(
+        _uk_text(pl.col("occasion_at")).alias("occasion_at"), _uk_text(pl.col("arrival_at")).alias("arrival_at")
+    )
+    with_note = "certificate_note" in shown.columns
+    children: dict[str, ChildGroup] = {}
+    records: dict[tuple[str, str], RecordGroup] = {}
+    counts: dict[str, list[int]] = {}
+    taken: set[str] = set()
+    for row in shown.iter_rows(named=True):
+        person = str(row["person_id"])
+        record = str(row["custody_record_id"])
+        if person not in children:
+            children[person] = ChildGroup(_anchor("child", person, taken), person, 0, 0, [])
+            counts[person] = [0, 0]
+        if (person, record) not in records:
+            parts = [str(row[c]) for c in ("force", "custody_suite") if row[c]]
+            if row["arrival_at"] is not None:
+                parts.append(f"arrived {row['arrival_at']}")
+            if row["age_at_occasion"] is not None:
+                parts.append(f"aged {row['age_at_occasion']}")
+            if row["looked_after"]:
+                parts.append("looked after")
+            group = RecordGroup(_anchor("record", record, taken), record, " · ".join(parts), [])
+            records[(person, record)] = group
+            children[person].records.append(group)
+        outcome = str(row["outcome"])
+        counts[person][0 if outcome == Outcome.breach.value else 1] += 1
+        records[(person, record)].findings.append(
+            Finding(
+                rule_id=str(row["rule_id"]),
+                outcome=outcome,
+                when=str(row["occasion_at"] or ""),
+                message=str(row["message"] or ""),
+                citation=str(row["citation"] or ""),
+                note=str(row["certificate_note"]) if with_note and row["certificate_note"] else None,
             )
         )
-    return _table(
-        ("Rule", "Checks", "Basis", "Severity", "Law", "Versions", "Breach", "Cannot assess", "Compliant"),
-        rows,
-        column_class={6: "num", 7: "num", 8: "num"},
-    )
+    return [ChildGroup(g.anchor, g.person_id, counts[p][0], counts[p][1], g.records) for p, g in children.items()]
 
 
 INTERVIEW_RULE = "PACE-INTERVIEW-AA"
 STRIP_SEARCH_DIMENSION_LABELS = {"all": "All", "age": "Age at arrival", "sex": "Sex", "ethnicity": "Ethnicity"}
 
 
-def _strip_searches_and_interviews(result: CheckResult) -> str:
+def _safeguards(result: CheckResult, rates: pl.DataFrame) -> dict[str, Any]:
     """Strip searches and interviews of children (contract v1.1): how many, with the outcome
     of each, and the strip searches by age, sex and ethnicity as the Home Office collects them."""
-    per_rule = outcomes_per_rule(result)
-    lines = []
-    for rule_id, what in ((STRIP_SEARCH_RULE, "strip searches"), (INTERVIEW_RULE, "interviews")):
-        counts = per_rule.get(rule_id)
-        if counts is None:
-            continue
-        lines.append(
-            f"{_n(sum(counts.values()))} {what} of children ({_n(counts[Outcome.breach.value])} without the"
-            f" appropriate adult and no lawful exception, {_n(counts[Outcome.cannot_assess.value])} that could not be"
-            f' assessed; <code class="id">{_e(rule_id)}</code>).'
-        )
-    intro = f'<p class="note">{" ".join(lines)} Per child: children.csv (strip_searches, interviews).</p>'
+    per_rule = {row["rule_id"]: row for row in rates.iter_rows(named=True)}
+    totals = [
+        {"rule_id": rule_id, "what": what, **per_rule[rule_id]}
+        for rule_id, what in ((STRIP_SEARCH_RULE, "strip searches"), (INTERVIEW_RULE, "interviews"))
+        if rule_id in per_rule
+    ]
     figures = result.strip_searches
-    if figures is None or figures.height == 0:
-        return intro + '\n<p class="note">No strip search of a child is recorded.</p>'
+    rows = [
+        {**row, "dimension": STRIP_SEARCH_DIMENSION_LABELS.get(str(row["dimension"]), row["dimension"])}
+        for row in (figures.iter_rows(named=True) if figures is not None else [])
+    ]
+    return {"totals": totals, "figures": rows}
+
+
+def _capped(table: pl.DataFrame, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """The first `limit` rows as dicts, and how many more there are."""
+    return table.head(limit).to_dicts(), max(table.height - limit, 0)
+
+
+def _coverage(result: CheckResult, context: pl.DataFrame) -> dict[str, Any]:
+    arrivals = context.select(
+        pl.col("arrival_time").dt.convert_time_zone(UK_TZ).min().dt.strftime("%-d %B %Y").alias("first"),
+        pl.col("arrival_time").dt.convert_time_zone(UK_TZ).max().dt.strftime("%-d %B %Y").alias("last"),
+    ).row(0, named=True)
+    forces = context.get_column("force").drop_nulls().unique().sort().to_list()
+    suites = context.get_column("custody_suite").drop_nulls().n_unique()
+    return {
+        "first": arrivals["first"],
+        "last": arrivals["last"],
+        "forces": forces,
+        "suites": suites,
+    }
+
+
+def _rule_chart(rates: pl.DataFrame) -> charts.HorizontalBars:
+    rows = []
+    for row in rates.iter_rows(named=True):
+        total = row["findings"]
+        segments = [
+            (row["breach"] / total if total else 0.0, "breach", f"{row['breach']:,} breach"),
+            (
+                row["cannot_assess"] / total if total else 0.0,
+                "cannot_assess",
+                f"{row['cannot_assess']:,} cannot assess",
+            ),
+            (row["compliant"] / total if total else 0.0, "compliant", f"{row['compliant']:,} compliant"),
+        ]
+        text = f"{_pct(row['breach_rate'])} breach of {total:,}" if total else "did not apply"
+        rows.append((row["rule_id"], segments, text))
+    return charts.horizontal_bars(
+        "Outcomes per rule (share of each rule's findings)",
+        rows,
+        scale_max=1.0,
+        legend=(("breach", "breach"), ("cannot_assess", "cannot assess"), ("compliant", "compliant")),
+    )
+
+
+def _share_chart(title: str, table: pl.DataFrame) -> charts.HorizontalBars:
     rows = [
         (
-            _e(STRIP_SEARCH_DIMENSION_LABELS.get(str(row["dimension"]), row["dimension"])),
-            _e(row["value"]),
-            _n(int(row["searches"])),
-            _n(int(row["children"])),
-            f'<span class="breach">{_n(int(row["breach"]))}</span>' if row["breach"] else "0",
-            f'<span class="cannot_assess">{_n(int(row["cannot_assess"]))}</span>' if row["cannot_assess"] else "0",
-            _n(int(row["compliant"])),
+            str(row["group"]),
+            [(row["share_records_with_breach"] or 0.0, "breach", f"{row['records_with_breach']:,} records")],
+            f"{_pct(row['share_records_with_breach'])} of {row['records']:,}",
         )
-        for row in figures.iter_rows(named=True)
+        for row in table.iter_rows(named=True)
     ]
-    table = _table(
-        ("By", "Group", "Strip searches", "Children", "Breach", "Cannot assess", "Compliant"),
-        rows,
-        column_class={2: "num", 3: "num", 4: "num", 5: "num", 6: "num"},
-    )
-    return intro + "\n" + table
+    return charts.horizontal_bars(title, rows, scale_max=1.0)
 
 
-def _exceptions(result: CheckResult, max_rows: int, exceptions: pl.DataFrame | None = None) -> str:
-    exceptions = exceptions_frame(result) if exceptions is None else exceptions
-    total = exceptions.height
-    if total == 0:
-        return '<p class="note">No breaches and nothing that could not be assessed.</p>'
-    shown = exceptions.head(max_rows)
-    outcome_col = shown.columns.index("Outcome")
-    message_col = shown.columns.index("What was found")
-    rows = []
-    for row in shown.iter_rows():
-        cells = [_e(v) for v in row]
-        cells[outcome_col] = _outcome(row[outcome_col])
-        rows.append(cells)
-    table = _table(shown.columns, rows, column_class={message_col: "msg"})
-    intro = f'<p class="note">{_n(total)} findings need case review, by child then time.'
-    if total > max_rows:
-        intro += (
-            f" The first {_n(max_rows)} are shown here; the other {_n(total - max_rows)} are in"
-            " exceptions.csv and exceptions.xlsx (and every finding is in findings.csv)."
-        )
-    return intro + "</p>\n" + table
-
-
-def _data_quality(result: CheckResult, max_rows: int) -> str:
-    quality = data_quality_frame(result)
-    if quality.height == 0:
-        return '<p class="note">Every input row and value could be used.</p>'
-    actions = (
-        quality.group_by(pl.col("reason").fill_null("(no reason given)"))
-        .agg(pl.col("action").drop_nulls().unique().sort().str.join(", "))
-        .rows()
-    )
-    action_by_reason = {str(reason): str(action) for reason, action in actions}
-    by_reason = _table(
-        ("Reason", "Rows", "What happened"),
+def _funnel_chart(result: CheckResult) -> charts.HorizontalBars:
+    steps = funnel(result)
+    rows = [
         (
-            (_e(reason), _n(n), _e(action_by_reason.get(reason, "")))
-            for reason, n in data_quality_by_reason(result).items()
-        ),
-        column_class={1: "num"},
-    )
-    shown = quality.head(max_rows)
-    first = _table(shown.columns, ([_e(v) for v in row] for row in shown.iter_rows()))
-    more = ""
-    if quality.height > max_rows:
-        more = (
-            f'<p class="note">The first {_n(max_rows)} of {_n(quality.height)} rows are shown;'
-            " all are in data_quality.csv.</p>"
+            step.short,
+            [(float(step.count), "funnel", f"{step.count:,}")],
+            f"{step.count:,} ({_pct(step.rate)})",
         )
-    return (
-        f'<p class="note">{_n(quality.height)} input rows or values could not be used as given.</p>\n'
-        f"{by_reason}\n<h3>First rows</h3>\n{more}{first}"
+        for step in steps
+    ]
+    return charts.horizontal_bars("The s38(6) funnel (custody records of children)", rows)
+
+
+def _bins_chart(title: str, bins: list[tuple[str, int]]) -> charts.Columns:
+    return charts.columns(title, [(label, float(n), f"{n:,}") for label, n in bins])
+
+
+def _overnight_chart(overall: dict[str, Any], definition: str) -> charts.HorizontalBars:
+    records = int(overall["records"] or 0)
+    rows = [
+        (
+            "Pre-charge",
+            [(float(overall["held_overnight_pre_charge"] or 0), "funnel", "")],
+            f"{_n(overall['held_overnight_pre_charge'])} of {records:,}",
+        ),
+        (
+            "Post-charge",
+            [(float(overall["held_overnight_post_charge"] or 0), "funnel", "")],
+            f"{_n(overall['held_overnight_post_charge'])} of {records:,}",
+        ),
+    ]
+    return charts.horizontal_bars(
+        f"Children's records held overnight ({definition})", rows, scale_max=float(max(records, 1))
     )
+
+
+def _others(table: pl.DataFrame, limit: int) -> pl.DataFrame:
+    """A breakdown cut to `limit` groups, the rest summed as one "others" row."""
+    if table.height <= limit:
+        return table
+    rest = table.slice(limit)
+    summed = rest.select(
+        pl.lit(f"{rest.height:,} others").alias("group"),
+        *(pl.col(c).sum() for c in ("children", "records", "findings", "breaches", "cannot_assess")),
+        pl.col("records_with_breach").sum(),
+    ).with_columns(
+        (pl.col("breaches") / pl.col("findings")).alias("breach_rate"),
+        (pl.col("records_with_breach") / pl.col("records")).alias("share_records_with_breach"),
+    )
+    return pl.concat([table.head(limit), summed.cast(table.schema)])
+
+
+def _statistics_rows(table: pl.DataFrame, keys: Iterable[str]) -> list[dict[str, Any]]:
+    keys = list(keys)
+    return [
+        {"group": " · ".join(str(row[k]) for k in keys), **{c: row[c] for c in STATISTICS_COLUMNS}}
+        for row in table.head(MAX_GROUP_ROWS).iter_rows(named=True)
+    ]
 
 
 def render_html(
@@ -255,41 +318,85 @@ def render_html(
     max_data_quality_rows: int = MAX_DATA_QUALITY_ROWS,
     exceptions: pl.DataFrame | None = None,
 ) -> str:
-    """The whole report as one self-contained HTML document (`exceptions`: the exception list,
-    when the caller has it already)."""
-    title = "Children in police custody: records checked against the law"
-    return f"""<!DOCTYPE html>
-<html lang="en-GB">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<title>{_e(title)}</title>
-<style>{_CSS}</style>
-</head>
-<body>
-<h1>{_e(title)}</h1>
-<p class="lead">PACE 1984, PACE Code C and the Mental Health Act 1983, applied to each custody record
-in the version in force at the time. Findings are for case review: a breach is what the record shows,
-not a finding of fact.</p>
-
-<h2>Run</h2>
-{_metadata(result)}
-
-<h2>Headline figures</h2>
-{_headline(result)}
-
-<h2>Outcomes per rule</h2>
-{_rules(result)}
-
-<h2>Strip searches and interviews of children</h2>
-{_strip_searches_and_interviews(result)}
-
-<h2>Exceptions</h2>
-{_exceptions(result, max_exception_rows, exceptions)}
-
-<h2>Data quality</h2>
-{_data_quality(result, max_data_quality_rows)}
-</body>
-</html>
-"""
+    """The whole report as one self-contained HTML document (`exceptions`: the exception
+    table, `custody.findings.exception_table`, when the caller has it already)."""
+    table = exception_table(result) if exceptions is None else exceptions
+    context = record_context(result)
+    outcomes = record_outcomes(result)
+    rates = rule_rates(result)
+    info = {rule.rule_id: rule for rule in result.rules}
+    rules = [{**row, "rule": info.get(row["rule_id"])} for row in rates.iter_rows(named=True)]
+    unit, over_time = rates_over_time(result)
+    by = {name: breakdown(result, name, outcomes) for name in BREAKDOWNS}
+    overall = statistics_table(result).row(0, named=True)
+    definition = str(result.meta.get("held_overnight") or "definition not recorded")
+    quality = data_quality_frame(result)
+    issues, more_issues = _capped(data_quality_by_issue(quality), max_data_quality_rows)
+    first_quality, _ = _capped(quality, min(max_data_quality_rows, FIRST_DATA_QUALITY_ROWS))
+    total_exceptions = table.height
+    exception_children = table.get_column("person_id").n_unique() if total_exceptions else 0
+    headline = [
+        (HEADLINE_LABELS.get(key, key.replace("_", " ").capitalize()), int(value))
+        for key, value in result.headline.items()
+    ]
+    headline.append(("Records no rule applied to", records_without_applicable_rule(result)))
+    page = {
+        "title": TITLE,
+        "meta": result.meta,
+        "counts": result.meta.get("counts") if isinstance(result.meta.get("counts"), dict) else {},
+        "coverage": _coverage(result, context),
+        "funnel": funnel(result),
+        "funnel_chart": _funnel_chart(result),
+        "headline": headline,
+        "rules": rules,
+        "rule_chart": _rule_chart(rates),
+        "safeguards": _safeguards(result, rates),
+        "records_with_breach": int((outcomes.get_column("breaches") > 0).sum()),
+        "records_assessed": int((outcomes.get_column("findings") > 0).sum()),
+        "records_cannot_assess": int((outcomes.get_column("cannot_assess") > 0).sum()),
+        "force_chart": _share_chart("Share of records with a breach, by force", _others(by["force"], MAX_GROUP_ROWS)),
+        "suite_chart": _share_chart(
+            "Share of records with a breach, by custody suite", _others(by["custody_suite"], MAX_GROUP_ROWS)
+        ),
+        "time_unit": unit,
+        "time_chart": charts.columns(
+            f"Breach rate by {unit} (share of findings, by the time of the occasion)",
+            [
+                (row["period"], row["breach_rate"] or 0.0, _pct(row["breach_rate"]))
+                for row in over_time.iter_rows(named=True)
+            ],
+            percent_axis=True,
+        ),
+        "over_time": over_time.to_dicts(),
+        "breakdowns": [
+            {"key": name, "title": title, "rows": _others(by[name], MAX_GROUP_ROWS).to_dicts()}
+            for name, title in BREAKDOWNS.items()
+        ],
+        "definition": definition,
+        "overall": overall,
+        "overnight_chart": _overnight_chart(overall, definition),
+        "aa_chart": _bins_chart(
+            "Time from asking for the appropriate adult to their arrival (children's records)",
+            duration_bins(result, "aa_wait", AA_WAIT_EDGES),
+        ),
+        "move_chart": _bins_chart(
+            "Time from refusal of bail to the move to local authority accommodation",
+            duration_bins(result, "refusal_to_move", REFUSAL_TO_MOVE_EDGES),
+        ),
+        "statistics_columns": STATISTICS_COLUMNS,
+        "statistics_by_force": _statistics_rows(statistics_table(result, ["force"]), ["force"]),
+        "statistics_by_suite": _statistics_rows(
+            statistics_table(result, ["force", "custody_suite"]), ["force", "custody_suite"]
+        ),
+        "exceptions": _exception_groups(table, max_exception_rows),
+        "exceptions_total": total_exceptions,
+        "exceptions_shown": min(total_exceptions, max_exception_rows),
+        "exception_children": exception_children,
+        "quality_rows": quality.height,
+        "quality_issues": issues,
+        "quality_more_issues": more_issues,
+        "quality_first": first_quality,
+        "max_group_rows": MAX_GROUP_ROWS,
+        "uk_format": UK_HUMAN_FORMAT,
+    }
+    return _environment().get_template("report.html.j2").render(page=page)

@@ -1,0 +1,178 @@
+"""Per-record statistics that are never breaches (LAW.md, "Statistics that are never breaches").
+
+The Home Office collects whether each child was held overnight, pre- or post-charge, and
+the time from calling the appropriate adult to their arrival. Neither is a legal duty, so
+no rule decides them: they are reported as figures beside the findings. A figure that the
+record cannot support (no time the child left custody, no arrival of the adult) is null,
+never a "no".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import polars as pl
+
+from custody.contract import UK_TZ
+from custody.facts.time import duration_lit, local_date
+
+
+@dataclass(frozen=True)
+class OvernightDefinition:
+    """What "held overnight" means: at least `minimum` in custody between `window_from` and
+    `window_to` (UK legal time) of one night. There is no statutory definition (LAW.md: R),
+    so this is a named parameter; the default is the one in use in West Yorkshire (FOI
+    1009431-22). The window is measured in elapsed time between UTC instants, so on the
+    nights the clocks change 00:00-08:00 lasts 7 hours (March) or 9 hours (October)."""
+
+    name: str
+    window_from: dt.time
+    window_to: dt.time
+    minimum: dt.timedelta
+
+    @classmethod
+    def of(cls, window_from: dt.time, window_to: dt.time, minimum: dt.timedelta) -> OvernightDefinition:
+        """The definition with its name written out ("at least 4 hours in custody between
+        00:00 and 08:00 UK time")."""
+        hours = minimum / dt.timedelta(hours=1)
+        amount = f"{hours:g} hour{'s' if hours != 1 else ''}"
+        span = f"{window_from:%H:%M} and {window_to:%H:%M}"
+        return cls(f"at least {amount} in custody between {span} UK time", window_from, window_to, minimum)
+
+    def __post_init__(self) -> None:
+        if not self.window_from < self.window_to:
+            raise ValueError("the overnight window must start before it ends, within one night")
+        if not dt.timedelta(0) < self.minimum <= dt.timedelta(hours=24):
+            raise ValueError("the time held overnight must be longer than zero and at most 24 hours")
+        for moment in (self.window_from, self.window_to):
+            if dt.time(1) <= moment < dt.time(2):
+                raise ValueError("the overnight window may not start or end in the hour the clocks change")
+
+
+HELD_OVERNIGHT = OvernightDefinition.of(dt.time(0, 0), dt.time(8, 0), dt.timedelta(hours=4))
+"""The default (rules/_facts.yaml `parameters.held_overnight` sets it for a rules folder)."""
+
+
+STATISTICS_FACTS: tuple[str, ...] = (
+    "arrival_at",
+    "charged_at",
+    "bail_refused_at",
+    "aa_requested_at",
+    "aa_arrived_at",
+    "transferred_to_la_at",
+    "released_at",
+    "released_to_la_at",
+)
+"""The facts `record_statistics` reads."""
+
+
+STATISTICS_SCHEMA = pl.Schema(
+    {
+        "left_custody_at": pl.Datetime("us", "UTC"),
+        "held_overnight_pre_charge": pl.Boolean(),
+        "held_overnight_post_charge": pl.Boolean(),
+        "aa_wait": pl.Duration("us"),
+        "refusal_to_move": pl.Duration("us"),
+    }
+)
+
+
+# Beyond this, an interval certainly covers a whole night's window: no need to look further.
+_LONGEST_LOOK = dt.timedelta(days=3)
+
+
+def _window_edge(day: pl.Expr, moment: dt.time) -> pl.Expr:
+    """The UTC instant of `moment` (UK legal time) on the UK date `day`."""
+    offset = dt.timedelta(hours=moment.hour, minutes=moment.minute)
+    return (
+        (day.cast(pl.Datetime("us")) + duration_lit(offset))
+        .dt.replace_time_zone(UK_TZ, ambiguous="earliest", non_existent="null")
+        .dt.convert_time_zone("UTC")
+    )
+
+
+def longest_night(start: pl.Expr, end: pl.Expr, definition: OvernightDefinition) -> pl.Expr:
+    """The longest time in custody within one night's window, for the interval [start, end)
+    (a list of nights is built per row, at most four). Null if either end is unknown."""
+    # min_horizontal skips nulls: an unknown end must stay unknown.
+    look_until = pl.when(end.is_not_null()).then(pl.min_horizontal(end, start + duration_lit(_LONGEST_LOOK)))
+    nights = pl.date_ranges(local_date(start), local_date(look_until), interval="1d")
+    return (
+        pl.struct(start.alias("s"), look_until.alias("e"), nights.alias("d"))
+        .map_batches(lambda s: _longest_night_batch(s, definition), return_dtype=pl.Duration("us"))
+        .alias("longest_night")
+    )
+
+
+def _longest_night_batch(rows: pl.Series, definition: OvernightDefinition) -> pl.Series:
+    frame = rows.struct.unnest().with_row_index("_row")
+    overlaps = (
+        frame.explode("d")
+        .with_columns(
+            _window_edge(pl.col("d"), definition.window_from).alias("_from"),
+            _window_edge(pl.col("d"), definition.window_to).alias("_to"),
+        )
+        .with_columns(
+            (pl.min_horizontal("e", "_to") - pl.max_horizontal("s", "_from"))
+            .clip(lower_bound=pl.duration(microseconds=0))
+            .alias("_overlap")
+        )
+        .group_by("_row")
+        .agg(pl.col("_overlap").max())
+    )
+    joined = frame.select("_row", "s", "e").join(overlaps, on="_row", how="left").sort("_row")
+    out = (
+        joined.select(
+            pl.when(pl.col("s").is_null() | pl.col("e").is_null())
+            .then(pl.lit(None, pl.Duration("us")))
+            .otherwise(pl.col("_overlap").fill_null(pl.duration(microseconds=0)))
+            .cast(pl.Duration("us"))
+        )
+        .to_series()
+        .rename(rows.name)
+    )
+    return out
+
+
+def record_statistics(facts: pl.DataFrame, definition: OvernightDefinition = HELD_OVERNIGHT) -> pl.DataFrame:
+    """`STATISTICS_SCHEMA` for each row of `facts` (same order), from `STATISTICS_FACTS`.
+
+    The child leaves custody at the first of: released, moved to local authority
+    accommodation. Pre-charge custody runs from arrival to charge (or to leaving, if never
+    charged); post-charge custody from charge to leaving. With no time of leaving the
+    overnight figures are unknown (null); a child never charged was not held post-charge.
+    The wait for the appropriate adult is from the first `aa_requested` to the first
+    `aa_arrived` (null without both, or if the arrival is recorded before the request);
+    the time from refusal to move from the first `bail_refused` to the first move to local
+    authority accommodation after it.
+    """
+    if facts.height == 0:
+        return pl.DataFrame(schema=STATISTICS_SCHEMA)
+    moved_at = pl.min_horizontal("transferred_to_la_at", "released_to_la_at")
+    left = pl.min_horizontal("released_at", "transferred_to_la_at")
+    work = facts.select(
+        pl.col("arrival_at").cast(pl.Datetime("us", "UTC")).alias("arrival"),
+        pl.col("charged_at").cast(pl.Datetime("us", "UTC")).alias("charged"),
+        left.cast(pl.Datetime("us", "UTC")).alias("left"),
+        pl.col("aa_requested_at").cast(pl.Datetime("us", "UTC")).alias("aa_requested"),
+        pl.col("aa_arrived_at").cast(pl.Datetime("us", "UTC")).alias("aa_arrived"),
+        pl.col("bail_refused_at").cast(pl.Datetime("us", "UTC")).alias("refused"),
+        moved_at.cast(pl.Datetime("us", "UTC")).alias("moved"),
+    )
+    minimum = duration_lit(definition.minimum)
+    pre_end = pl.coalesce("charged", "left")
+    pre = longest_night(pl.col("arrival"), pre_end, definition)
+    post = longest_night(pl.col("charged"), pl.col("left"), definition)
+    aa_wait = pl.col("aa_arrived") - pl.col("aa_requested")
+    to_move = pl.col("moved") - pl.col("refused")
+    return work.select(
+        pl.col("left").alias("left_custody_at"),
+        (pre >= minimum).alias("held_overnight_pre_charge"),
+        pl.when(pl.col("charged").is_null() & pl.col("arrival").is_not_null())
+        .then(pl.lit(False))
+        .otherwise(post >= minimum)
+        .alias("held_overnight_post_charge"),
+        pl.when(aa_wait >= pl.duration(microseconds=0)).then(aa_wait).alias("aa_wait"),
+        pl.when(to_move >= pl.duration(microseconds=0)).then(to_move).alias("refusal_to_move"),
+    ).cast(dict(STATISTICS_SCHEMA))  # type: ignore[arg-type]
