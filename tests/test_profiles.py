@@ -11,14 +11,17 @@ from types import ModuleType
 
 import polars as pl
 import pytest
+import yaml
 from conftest import DEMO, ROOT, SAMPLES
 from typer.testing import CliRunner
 
 from custody import cli
+from custody.contract import EVENT_DETAILS
 from custody.errors import InputError
 from custody.pipeline import PreparedRules, findings_for
 from custody.read.loader import RecordSet, load_record_set
 from custody.read.profile import ProfileError, load_profile, load_with_profile
+from custody.read.scan import draft_profile, scan_export
 
 LAYOUTS = ("export_wide", "export_auditlog")
 
@@ -193,9 +196,12 @@ def test_an_unmapped_entry_type_is_refused_and_its_record_cannot_be_assessed(
 def test_a_flag_that_is_neither_yes_nor_no_is_reported(wide: Path) -> None:
     export = wide / "custody_export.csv"
     row = _row_of(export, "Custody_Ref", "DEMO-024")
-    _edit_csv(export, row, "Welfare_Informed_Flag", "maybe")
+    # the first welfare-informed flag, whether the demo holds it once (Welfare_Informed_Flag) or repeated
+    header = pl.read_csv(export, n_rows=0).columns
+    flag = next(c for c in header if re.fullmatch(r"Welfare_Informed(_1)?_Flag", c))
+    _edit_csv(export, row, flag, "maybe")
     problem = _profiled(wide).data_quality.row(0, named=True)
-    assert (problem["row"], problem["column"], problem["value"]) == (row, "Welfare_Informed_Flag (event_time)", "maybe")
+    assert (problem["row"], problem["column"], problem["value"]) == (row, f"{flag} (event_time)", "maybe")
     assert "neither a true nor a false word" in problem["reason"]
 
 
@@ -362,11 +368,12 @@ def test_scan_shows_codes_but_never_ids_dates_or_free_text(runner: CliRunner, ex
         terminal_width=250,
     )
     assert result.exit_code == 0, result.output
-    out = result.output
+    out = " ".join(result.output.split())  # the table wraps a value at any width
     assert "ARREST (" in out  # a code held by many rows
     assert "Detention_Reason" in out
     for never in ("DEMO-0", "C-00", "/2014", "2014-", "PC 41", "Heavy snow", "16:42"):
         assert never not in out, never
+        assert never not in result.output, never
     assert "S135" not in out  # one row holds it: below the minimum count
     assert "rarer" in out
 
@@ -378,9 +385,52 @@ def test_scan_never_shows_record_ids_that_repeat_in_a_log(runner: CliRunner, exp
         terminal_width=250,
     )
     assert result.exit_code == 0, result.output
-    assert "DETENTION AUTHORISED (" in result.output
+    out = " ".join(result.output.split())  # the table wraps a value at any width
+    assert "DETENTION AUTHORISED (" in out
     for never in ("DEMO-0", "C-00", "PS 23", "Mother"):
         assert never not in result.output, never
+        assert never not in out, never
+
+
+def _drafted_entries(tmp_path: Path, entry_types: list[str]) -> dict[str, str]:
+    """The `entries:` a scan drafts for an audit log holding these entry types (three rows each)."""
+    export = tmp_path / "export"
+    export.mkdir()
+    pl.DataFrame({"RecordRef": ["R1", "R2"], "Arrival_UTC": ["2026-01-01 10:00:00"] * 2}).write_csv(
+        export / "records.csv"
+    )
+    log = [entry for entry in entry_types for _ in range(3)]
+    pl.DataFrame(
+        {"RecordRef": ["R1"] * len(log), "Entry_UTC": ["2026-01-01 11:00:00"] * len(log), "Entry_Type": log}
+    ).write_csv(export / "log.csv")
+    draft = draft_profile(scan_export(export))
+    entries: dict[str, str] = yaml.safe_load(draft)["event_log"]["entries"] or {}
+    return entries
+
+
+@pytest.mark.parametrize("event_type", list(EVENT_DETAILS))
+def test_scan_knows_every_event_type_and_detail_code_of_the_contract(event_type: str, tmp_path: Path) -> None:
+    def written(code: str) -> str:  # as a force system writes it: upper case, spaces
+        return code.upper().replace("_", " ")
+
+    expected = {written(event_type): event_type}
+    expected |= {f"{written(event_type)} - {written(d)}": f"{event_type}/{d}" for d in EVENT_DETAILS[event_type]}
+    assert _drafted_entries(tmp_path, list(expected)) == expected
+
+
+def test_scan_guesses_detail_codes_from_the_words_forces_use(tmp_path: Path) -> None:
+    expected = {
+        "WELFARE INFORMED - LOCAL AUTHORITY": "welfare_informed/local_authority",
+        "WELFARE INFORMED - SOCIAL WORKER": "welfare_informed/local_authority",
+        "WELFARE INFORMED - MOTHER": "welfare_informed/parent_guardian",
+        "STRIP SEARCH - APPROPRIATE ADULT PRESENT": "strip_search/aa_present",
+        "STRIP SEARCH - AA NOT PRESENT": "strip_search/aa_absent",
+        "STRIP SEARCH - URGENT": "strip_search/urgent",
+        "INTERVIEW START - URGENT": "interview_started/urgent_authorised",
+        "INTERVIEW END": "interview_ended",
+        "APPROPRIATE ADULT LEFT": "aa_left",
+    }
+    assert _drafted_entries(tmp_path, list(expected)) == expected
 
 
 def test_scan_never_overwrites_a_draft(runner: CliRunner, exports: Path, tmp_path: Path) -> None:

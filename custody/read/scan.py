@@ -168,16 +168,17 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "offence_category": ("offencetype", "offencecategory"),
     "indictable": ("indictable", "indictableflag"),
 }
+# Keys as `_key` writes them: "appropriate adult" is "aa" and "local authority" is "la".
 _EVENT_SYNONYMS: dict[str, tuple[str, ...]] = {
     "detention_authorised": ("detauth", "detentionauthorised", "authorised"),
-    "aa_requested": ("aarequested", "appropriateadultrequested"),
-    "aa_arrived": ("aaarrived", "appropriateadultarrived"),
-    "aa_left": ("aaleft", "appropriateadultleft"),
+    "aa_requested": ("aarequested",),
+    "aa_arrived": ("aaarrived",),
+    "aa_left": ("aaleft",),
     "welfare_informed": ("welfareinformed", "welfare"),
     "extension_authorised": ("extension", "extensionauthorised"),
-    "la_requested": ("larequest", "larequested", "localauthorityrequested"),
-    "la_response": ("laresponse", "localauthorityresponse"),
-    "transferred_to_la": ("transferla", "transferredtola", "transferredtolocalauthority"),
+    "la_requested": ("larequest", "larequested"),
+    "la_response": ("laresponse",),
+    "transferred_to_la": ("transferla", "transferredtola"),
     "certificate": ("s38cert", "certificate", "s38certificate"),
     "certificate_to_court": ("certtocourt", "certificatetocourt"),
     "court_appearance": ("court", "courtappearance"),
@@ -186,6 +187,9 @@ _EVENT_SYNONYMS: dict[str, tuple[str, ...]] = {
     "mha_consultation": ("mhaconsult", "mhaconsultation"),
     "mha_assessment_completed": ("mhaassessed", "mhaassessmentcompleted"),
     "mha_extension": ("mhaext", "mhaextension"),
+    "strip_search": ("stripsearch", "stripsearched", "intimatesearch"),
+    "interview_started": ("interviewstart", "interviewstarted", "interviewbegan"),
+    "interview_ended": ("interviewend", "interviewended", "interviewfinished"),
 }
 _ENUM_SPECS = {s.name: s for s in TABLES["detentions"] if s.kind in ("enum", "bool")}
 _DATE_WORD = re.compile(r"(?i)(^|_)(date|dte)(_|$)")
@@ -193,7 +197,12 @@ _TIME_WORD = re.compile(r"(?i)(^|_)(time|tme)(_|$)")
 
 
 def _key(text: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", text.lower().replace("appropriate adult", "aa").replace("local authority", "la"))
+    """Lower case letters and digits only, the long forms of `aa` and `la` shortened, whether
+    written with spaces or underscores (`LOCAL AUTHORITY` and `local_authority` both give `la`)."""
+    words = re.sub(r"[^a-z0-9]+", " ", text.lower())
+    words = re.sub(r"\bappropriate adult\b", "aa", words)
+    words = re.sub(r"\blocal authority\b", "la", words)
+    return words.replace(" ", "")
 
 
 def _contract_column(name: str) -> str | None:
@@ -225,6 +234,23 @@ _CODE_WORDS: tuple[tuple[str, str], ...] = (
     ("hosp", "hospital"),
     ("custody", "police_station"),
     ("police", "police_station"),
+    # who was informed of a child's detention (welfare_informed)
+    ("parent", "parent_guardian"),
+    ("guardian", "parent_guardian"),
+    ("mother", "parent_guardian"),
+    ("father", "parent_guardian"),
+    ("carer", "parent_guardian"),
+    ("socialworker", "local_authority"),
+    ("socialservices", "local_authority"),
+    ("council", "local_authority"),
+    # the appropriate adult at a strip search or an interview (strip_search, interview_started)
+    ("declined", "aa_declined"),
+    ("urgent", "urgent_authorised"),
+    ("urgent", "urgent"),
+    ("notpresent", "aa_absent"),
+    ("without", "aa_absent"),
+    ("absent", "aa_absent"),
+    ("present", "aa_present"),
 )
 
 
