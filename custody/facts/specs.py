@@ -96,7 +96,7 @@ def occasion_specs(grain: str) -> dict[str, FactSpec]:
     add("occasion_number", "int", f"this occasion's number among the record's '{grain}' events (1: first)", [])
     add("occasions_in_record", "int", f"number of '{grain}' events on the record", grain_lineage)
     add("occasion_ends_at", "instant", f"the next '{grain}' event after this one (none: the last)", grain_lineage)
-    for name, base in _event_specs().items():
+    for name, base in event_specs().items():
         specs[OCCASION_PREFIX + name] = replace(
             base,
             name=OCCASION_PREFIX + name,
@@ -115,7 +115,7 @@ def occasion_specs(grain: str) -> dict[str, FactSpec]:
 
 
 @cache
-def _event_specs() -> dict[str, FactSpec]:
+def event_specs() -> dict[str, FactSpec]:
     """The facts made from events by type and detail: whole-record facts, and per occasion."""
     specs: dict[str, FactSpec] = {}
 
@@ -162,7 +162,7 @@ def _record_specs() -> dict[str, FactSpec]:
     for column in DETENTION_COLUMNS:
         name = DETENTION_FACT_NAMES.get(column.name, column.name)
         add(name, _kind(column), f"detentions.{column.name}: {column.description}", [detention_input(column.name)])
-    specs.update(_event_specs())
+    specs.update(event_specs())
     age_lineage = [detention_input("date_of_birth")]
     add("dob_is_29_february", "bool", "born on 29 February (age then depends on a parameter)", age_lineage)
     add("age_at_arrival", "int", "age in whole years at arrival", [*age_lineage, detention_input("arrival_time")])
