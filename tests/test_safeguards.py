@@ -96,13 +96,7 @@ def test_prior_facts_are_the_last_event_of_the_type_at_or_before_each_occasion()
             "occasion_prior_aa_arrived_last_at": None,
             "occasion_prior_aa_left_last_at": at("2023-05-16 09:45"),
         },
-        # A record with no interview keeps its one row with no occasion, and no prior facts.
-        {
-            "custody_record_id": "C",
-            "occasion_at": None,
-            "occasion_prior_aa_arrived_last_at": None,
-            "occasion_prior_aa_left_last_at": None,
-        },
+        # C: a record with no interview (and no event it could not use) has no occasion row.
     ]
 
 

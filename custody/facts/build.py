@@ -25,7 +25,7 @@ from custody.facts.specs import (
     taint_columns,
 )
 from custody.facts.time import age_years
-from custody.read.taint import INPUTS, Input, event_input
+from custody.read.taint import INPUTS, UNKNOWN_EVENT, Input, event_input
 
 
 def _scatter(length: int, name: str, dtype: pl.DataType, at: pl.Series, values: pl.Series) -> pl.Series:
@@ -341,8 +341,9 @@ class FactTables:
 
     An occasions table holds the record facts of its record (the same columns as `records`),
     the occasion's own facts, and `OCCASION_ROW`, the record's row in `records`; it is in the
-    order of `records`, then by occasion. A record with no event of the grain has one row whose
-    `occasion_at` and `occasion_number` are null.
+    order of `records`, then by occasion. A record with no usable event of the grain has no row,
+    unless events of that type (or of an unreadable type) could not be used: then one row whose
+    `occasion_at` and `occasion_number` are null (its rules say cannot_assess).
     """
 
     records: pl.DataFrame
@@ -354,7 +355,6 @@ def _occasions(records: pl.DataFrame, located: pl.DataFrame, grain: str, wanted:
     facts, `occasion_at`, its number, the next occasion's instant, and the wanted facts of the
     events from this occasion's event up to the next (named `occasion_<fact>`)."""
     instant = pl.Datetime("us", "UTC")
-    length = records.height
     index = pl.int_range(pl.len(), dtype=pl.Int64)
     starts = pl.col("_rec").ne_missing(pl.col("_rec").shift(1)) | (index == 0)
     same_record_next = pl.col("_rec").eq_missing(pl.col("_rec").shift(-1))
@@ -370,8 +370,16 @@ def _occasions(records: pl.DataFrame, located: pl.DataFrame, grain: str, wanted:
         .collect()
     )
     counts = held.group_by("_rec").agg(pl.len().cast(pl.Int64).alias("occasions_in_record"))
-    none = pl.DataFrame({"_rec": pl.int_range(length, dtype=pl.UInt32, eager=True)}).join(
-        held.select("_rec").unique(), on="_rec", how="anti"
+    # A record with no usable event of the grain has no occasion, and the rule writes nothing
+    # for it, unless events of that type (or of an unreadable type) could not be used: then
+    # one row with no occasion, so that the rule says cannot_assess.
+    flags = [c for c in (taint_column(event_input(grain)), taint_column(UNKNOWN_EVENT)) if c in records.columns]
+    unusable = pl.any_horizontal(pl.col(c).fill_null(False) for c in flags) if flags else pl.lit(True, pl.Boolean)
+    none = (
+        records.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_rec"), unusable.alias("_unusable"))
+        .filter(pl.col("_unusable"))
+        .select("_rec")
+        .join(held.select("_rec").unique(), on="_rec", how="anti")
     )
     table = (
         pl.concat([held, none], how="diagonal_relaxed")

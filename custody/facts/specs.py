@@ -78,9 +78,10 @@ def fact_specs(grain: str | None = None) -> dict[str, FactSpec]:
 
 def occasion_specs(grain: str) -> dict[str, FactSpec]:
     """The facts of one occasion of `grain`: a rule with `occasions: bail_refused` is evaluated
-    once per `bail_refused` event of a record (and once, with no occasion, for a record with
-    none). The occasion runs from its event up to the next event of the same type on the
-    record (or open-ended for the last); `occasion_<fact>` is `<fact>` computed over the
+    once per `bail_refused` event of a record (a record with none has no finding, unless its
+    events of that type could not be used: then once, with no occasion, cannot_assess). The
+    occasion runs from its event up to the next event of the same type on the record (or
+    open-ended for the last); `occasion_<fact>` is `<fact>` computed over the
     events inside that window only (`occasion_certificate_at`: the first certificate made at
     or after this refusal and before the next). Record facts keep their whole-record meaning.
     """
