@@ -3,11 +3,14 @@
     python3 bench/compare.py TOOL_FINDINGS DUCKDB_FINDINGS [--exclude IDS_FILE]
 
 Both are read with polars; the tool's dictionary columns (rule_id, outcome, severity, basis,
-citation, rule_version: polars Categorical/Enum) are compared as their string values. Rows
-are matched on (custody_record_id, rule_id) and every column is compared. `--exclude` names
-a file of custody_record_ids (one a line) left out of both sides: the records the tool's
-loader reported in data quality, which raw SQL over the files cannot see. Exit 0 when the
-rows are equal, 1 (with the first differences) when they are not.
+citation, rule_version: polars Categorical/Enum) are compared as their string values. A rule
+gives one row per refusal of bail, so a (custody_record_id, rule_id) pair may have several
+rows: rows are matched on (custody_record_id, rule_id, trigger_at) and, among rows sharing
+those (refusals at the same instant), by their other columns; every column is compared. The
+order of the rows is compared too (by child, record, rule, refusal: the tool's order).
+`--exclude` names a file of custody_record_ids (one a line) left out of both sides: the
+records the tool's loader reported in data quality, which raw SQL over the files cannot see.
+Exit 0 when the rows are equal, 1 (with the first differences) when they are not.
 """
 
 from __future__ import annotations
@@ -17,7 +20,11 @@ from pathlib import Path
 
 import polars as pl
 
-KEY = ["custody_record_id", "rule_id"]
+KEY = ["custody_record_id", "rule_id", "trigger_at"]
+NUMBER = "\x1fnumber"
+"""A row's number among the rows sharing its KEY (0 but for refusals at the same instant)."""
+POSITION = "\x1fposition"
+"""A row's position in its file."""
 COLUMNS = [
     "person_id",
     "custody_record_id",
@@ -44,7 +51,12 @@ def _read(path: Path, exclude: frozenset[str]) -> pl.DataFrame:
     )
     if exclude:
         frame = frame.filter(~pl.col("custody_record_id").is_in(sorted(exclude)))
-    return frame.sort(KEY)
+    frame = frame.with_row_index(POSITION)
+    # Rows sharing a key are told apart by their other columns (then numbered in that order).
+    others = [c for c in COLUMNS if c not in KEY]
+    return frame.sort([*KEY, *others], nulls_last=False, maintain_order=True).with_columns(
+        pl.int_range(pl.len(), dtype=pl.UInt32).over(KEY).alias(NUMBER)
+    )
 
 
 def compare(tool: Path, duck: Path, exclude: frozenset[str] = frozenset()) -> list[str]:
@@ -54,9 +66,8 @@ def compare(tool: Path, duck: Path, exclude: frozenset[str] = frozenset()) -> li
     for column in COLUMNS:
         if a.schema[column] != b.schema[column]:
             problems.append(f"type of {column}: tool {a.schema[column]}, duckdb {b.schema[column]}")
-    if a.select(KEY).is_duplicated().any() or b.select(KEY).is_duplicated().any():
-        problems.append("a (custody_record_id, rule_id) pair occurs twice")
-    joined = a.join(b, on=KEY, how="full", suffix="_duckdb", coalesce=True)
+    keys = [*KEY, NUMBER]
+    joined = a.join(b, on=keys, how="full", suffix="_duckdb", coalesce=True, nulls_equal=True)
     only_tool = joined.filter(pl.col("outcome_duckdb").is_null())
     only_duck = joined.filter(pl.col("outcome").is_null())
     for label, rows in (("only in the tool's output", only_tool), ("only in DuckDB's output", only_duck)):
@@ -70,8 +81,18 @@ def compare(tool: Path, duck: Path, exclude: frozenset[str] = frozenset()) -> li
         if differ.height:
             first = differ.row(0, named=True)
             problems.append(
-                f"{differ.height} rows differ in {column}, e.g. {first['custody_record_id']} {first['rule_id']}:\n"
-                f"    tool:   {first[column]!r}\n    duckdb: {first[f'{column}_duckdb']!r}"
+                f"{differ.height} rows differ in {column}, e.g. {first['custody_record_id']} {first['rule_id']}"
+                f" {first['trigger_at']}:\n    tool:   {first[column]!r}\n    duckdb: {first[f'{column}_duckdb']!r}"
+            )
+    if not problems:
+        # The same rows: then in the same order (by child, record, rule, refusal)?
+        order = both.select(POSITION, f"{POSITION}_duckdb").filter(pl.col(POSITION) != pl.col(f"{POSITION}_duckdb"))
+        if order.height:
+            at = order.select(pl.col(POSITION).min()).item()
+            row = a.filter(pl.col(POSITION) == at).row(0, named=True)
+            problems.append(
+                f"{order.height} rows in a different order, the first at row {at}: "
+                f"{row['custody_record_id']} {row['rule_id']} {row['trigger_at']}"
             )
     return problems
 

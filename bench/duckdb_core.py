@@ -4,8 +4,9 @@
 
 RECORDS_DIR holds detentions.parquet and events.parquet (as `custody generate --format
 parquet` writes them); FINDINGS_PARQUET is written with the rows `custody check --formats
-parquet` writes for the three core rules. Prints the number of rows written. Uses only
-DuckDB and the standard library (the benchmark times this script as a whole process).
+parquet` writes for the three core rules: one row per refusal of bail, in the tool's order.
+Prints the number of rows written. Uses only DuckDB and the standard library (the benchmark
+times this script as a whole process).
 """
 
 from __future__ import annotations
