@@ -362,6 +362,8 @@ def _occasions(records: pl.DataFrame, located: pl.DataFrame, grain: str, wanted:
         located.lazy()
         .filter(pl.col("event_type") == grain)
         .select("_rec", pl.col("event_time").alias("occasion_at"))
+        # The same event entered twice at the same instant is one occasion, not two.
+        .unique()
         .sort("_rec", "occasion_at")
         .with_columns(
             occasion_number=(index - pl.when(starts).then(index).forward_fill() + 1),
