@@ -6,8 +6,9 @@ Both are read with polars; the tool's dictionary columns (rule_id, outcome, seve
 citation, rule_version: polars Categorical/Enum) are compared as their string values. A rule
 gives one row per refusal of bail, so a (custody_record_id, rule_id) pair may have several
 rows: rows are matched on (custody_record_id, rule_id, trigger_at) and, among rows sharing
-those (refusals at the same instant), by their other columns; every column is compared. The
-order of the rows is compared too (by child, record, rule, refusal: the tool's order).
+those (none since refusals of one record at the same instant are one occasion; kept as a
+safeguard), by their other columns; every column is compared. The order of the rows is
+compared too (by child, record, rule, refusal: the tool's order).
 `--exclude` names a file of custody_record_ids (one a line) left out of both sides: the
 records the tool's loader reported in data quality, which raw SQL over the files cannot see.
 Exit 0 when the rows are equal, 1 (with the first differences) when they are not.
@@ -22,7 +23,7 @@ import polars as pl
 
 KEY = ["custody_record_id", "rule_id", "trigger_at"]
 NUMBER = "\x1fnumber"
-"""A row's number among the rows sharing its KEY (0 but for refusals at the same instant)."""
+"""A row's number among the rows sharing its KEY (0 unless two rows share it)."""
 POSITION = "\x1fposition"
 """A row's position in its file."""
 COLUMNS = [

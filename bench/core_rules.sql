@@ -12,18 +12,21 @@
 -- comparison. Events with no time are not used here (the tool reports them unusable).
 --
 -- Semantics, as in the rule files:
--- * one finding per refusal of bail (`occasions: bail_refused`): each `bail_refused` event of
---   a record is an occasion; its window runs from that refusal (inclusive) up to the record's
---   next refusal (exclusive; the last is open-ended); `occasion_*` values are taken over the
+-- * one finding per refusal of bail (`occasions: bail_refused`): each instant of a record's
+--   `bail_refused` events is an occasion (a refusal entered twice at the same instant is one);
+--   its window runs from that refusal (inclusive) up to the record's next refusal
+--   (exclusive; the last is open-ended); `occasion_*` values are taken over the
 --   events inside the window (first time, its detail, count), the others over the whole
 --   record (charged_at, la_requested_at/_detail: the first; released_last_at: the last);
 --   a record with no refusal has no finding; `trigger_at` is the refusal's instant;
 -- * the version of the law is chosen by the refusal: from 1986-01-01 a juvenile is under 17,
 --   from 2015-10-26 00:00 UK time under 18; a refusal before 1986 has no finding;
 -- * in scope: detention_power not mha_s136/mha_s135 (warrant, bail_breach, court_remand,
---   other are in), a 'charged' event anywhere on the record, a juvenile at the refusal, and
---   no bail granted in the window (the first `bail_granted`, or the first `released` with
---   detail `bail`) within 2 hours of the refusal (exactly 2 hours still removes the finding);
+--   other are in), the record's first 'charged' event at or before the refusal (a refusal
+--   before the first charge has no finding, but still numbers the refusals and ends the
+--   window of the one before it), a juvenile at the refusal, and no bail granted in the
+--   window (the first `bail_granted`, or the first `released` with detail `bail`) within 2
+--   hours of the refusal (exactly 2 hours still removes the finding);
 -- * age in whole years on the UK calendar date of the refusal (attained at 00:00 UK time on
 --   the birthday; a 29 February birthday is reached on 1 March in a common year); with no
 --   date of birth, appears_under_18 decides (false: not a juvenile; true: a juvenile under
@@ -31,8 +34,8 @@
 --   (the age; or no detention power, which the tool also reports in data quality) ->
 --   cannot_assess, naming what is not recorded;
 -- * S38-REQUEST: no request on the record -> breach; the first request on or after the next
---   refusal -> breach; a request in the window -> compliant; else (a request earlier in the
---   episode) compliant;
+--   refusal -> breach (saying it was made after that); a request in the window -> compliant;
+--   else (a request earlier in the episode) compliant;
 -- * S38-TRANSFER: a move is `transferred_to_la`, or `released` with detail `to_la`, in the
 --   window; neither move nor certificate in the window -> breach (saying when bail was
 --   granted, if it was); else compliant (move, then release to_la, then certificate);
@@ -95,13 +98,14 @@ COPY (
     FROM ev WHERE event_type IN ('charged', 'la_requested', 'released')
     GROUP BY custody_record_id
   ),
-  -- One row per refusal of bail: its number on the record and the next refusal's instant.
+  -- One row per refusal of bail (per instant: a refusal entered twice at the same instant is
+  -- one): its number on the record and the next refusal's instant.
   occasions AS (
-    SELECT custody_record_id, event_time AS occasion_at,
+    SELECT custody_record_id, occasion_at,
       row_number() OVER w AS occasion_number,
-      lead(event_time) OVER w AS occasion_ends_at
-    FROM ev WHERE event_type = 'bail_refused'
-    WINDOW w AS (PARTITION BY custody_record_id ORDER BY event_time)
+      lead(occasion_at) OVER w AS occasion_ends_at
+    FROM (SELECT DISTINCT custody_record_id, event_time AS occasion_at FROM ev WHERE event_type = 'bail_refused')
+    WINDOW w AS (PARTITION BY custody_record_id ORDER BY occasion_at)
   ),
   -- Facts of each refusal's window: the events from it up to the next refusal.
   window_facts AS (
@@ -143,6 +147,8 @@ COPY (
       JOIN record_facts r USING (custody_record_id)
       LEFT JOIN window_facts w USING (custody_record_id, occasion_number)
     WHERE r.charged_at IS NOT NULL
+      -- The first charge at or before the refusal: a refusal before it is not after charge.
+      AND r.charged_at <= o.occasion_at
       AND o.occasion_at >= TIMESTAMPTZ '1986-01-01 00:00:00+00'
       AND (w.occ_bail_granted_at IS NULL OR NOT granted_in_time(w.occ_bail_granted_at, o.occasion_at))
       AND (w.occ_released_bail_at IS NULL OR NOT granted_in_time(w.occ_released_bail_at, o.occasion_at))
@@ -225,8 +231,8 @@ COPY (
                refused_text || ' but no request to the local authority for accommodation is recorded in the episode.'
              WHEN occasion_ends_at IS NOT NULL AND la_requested_at >= occasion_ends_at THEN
                refused_text || ' but no request to the local authority for accommodation is recorded before bail was '
-               || 'refused again at ' || uk_text(occasion_ends_at) || ' (the first request, at '
-               || uk_text(la_requested_at) || ', belongs to that later refusal).'
+               || 'refused again at ' || uk_text(occasion_ends_at) || ' (the first request was made at '
+               || uk_text(la_requested_at) || ', after that).'
              WHEN occ_la_requested_at IS NOT NULL THEN
                'The local authority was asked for ' || coalesce(occ_la_requested_detail, 'not recorded')
                || ' accommodation at ' || uk_text(occ_la_requested_at) || ', '
