@@ -67,22 +67,32 @@ def _any(inputs: list[Input]) -> pl.Expr:
     return pl.any_horizontal(*(pl.col(taint_column(i)) for i in inputs)) if inputs else pl.lit(False)
 
 
-def _explain(facts: frozenset[str], specs: dict[str, FactSpec], parts: tuple[Compiled, ...] | None = None) -> pl.Expr:
+def _explain(
+    facts: frozenset[str],
+    specs: dict[str, FactSpec],
+    parts: tuple[Compiled, ...] | None = None,
+    *,
+    name_missing: bool = True,
+) -> pl.Expr:
     """' Not recorded: x, y. Unusable input: z.' for the facts a step needed.
 
     With `parts` (the conjuncts of `applies`), only the facts of the parts that were not
-    settled (unknown, or resting on unusable input) are named.
+    settled (unknown, or resting on unusable input) are named. Without `name_missing` (a step
+    taken because some input was unusable), an empty fact is named only when its own input
+    is unusable: the others are mostly events that simply did not happen, not gaps.
     """
     names = sorted(f for f in facts if f in specs)
 
-    def relevant(uses: Callable[[Compiled], bool]) -> pl.Expr:
+    def relevant(uses: Callable[[Compiled], bool], name: str | None = None) -> pl.Expr:
+        if not name_missing and name is not None:  # an empty fact: named if its input is unusable
+            return _any(_flags(frozenset({name}), specs))
         if parts is None:
             return pl.lit(True)
         unsettled = [c.expr.is_null() | _any(_flags(c.facts, specs)) for c in parts if uses(c)]
         return pl.any_horizontal(*unsettled) if unsettled else pl.lit(False)
 
     missing = pl.concat_str(
-        [pl.when(pl.col(n).is_null() & relevant(lambda c, n=n: n in c.facts)).then(pl.lit(n)) for n in names]  # type: ignore[misc]
+        [pl.when(pl.col(n).is_null() & relevant(lambda c, n=n: n in c.facts, n)).then(pl.lit(n)) for n in names]  # type: ignore[misc]
         or [pl.lit(None, pl.String)],
         separator=", ",
         ignore_nulls=True,
@@ -169,14 +179,17 @@ def _branch(rule: CompiledRule, version: CompiledVersion, specs: dict[str, FactS
     scope_facts = frozenset().union(*(c.facts for c in version.conjuncts))
     case_facts = frozenset().union(*(c.condition.facts for c in version.cases if c.condition))
 
-    def cannot_message(facts: frozenset[str], parts: tuple[Compiled, ...] | None = None) -> Callable[[], pl.Expr]:
-        return lambda: pl.lit(version.cannot_assess_message) + _explain(facts, specs, parts)
+    def cannot_message(
+        facts: frozenset[str], parts: tuple[Compiled, ...] | None = None, *, name_missing: bool = True
+    ) -> Callable[[], pl.Expr]:
+        return lambda: pl.lit(version.cannot_assess_message) + _explain(facts, specs, parts, name_missing=name_missing)
 
     def case_message(message: pl.Expr) -> Callable[[], pl.Expr]:
         return lambda: message
 
     chain = chain.when(~in_scope).then(step(cannot, version.severity, cannot_message(scope_facts, version.conjuncts)))
-    chain = chain.when(_any(_flags(case_facts, specs))).then(step(cannot, version.severity, cannot_message(case_facts)))
+    tainted_case = cannot_message(case_facts, name_missing=False)
+    chain = chain.when(_any(_flags(case_facts, specs))).then(step(cannot, version.severity, tainted_case))
     for case in version.cases:
         if case.condition is None:
             decide = chain.otherwise(step(case.outcome, case.severity, case_message(case.message)))
