@@ -40,7 +40,7 @@ from custody.read.taint import Input
 EVIDENCE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%:z"
 TRIGGER_SHOWN_CHARS = 80
 """A trigger expression up to this long is named in the message when its instant is unknown."""
-CHUNK_RECORDS = 100_000
+CHUNK_RECORDS = 50_000
 """Records evaluated at a time: bounds the findings held in memory before they are written."""
 
 _ROW = "\x1frow"
