@@ -156,11 +156,25 @@ def facts_for(records: RecordSet, rules: PreparedRules, *, include_notes: bool =
     )
 
 
+_APPLIED_SCHEMA = pl.Schema({"custody_record_id": pl.String(), "rules_applied": pl.UInt32()})
+
+
 def record_table(facts: pl.DataFrame, *, include_notes: bool, overnight: OvernightDefinition) -> pl.DataFrame:
     """What is kept of each record once its rules are evaluated: the headline facts, the
     context the outputs describe it by, and its statistics (held overnight, waits)."""
     kept = facts.select(_record_facts(include_notes)).with_columns(is_child().alias("is_child"))
-    return pl.concat([kept, record_statistics(kept, overnight)], how="horizontal")
+    statistics = record_statistics(kept, overnight)
+    # Kept for every record of the run (ten million at a time): only what the outputs read,
+    # in the narrowest types. The instants the statistics were computed from are dropped;
+    # the descriptive text becomes categorical; counts fit 32 bits.
+    inputs_only = [n for n in STATISTICS_FACTS if n not in (*HEADLINE_FACTS, *CONTEXT_FACTS)]
+    narrow = [
+        *(pl.col(n).cast(pl.Categorical) for n in ("force", "custody_suite", "sex", "ethnicity")),
+        *(pl.col(n).cast(pl.Int32) for n in HEADLINE_FACTS if n.endswith("_count")),
+    ]
+    return pl.concat(
+        [kept.drop(inputs_only).with_columns(narrow), statistics.drop("left_custody_at")], how="horizontal"
+    )
 
 
 def findings_for(
@@ -215,7 +229,8 @@ def run_check(
         batches = plan_batches(files, spill_dir / "batches", batch_records)
     parts: list[Batch | None] = list(batches) if batches else [None]
 
-    kept, quality, applied, in_memory = [], [], [], []
+    kept, quality, in_memory = [], [], []
+    findings_total = 0
     searched: list[pl.DataFrame] = []
     searches: list[pl.DataFrame] = []
     rows_read = {"detentions": 0, "events": 0}
@@ -253,6 +268,7 @@ def run_check(
             )
             searched.append(facts.records.filter(pl.col("strip_search_count") > 0).select(SEARCHED_FACTS))
             say(f"Evaluating {len(rules.compiled)} rules over {facts.records.height:,} records")
+            applied = []
             for chunk in evaluate_chunks(facts, rules.compiled, include_notes=include_notes):
                 applied.append(chunk.group_by("custody_record_id").agg(pl.len().alias("rules_applied")))
                 searches.append(
@@ -264,7 +280,16 @@ def run_check(
                     writer.write(chunk)
                 else:
                     in_memory.append(chunk)
-            del facts
+            # Each record's count of findings joins its kept row now, batch by batch, so that
+            # no table of every record's id is held twice at the end.
+            per_record = pl.concat(applied) if applied else pl.DataFrame(schema=_APPLIED_SCHEMA)
+            findings_total += int(per_record["rules_applied"].sum() or 0)
+            kept[-1] = (
+                kept[-1]
+                .join(per_record, on="custody_record_id", how="left")
+                .with_columns(pl.col("rules_applied").fill_null(0).cast(pl.Int64))
+            )
+            del facts, applied, per_record
     finally:
         if writer is not None:
             writer.close()
@@ -275,23 +300,13 @@ def run_check(
         findings = pl.scan_parquet(findings_file)
     else:
         findings = pl.concat(in_memory) if in_memory else pl.DataFrame(schema=FINDINGS_SCHEMA)
-    per_record = (
-        pl.concat(applied)
-        if applied
-        else pl.DataFrame(schema={"custody_record_id": pl.String, "rules_applied": pl.UInt32})
-    )
-    everyone = pl.concat(kept)
-    records_kept = (
-        everyone.select(
-            "person_id",
-            "custody_record_id",
-            pl.col("arrival_at").alias("arrival_time"),
-            pl.all().exclude("person_id", "custody_record_id", "arrival_at"),
-        )
-        .join(per_record, on="custody_record_id", how="left")
-        .with_columns(pl.col("rules_applied").fill_null(0).cast(pl.Int64))
-        .sort("person_id", "arrival_time", "custody_record_id", nulls_last=True)
-    )
+    everyone = pl.concat(kept, rechunk=False)
+    records_kept = everyone.select(
+        "person_id",
+        "custody_record_id",
+        pl.col("arrival_at").alias("arrival_time"),
+        pl.all().exclude("person_id", "custody_record_id", "arrival_at"),
+    ).sort("person_id", "arrival_time", "custody_record_id", nulls_last=True)
     headline = headline_figures(everyone.lazy())
     meta = {
         "tool_version": __version__,
@@ -317,7 +332,7 @@ def run_check(
             "rows_rejected": sum(rows_read.values()) - sum(rows_used.values()),
             "persons": everyone["person_id"].n_unique(),
             "children": headline["children_detained"],
-            "findings": int(per_record["rules_applied"].sum()),
+            "findings": findings_total,
         },
     }
     return CheckResult(
