@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from custody import yamlfile
 from custody.contract import Basis, Outcome, Severity
 from custody.facts import FactSettings
 from custody.facts.settings import DatedVersion, SettingsError
+from custody.read import yamlfile
 
 RULE_ID_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 FACTS_SETTINGS_FILE = "_facts.yaml"
@@ -38,7 +38,7 @@ class RuleFileError(yamlfile.YamlFileError):
 
 Path_ = yamlfile.KeyPath
 
-# The safe loader that refuses duplicate keys (custody.yamlfile): nothing in a rule file is
+# The safe loader that refuses duplicate keys (custody.read.yamlfile): nothing in a rule file is
 # ever executed.
 _RuleLoader = yamlfile.StrictLoader
 _construct_mapping = yamlfile.construct_mapping

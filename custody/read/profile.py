@@ -46,7 +46,7 @@ from custody.read.columns import ROW, clean_name
 from custody.read.dates import check_slash_order
 from custody.read.loader import NOT_UTF8, SUFFIXES, RecordSet, load_tables, read_table_file, sort_data_quality
 from custody.read.plausible import Plausibility
-from custody.yamlfile import KeyPath, YamlFileError, line_of, parse_yaml, pydantic_problem, read_file_bytes
+from custody.read.yamlfile import KeyPath, YamlFileError, line_of, parse_yaml, pydantic_problem, read_file_bytes
 
 PROFILE_LANGUAGE = 1
 """The version of the profile language this checker reads (`profile: 1` in the file)."""
