@@ -20,6 +20,7 @@ from custody.engine.lint import lint_directory
 from custody.engine.rulefile import RuleSet, RuleSource, default_rules_dir, load_rule_set
 from custody.errors import UsageError
 from custody.facts import fact_specs
+from custody.facts.specs import OCCASION_FACTS
 
 rules_app = typer.Typer(
     name="rules",
@@ -157,10 +158,7 @@ def list_facts() -> None:
     for column in ("name", "kind", "meaning"):
         occasions.add_column(column, overflow="fold")
     for row in (
-        ("occasion_at", "instant", "this occasion: the instant of its event (the rule's trigger)"),
-        ("occasion_number", "int", "its number among the record's events of the type (1: first)"),
-        ("occasions_in_record", "int", "number of events of the type on the record"),
-        ("occasion_ends_at", "instant", "the next event of the type (none: the last)"),
+        *((name, kind, description.format(grain="<type>")) for name, kind, description, _ in OCCASION_FACTS),
         ("occasion_<fact>", "as <fact>", "an event fact above, over the events from this occasion's up to the next"),
         (
             "occasion_prior_<event type>_last_at",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import Literal
+from typing import Literal, Protocol
 
 from custody.contract import DETENTION_COLUMNS, EVENT_DETAILS, ColumnSpec
 from custody.read.taint import (
@@ -76,6 +76,15 @@ def fact_specs(grain: str | None = None) -> dict[str, FactSpec]:
     return specs
 
 
+OCCASION_FACTS: tuple[tuple[str, Kind, str, bool], ...] = (
+    ("occasion_at", "instant", "this occasion: the instant of its '{grain}' event", True),
+    ("occasion_number", "int", "this occasion's number among the record's '{grain}' events (1: first)", False),
+    ("occasions_in_record", "int", "number of '{grain}' events on the record", True),
+    ("occasion_ends_at", "instant", "the next '{grain}' event after this one (none: the last)", True),
+)
+"""Every occasion's own facts: (name, kind, meaning with `{grain}`, rests on the grain's events)."""
+
+
 def occasion_specs(grain: str) -> dict[str, FactSpec]:
     """The facts of one occasion of `grain`: a rule with `occasions: bail_refused` is evaluated
     once per `bail_refused` event of a record (a record with none has no finding, unless its
@@ -93,10 +102,8 @@ def occasion_specs(grain: str) -> dict[str, FactSpec]:
     def add(name: str, kind: Kind, description: str, lineage: Iterable[Input]) -> None:
         specs[name] = FactSpec(name, kind, description, frozenset(lineage), occasion=True)
 
-    add("occasion_at", "instant", f"this occasion: the instant of its '{grain}' event", grain_lineage)
-    add("occasion_number", "int", f"this occasion's number among the record's '{grain}' events (1: first)", [])
-    add("occasions_in_record", "int", f"number of '{grain}' events on the record", grain_lineage)
-    add("occasion_ends_at", "instant", f"the next '{grain}' event after this one (none: the last)", grain_lineage)
+    for name, kind, description, on_grain in OCCASION_FACTS:
+        add(name, kind, description.format(grain=grain), grain_lineage if on_grain else [])
     for name, base in event_specs().items():
         specs[OCCASION_PREFIX + name] = replace(
             base,
@@ -115,13 +122,26 @@ def occasion_specs(grain: str) -> dict[str, FactSpec]:
     return specs
 
 
+class _Add(Protocol):
+    def __call__(
+        self, name: str, kind: Kind, description: str, lineage: Iterable[Input], sensitive: bool = False
+    ) -> None: ...
+
+
+def _adder(specs: dict[str, FactSpec]) -> _Add:
+    """`add(name, kind, description, lineage, sensitive=False)`: declares a fact into `specs`."""
+
+    def add(name: str, kind: Kind, description: str, lineage: Iterable[Input], sensitive: bool = False) -> None:
+        specs[name] = FactSpec(name, kind, description, frozenset(lineage), sensitive)
+
+    return add
+
+
 @cache
 def event_specs() -> dict[str, FactSpec]:
     """The facts made from events by type and detail: whole-record facts, and per occasion."""
     specs: dict[str, FactSpec] = {}
-
-    def add(name: str, kind: Kind, description: str, lineage: Iterable[Input], sensitive: bool = False) -> None:
-        specs[name] = FactSpec(name, kind, description, frozenset(lineage), sensitive)
+    add = _adder(specs)
 
     for event_type, details in EVENT_DETAILS.items():
         lineage = [event_input(event_type), UNKNOWN_EVENT]
@@ -156,9 +176,7 @@ def event_specs() -> dict[str, FactSpec]:
 @cache
 def _record_specs() -> dict[str, FactSpec]:
     specs: dict[str, FactSpec] = {}
-
-    def add(name: str, kind: Kind, description: str, lineage: Iterable[Input], sensitive: bool = False) -> None:
-        specs[name] = FactSpec(name, kind, description, frozenset(lineage), sensitive)
+    add = _adder(specs)
 
     for column in DETENTION_COLUMNS:
         name = DETENTION_FACT_NAMES.get(column.name, column.name)
