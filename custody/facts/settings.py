@@ -32,6 +32,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def duration_from_text(value: object) -> object:
+    """A duration written as text ('6h', '90m') read for a pydantic field; other values as given."""
+    if isinstance(value, str):
+        parsed = parse_duration(value)
+        if parsed is None:
+            raise ValueError(f"{value!r} is not a duration such as '6h' or '90m'")
+        return parsed
+    return value
+
+
 class DatedValues(_Strict):
     """The legal values in force under one version; every version states every one."""
 
@@ -45,12 +55,7 @@ class DatedValues(_Strict):
     @field_validator("review_first_after", "review_interval", mode="before")
     @classmethod
     def _duration_text(cls, value: object) -> object:
-        if isinstance(value, str):
-            parsed = parse_duration(value)
-            if parsed is None:
-                raise ValueError(f"{value!r} is not a duration such as '6h' or '90m'")
-            return parsed
-        return value
+        return duration_from_text(value)
 
     @field_validator("review_first_after", "review_interval")
     @classmethod
@@ -123,12 +128,7 @@ class HeldOvernight(_Strict):
     @field_validator("at_least", mode="before")
     @classmethod
     def _duration_text(cls, value: object) -> object:
-        if isinstance(value, str):
-            parsed = parse_duration(value)
-            if parsed is None:
-                raise ValueError(f"{value!r} is not a duration such as '4h'")
-            return parsed
-        return value
+        return duration_from_text(value)
 
     def definition(self) -> OvernightDefinition:
         return OvernightDefinition.of(self.window_from, self.window_to, self.at_least)
