@@ -20,9 +20,10 @@ from pathlib import Path
 import polars as pl
 
 from custody.contract import FINDINGS_SCHEMA
-from custody.engine.compile import CompiledRule, compile_rule_set, occasion_facts
+from custody.engine.cache import load_compiled
+from custody.engine.compile import CompiledRule, occasion_facts
 from custody.engine.evaluate import evaluate, evaluate_chunks
-from custody.engine.rulefile import RuleSet, default_rules_dir, load_rule_set
+from custody.engine.rulefile import RuleSet, default_rules_dir
 from custody.facts import (
     HEADLINE_FACTS,
     FactTables,
@@ -85,8 +86,8 @@ class PreparedRules:
 
 
 def prepare_rules(rules_dir: Path | None = None) -> PreparedRules:
-    rule_set = load_rule_set(rules_dir or default_rules_dir())
-    return PreparedRules(rule_set, compile_rule_set(rule_set))
+    """The rules of a folder, validated and compiled (once per set of files: see custody.engine.cache)."""
+    return PreparedRules(*load_compiled(rules_dir or default_rules_dir()))
 
 
 def load_rules(rules_dir: Path | str | None = None) -> PreparedRules:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +28,11 @@ if TYPE_CHECKING:  # the pipeline is imported by the fixtures that run it, not b
 # freezegun swaps the datetime classes in every loaded module; polars must keep the real
 # ones (it caches Python type -> dtype lookups), or frozen tests poison later ones.
 freezegun.configure(extend_ignore_list=["polars", "pydantic", "pydantic_core", "yaml"])
+
+# Compiled rules are kept between runs (custody.engine.cache): the suite keeps its own cache,
+# shared by its workers, never the user's. Its key covers the package source, so a change to
+# the compiler is never served a stale entry.
+os.environ.setdefault("CUSTODY_CACHE_DIR", str(Path(tempfile.gettempdir()) / f"custody-test-cache-{os.getuid()}"))
 
 # Property tests are judged on what they find, never on how long an example takes (speed is
 # the benchmark's business): no deadline. The parent keeps Hypothesis's own CI profile

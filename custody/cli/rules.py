@@ -12,12 +12,13 @@ from rich.table import Table
 from custody.cli.diff import rules_diff
 from custody.cli.options import OutputFormat, RulesOpt, output_format_option, require_format
 from custody.cli.rule_reports import case_report, lint_report
+from custody.engine.cache import load_compiled
 from custody.engine.cases import run_cases
-from custody.engine.compile import CompiledRule, compile_rule_set
+from custody.engine.compile import CompiledRule
 from custody.engine.describe import explain_rule
 from custody.engine.expr import FUNCTIONS
 from custody.engine.lint import lint_directory
-from custody.engine.rulefile import RuleSet, RuleSource, default_rules_dir, load_rule_set
+from custody.engine.rulefile import RuleSet, RuleSource, default_rules_dir
 from custody.errors import UsageError
 from custody.facts import fact_specs
 from custody.facts.specs import OCCASION_FACTS
@@ -30,8 +31,7 @@ rules_app = typer.Typer(
 
 
 def _load(rules_dir: Path | None) -> tuple[RuleSet, list[CompiledRule]]:
-    rule_set = load_rule_set(rules_dir or default_rules_dir())
-    return rule_set, compile_rule_set(rule_set)
+    return load_compiled(rules_dir or default_rules_dir())
 
 
 def _select(compiled: list[CompiledRule], ids: list[str] | None) -> list[CompiledRule]:
