@@ -39,10 +39,8 @@ from custody.findings import (
     summary,
 )
 from custody.render.csv import write_csv
-from custody.render.html import render_html
 from custody.render.json import summary_json
 from custody.render.parquet import write_findings_parquet
-from custody.render.xlsx import excel_exceptions, write_exceptions_xlsx
 
 FORMATS: tuple[str, ...] = (
     "parquet",
@@ -184,6 +182,20 @@ def atomic_path(final: Path) -> Iterator[Path]:
 # ---------------------------------------------------------------- all outputs
 
 
+def _write_xlsx(result: CheckResult, table: pl.DataFrame, path: Path) -> None:
+    # The workbook's and the report's renderers (openpyxl, Jinja2) load only for a run that
+    # writes them: a check that writes Parquet starts without them.
+    from custody.render.xlsx import excel_exceptions, write_exceptions_xlsx
+
+    write_exceptions_xlsx(excel_exceptions(table), path, result=result)
+
+
+def _write_html(result: CheckResult, table: pl.DataFrame, path: Path) -> None:
+    from custody.render.html import render_html
+
+    _write_text(render_html(result, exceptions=table), path)
+
+
 def write_outputs(
     result: CheckResult,
     out_dir: Path,
@@ -227,9 +239,9 @@ def write_outputs(
         "csv": lambda path: write_csv(findings_frame(result), path),
         "children": lambda path: write_csv(children_frame(result), path, for_excel=True),
         "exceptions": lambda path: write_csv(exceptions_frame(result, table), path, for_excel=True),
-        "xlsx": lambda path: write_exceptions_xlsx(excel_exceptions(table), path, result=result),
+        "xlsx": lambda path: _write_xlsx(result, table, path),
         "data_quality": lambda path: write_csv(data_quality_frame(result), path),
-        "html": lambda path: _write_text(render_html(result, exceptions=table), path),
+        "html": lambda path: _write_html(result, table, path),
     }
 
     with _staging_folder(out_dir) as staging:

@@ -149,7 +149,7 @@ def test_a_run_failing_while_writing_leaves_the_folder_as_it_was(
     def disk_full(*_args: Any, **_kwargs: Any) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(outputs, "write_exceptions_xlsx", disk_full)
+    monkeypatch.setattr(outputs, "_write_xlsx", disk_full)
     with pytest.raises(OSError, match="No space left"):
         write_outputs(result, tmp_path, formats=parse_formats("all"))
     assert snapshot(tmp_path) == before

@@ -23,6 +23,7 @@ Evaluation is one path whatever the size of the record set:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,34 @@ def _evidence_column(fact: str) -> str:
 
 def _decision_columns(rule_id: str) -> tuple[str, str]:
     return f"{rule_id}\x1fversion", f"{rule_id}\x1fstep"
+
+
+def _trigger_column(rule_id: str) -> str:
+    return f"{rule_id}\x1ftrigger"
+
+
+class _Parts:
+    """The parts of a rule's decision (its trigger, each conjunct of `applies`, each outcome's
+    condition), each computed once per record as a column of its own before the decision
+    reads them: a condition is used by several steps (out of scope, cannot assess, the
+    message's explanation), and an expression tree that repeats it would be planned, for
+    every chunk of records, once per use."""
+
+    def __init__(self, rule_id: str) -> None:
+        self.rule_id = rule_id
+        self.made: dict[str, pl.Expr] = {}
+
+    def column(self, compiled: Compiled, name: str) -> Compiled:
+        """`compiled` read from its own column (made once, in `columns`)."""
+        if compiled.expr.meta.is_column() or compiled.is_literal:
+            return compiled
+        column = f"{self.rule_id}\x1f{name}"
+        self.made.setdefault(column, compiled.expr.alias(column))
+        return dataclasses.replace(compiled, expr=pl.col(column))
+
+    @property
+    def columns(self) -> list[pl.Expr]:
+        return list(self.made.values())
 
 
 def _flags(facts: frozenset[str], specs: dict[str, FactSpec]) -> list[Input]:
@@ -118,7 +147,7 @@ def _explain(
 
 
 def _version_index(rule: CompiledRule) -> pl.Expr:
-    trigger = rule.trigger.expr
+    trigger = pl.col(_trigger_column(rule.rule_id))
     chain: Any = pl
     for i, version in enumerate(rule.versions):
         in_force = trigger >= instant_lit(version.start)
@@ -148,8 +177,16 @@ class Branch:
     decide: pl.Expr
 
 
-def _branch(rule: CompiledRule, version: CompiledVersion, specs: dict[str, FactSpec], trigger_known: bool) -> Branch:
-    """The steps of `version` in the order they are tried, and the expression that picks one."""
+def _branch(
+    rule: CompiledRule,
+    version: CompiledVersion,
+    specs: dict[str, FactSpec],
+    trigger_known: bool,
+    parts: _Parts,
+    index: int,
+) -> Branch:
+    """The steps of `version` in the order they are tried, and the expression that picks one.
+    Its conditions are read from the columns `parts` makes (`index`: the version's)."""
     cannot = Outcome.cannot_assess.value
     steps: list[Step] = []
 
@@ -157,8 +194,9 @@ def _branch(rule: CompiledRule, version: CompiledVersion, specs: dict[str, FactS
         steps.append(Step(outcome, severity, message))
         return pl.lit(len(steps) - 1, pl.Int16)
 
+    conjuncts = tuple(parts.column(c, f"v{index}\x1fapplies{j}") for j, c in enumerate(version.conjuncts))
     out_of_scope = pl.any_horizontal(
-        *((c.expr.not_().fill_null(False) & ~_any(_flags(c.facts, specs))) for c in version.conjuncts)
+        *((c.expr.not_().fill_null(False) & ~_any(_flags(c.facts, specs))) for c in conjuncts)
     )
     chain: Any = pl.when(out_of_scope).then(pl.lit(None, pl.Int16))
     if not trigger_known:
@@ -173,10 +211,12 @@ def _branch(rule: CompiledRule, version: CompiledVersion, specs: dict[str, FactS
             step(cannot, version.severity, lambda: pl.lit(text) + _explain(rule.trigger.facts, specs))
         )
         return Branch(version, tuple(steps), decide)
-    in_scope = pl.all_horizontal(
-        *((c.expr.fill_null(False) & ~_any(_flags(c.facts, specs))) for c in version.conjuncts)
-    )
-    scope_facts = frozenset().union(*(c.facts for c in version.conjuncts))
+    conditions = [
+        None if case.condition is None else parts.column(case.condition, f"v{index}\x1fwhen{j}")
+        for j, case in enumerate(version.cases)
+    ]
+    in_scope = pl.all_horizontal(*((c.expr.fill_null(False) & ~_any(_flags(c.facts, specs))) for c in conjuncts))
+    scope_facts = frozenset().union(*(c.facts for c in conjuncts))
     case_facts = frozenset().union(*(c.condition.facts for c in version.cases if c.condition))
 
     def cannot_message(
@@ -187,16 +227,16 @@ def _branch(rule: CompiledRule, version: CompiledVersion, specs: dict[str, FactS
     def case_message(message: pl.Expr) -> Callable[[], pl.Expr]:
         return lambda: message
 
-    chain = chain.when(~in_scope).then(step(cannot, version.severity, cannot_message(scope_facts, version.conjuncts)))
+    chain = chain.when(~in_scope).then(step(cannot, version.severity, cannot_message(scope_facts, conjuncts)))
     tainted_case = cannot_message(case_facts, name_missing=False)
     chain = chain.when(_any(_flags(case_facts, specs))).then(step(cannot, version.severity, tainted_case))
-    for case in version.cases:
-        if case.condition is None:
+    for case, condition in zip(version.cases, conditions, strict=True):
+        if condition is None:
             decide = chain.otherwise(step(case.outcome, case.severity, case_message(case.message)))
             return Branch(version, tuple(steps), decide)
-        unknown = step(cannot, version.severity, cannot_message(case.condition.facts))
-        chain = chain.when(case.condition.expr.is_null()).then(unknown)
-        chain = chain.when(case.condition.expr).then(step(case.outcome, case.severity, case_message(case.message)))
+        unknown = step(cannot, version.severity, cannot_message(condition.facts))
+        chain = chain.when(condition.expr.is_null()).then(unknown)
+        chain = chain.when(condition.expr).then(step(case.outcome, case.severity, case_message(case.message)))
     raise AssertionError("the last outcome has no condition (checked by the rule model)")
 
 
@@ -207,6 +247,8 @@ class RulePlan:
 
     rule: CompiledRule
     branches: tuple[Branch, ...]
+    parts: tuple[pl.Expr, ...]
+    """The trigger and the conditions the branches read, as named columns (made first)."""
 
     @property
     def decide(self) -> tuple[pl.Expr, pl.Expr]:
@@ -227,9 +269,12 @@ def plan_rules(rules: list[CompiledRule]) -> list[RulePlan]:
     plans = []
     for rule in sorted(rules, key=lambda r: r.rule_id):
         specs = fact_specs(rule.grain)
-        branches = [_branch(rule, version, specs, trigger_known=True) for version in rule.versions]
-        branches.append(_branch(rule, rule.versions[-1], specs, trigger_known=False))
-        plans.append(RulePlan(rule, tuple(branches)))
+        parts = _Parts(rule.rule_id)
+        branches = [_branch(rule, version, specs, True, parts, index) for index, version in enumerate(rule.versions)]
+        last = len(rule.versions) - 1
+        branches.append(_branch(rule, rule.versions[-1], specs, False, parts, last))
+        trigger = rule.trigger.expr.alias(_trigger_column(rule.rule_id))
+        plans.append(RulePlan(rule, tuple(branches), (trigger, *parts.columns)))
     return plans
 
 
@@ -293,7 +338,7 @@ def _findings_of(
         .alias("rule_version"),
         decided.message().alias("message"),
         evidence.alias("evidence"),
-        plan.rule.trigger.expr.alias("trigger_at"),
+        pl.col(_trigger_column(plan.rule.rule_id)).alias("trigger_at"),
     )
 
 
@@ -305,6 +350,7 @@ class _Grain:
     plans: list[tuple[int, RulePlan]]
     """(order among all rules, plan)."""
     evidence: list[pl.Expr]
+    parts: list[pl.Expr]
     decisions: list[pl.Expr]
     formatted: list[pl.Expr]
 
@@ -322,6 +368,7 @@ def _grains(plans: list[RulePlan], tables: FactTables, include_notes: bool) -> l
                 grain,
                 mine,
                 [_evidence(p.rule, specs, include_notes) for _, p in mine],
+                [expr for _, p in mine for expr in p.parts],
                 [expr for _, p in mine for expr in p.decide],
                 [
                     *_formatted_instants([p for _, p in mine], specs, table.columns),
@@ -377,7 +424,8 @@ def evaluate_chunks(
             # Lazily, so that what the rules share (a UK date, an age) is computed once.
             decided = (
                 chunk.lazy()
-                .with_columns(*grain.formatted, *grain.decisions, record.alias(_ROW), occasion.alias(_OCCASION))
+                .with_columns(*grain.formatted, *grain.parts, record.alias(_ROW), occasion.alias(_OCCASION))
+                .with_columns(*grain.decisions)
                 .collect()
             )
             present = pl.collect_all(
