@@ -216,6 +216,23 @@ def test_the_version_is_chosen_by_the_trigger_instant_not_today(rules: list[obje
     assert found["NEW"]["citation"] == "Test Act s1 as amended"
 
 
+def test_a_duration_shows_its_seconds_when_it_has_any(rules: list[object]) -> None:
+    # One second past the 12-hour limit is a breach, and its message must not read "12h 00m".
+    det = detentions(
+        {"custody_record_id": "OVER", "person_id": "P1", "arrival_time": at("2018-01-01T00:00:00+00:00")},
+        {"custody_record_id": "EXACT", "person_id": "P2", "arrival_time": at("2018-01-01T00:00:00+00:00")},
+    )
+    ev = events(
+        ("OVER", "2018-01-01T12:00:01+00:00", "released", None),
+        ("EXACT", "2018-01-01T12:00:00+00:00", "released", None),
+    )
+    found = run(rules, det, ev)
+    assert found["OVER"]["outcome"] == "breach"
+    assert found["OVER"]["message"] == "Held 12h 00m 01s against a limit of 12h 00m."
+    assert found["EXACT"]["outcome"] == "compliant"
+    assert found["EXACT"]["message"] == "Held 12h 00m."
+
+
 def test_out_of_scope_writes_nothing_and_unknown_scope_cannot_be_assessed(rules: list[object]) -> None:
     det = detentions(
         {

@@ -112,13 +112,19 @@ def _format(compiled: Compiled) -> pl.Expr:
     elif kind == "instant":
         text = uk_text(expr)
     elif kind == "duration":
-        minutes = expr.dt.total_minutes()
+        # Whole seconds are shown when there are any: "2h 00m 01s" is past a 2-hour limit,
+        # and a message must not make it read as "2h 00m".
+        seconds = expr.dt.total_seconds()
+        minutes = seconds.abs() // 60
         text = pl.concat_str(
-            pl.when(minutes < 0).then(pl.lit("-")).otherwise(pl.lit("")),
-            (minutes.abs() // 60).cast(pl.String),
+            pl.when(seconds < 0).then(pl.lit("-")).otherwise(pl.lit("")),
+            (minutes // 60).cast(pl.String),
             pl.lit("h "),
-            (minutes.abs() % 60).cast(pl.String).str.zfill(2),
+            (minutes % 60).cast(pl.String).str.zfill(2),
             pl.lit("m"),
+            pl.when(seconds.abs() % 60 != 0)
+            .then(pl.lit(" ") + (seconds.abs() % 60).cast(pl.String).str.zfill(2) + pl.lit("s"))
+            .otherwise(pl.lit("")),
         )
     elif kind == "date":
         text = expr.dt.strftime("%Y-%m-%d")
