@@ -69,15 +69,16 @@ def age_years(date_of_birth: pl.Expr, instant: pl.Expr, leap_day_birthday: str =
     a parameter); `feb_28` reaches it on 28 February.
     """
     day = local_date(instant)
-    birth_month, birth_day = date_of_birth.dt.month(), date_of_birth.dt.day()
+    birth_month, birth_day = date_of_birth.dt.month().cast(pl.Int32), date_of_birth.dt.day().cast(pl.Int32)
     if leap_day_birthday == "feb_28":
         birth_day = (
-            pl.when((birth_month == 2) & (birth_day == 29) & ~day.dt.is_leap_year())
-            .then(pl.lit(28, pl.Int8))
-            .otherwise(birth_day)
+            pl.when((birth_month == 2) & (birth_day == 29) & ~day.dt.is_leap_year()).then(28).otherwise(birth_day)
         )
-    before_birthday = (day.dt.month() < birth_month) | ((day.dt.month() == birth_month) & (day.dt.day() < birth_day))
-    return (day.dt.year().cast(pl.Int32) - date_of_birth.dt.year().cast(pl.Int32)) - before_birthday.cast(pl.Int32)
+    # Dates as YYYYMMDD numbers: the difference, in whole ten-thousands (floored), is the
+    # difference of the years less one if the birthday is still to come that year.
+    on_day = day.dt.year().cast(pl.Int32) * 10_000 + day.dt.month().cast(pl.Int32) * 100 + day.dt.day().cast(pl.Int32)
+    born = date_of_birth.dt.year().cast(pl.Int32) * 10_000 + birth_month * 100 + birth_day
+    return (on_day - born) // 10_000
 
 
 def is_juvenile(
