@@ -27,7 +27,6 @@ from custody.cli.options import (
     require_format,
 )
 from custody.compare import REPORTED_STATUSES, Comparison, Side, compare, is_run_folder, read_run
-from custody.diff_outputs import write_diff_outputs
 from custody.errors import InputError, UsageError
 from custody.impact import RulesImpact, rules_impact, side_from_records
 from custody.pipeline import prepare_rules
@@ -101,7 +100,7 @@ def diff(
         _side(before, rules=rules, key=pseudonymise_key, date_order=date_order, name="BEFORE"),
         _side(after, rules=rules, key=pseudonymise_key, date_order=date_order, name="AFTER"),
     )
-    written = write_diff_outputs(comparison, out, include_unchanged=include_unchanged) if out is not None else []
+    written = _write(comparison, out, include_unchanged=include_unchanged) if out is not None else []
     if output_format is OutputFormat.json:
         typer.echo(json.dumps(comparison.summary(), indent=2, ensure_ascii=False))
     elif output_format is OutputFormat.junit:
@@ -126,6 +125,13 @@ def _status_table(title: str, first: str, table: dict[str, dict[str, int]]) -> T
     for name, row in table.items():
         rendered.add_row(escape(name), *(f"{row[s]:,}" for s in REPORTED_STATUSES))
     return rendered
+
+
+def _write(comparison: Comparison, out: Path, **options: Any) -> list[Path]:
+    """The diff's files (their renderer, with Jinja2, loads only for a diff that writes them)."""
+    from custody.diff_outputs import write_diff_outputs
+
+    return write_diff_outputs(comparison, out, **options)
 
 
 def _print_comparison(comparison: Comparison, written: list[Path]) -> None:
@@ -245,7 +251,7 @@ def rules_diff(
     summary = impact.summary()
     markdown = rules_diff_markdown(impact, summary)
     if out is not None:
-        write_diff_outputs(
+        _write(
             impact.comparison,
             out,
             summary=summary,
