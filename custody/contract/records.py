@@ -119,7 +119,7 @@ EventDetail = StrEnum("EventDetail", {code: code for code in ALL_DETAIL_CODES}) 
 class Detention(BaseModel):
     """One row per custody record (one episode in police detention)."""
 
-    model_config = ConfigDict(extra="allow", title="detentions")
+    model_config = ConfigDict(extra="allow", title="detentions", defer_build=True)
 
     custody_record_id: str = Field(description="unique id of the custody record")
     person_id: str = Field(description="stable (pseudonymous) id of the detained person across records; the child")
@@ -144,7 +144,7 @@ class Detention(BaseModel):
 class Event(BaseModel):
     """One row per timed entry on a custody record."""
 
-    model_config = ConfigDict(extra="allow", title="events")
+    model_config = ConfigDict(extra="allow", title="events", defer_build=True)
 
     custody_record_id: str = Field(description="the record it belongs to")
     event_time: dt.datetime = Field(description="when it happened")

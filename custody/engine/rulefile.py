@@ -69,7 +69,7 @@ def load_yaml(path: Path) -> tuple[Any, dict[Path_, int]]:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class OutcomeCase(_Strict):

@@ -29,7 +29,7 @@ class SettingsError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def duration_from_text(value: object) -> object:
@@ -107,7 +107,7 @@ class SettingsVersion(DatedVersion):
 class HeldOvernight(_Strict):
     """What "held overnight" means for the statistics (LAW.md: no statutory definition, R)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     window_from: dt.time = Field(dt.time(0), alias="from", description="the night's window starts (UK time)")
     window_to: dt.time = Field(dt.time(8), alias="to", description="the night's window ends (UK time)")
