@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import textwrap
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
@@ -390,3 +392,53 @@ def test_broken_rule_files_name_the_file_and_line(tmp_path: Path, change: tuple[
 
 def test_rules_files_written_as_text_are_dedented() -> None:
     assert textwrap.dedent(RULE).startswith("\nid: TEST-RULE")
+
+
+SHOWS_ARRIVAL = """
+id: TEST-SHOWN
+title: test
+basis: statute
+severity: high
+checks: x
+why: y
+action: z
+citations: [Test Act s1]
+trigger: arrival_at
+versions:
+  - effective_from: 1900-01-01
+    citations: [Test Act s1]
+    changes: first
+logic:
+  applies: detention_power == 'pace_arrest'
+  outcomes:
+    - outcome: compliant
+      message: "Arrived {arrival_at}."
+"""
+
+
+@pytest.mark.parametrize(
+    "instants",
+    [
+        # Either side of both 2018 clock changes: GMT to BST at 01:00 UTC on 25 March, back on 28 October.
+        (
+            "2018-03-25T00:59:59+00:00",
+            "2018-03-25T01:00:00+00:00",
+            "2018-10-28T00:59:59+00:00",
+            "2018-10-28T01:00+00:00",
+        ),
+        # British Standard Time (+01:00 all year, 1968-1971) and double summer time (+02:00, 1947)
+        # in the same column as a recent instant: the zone's name comes from the time zone data.
+        ("1970-01-15T12:00+00:00", "1947-06-01T12:00+00:00", "2018-07-01T12:00+00:00"),
+    ],
+)
+def test_an_instant_reads_the_same_in_a_message_and_in_the_evidence(tmp_path: Path, instants: tuple[str, ...]) -> None:
+    (tmp_path / "TEST-SHOWN.yaml").write_text(SHOWS_ARRIVAL)
+    rules = compile_rule_set(load_rule_set(tmp_path))
+    det = detentions(
+        *({"custody_record_id": f"R{i}", "person_id": f"P{i}", "arrival_time": at(t)} for i, t in enumerate(instants))
+    )
+    found = {row["custody_record_id"]: row for row in evaluate(facts_of(det, events()), rules).iter_rows(named=True)}
+    for i, text in enumerate(instants):
+        uk = at(text).astimezone(ZoneInfo("Europe/London"))
+        assert found[f"R{i}"]["message"] == f"Arrived {uk.strftime('%Y-%m-%d %H:%M %Z')}."
+        assert json.loads(found[f"R{i}"]["evidence"])["arrival_at"] == uk.isoformat(timespec="seconds")

@@ -24,6 +24,7 @@ Evaluation is one path whatever the size of the record set:
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -300,20 +301,42 @@ def _evidence(rule: CompiledRule, specs: dict[str, FactSpec], include_notes: boo
     return pl.struct(fields).struct.json_encode()
 
 
-def _formatted_instants(plans: Sequence[RulePlan], specs: dict[str, FactSpec], columns: list[str]) -> list[pl.Expr]:
+GMT_BST_ONLY_FROM = dt.datetime(1972, 1, 1, tzinfo=dt.UTC)
+"""From this instant UK time is only ever GMT (+00:00) or BST (+01:00) (British Standard Time,
++01:00 all year, ended in 1971; double summer time, +02:00, in 1947)."""
+
+
+def _formatted_instants(
+    plans: Sequence[RulePlan], specs: dict[str, FactSpec], table: pl.DataFrame
+) -> tuple[list[pl.Expr], list[pl.Expr]]:
     """Instant facts as messages and evidence show them, one column each, made once per record
-    (or occasion)."""
+    (or occasion): (the columns made first, the columns made from them).
+
+    Evidence shows an instant in ISO 8601 with its UK offset, messages as UK local time with
+    the zone's name. An instant shown both ways is formatted once, as ISO, and its message
+    text cut from that (the offset names the zone) when every value of the column is late
+    enough for the offset to say GMT or BST; otherwise both are formatted."""
     shown = sorted({name for p in plans for b in p.branches for name in b.version.shown})
     in_evidence = sorted({n for p in plans for n in p.rule.evidence if specs[n].kind == "instant"})
-    present = set(columns)
-    return [
-        *(uk_text(pl.col(name)).alias(shown_column(name)) for name in shown if name in present),
-        *(
-            pl.col(name).dt.convert_time_zone(UK_TZ).dt.strftime(EVIDENCE_TIME_FORMAT).alias(_evidence_column(name))
-            for name in in_evidence
-            if name in present
-        ),
+    present = set(table.columns)
+    first = [
+        pl.col(name).dt.convert_time_zone(UK_TZ).dt.strftime(EVIDENCE_TIME_FORMAT).alias(_evidence_column(name))
+        for name in in_evidence
+        if name in present
     ]
+    then = []
+    for name in shown:
+        if name not in present:
+            continue
+        earliest = table[name].min()
+        if name in in_evidence and (earliest is None or earliest >= GMT_BST_ONLY_FROM):  # type: ignore[operator]
+            iso = pl.col(_evidence_column(name))
+            zone = pl.when(iso.str.ends_with("+01:00")).then(pl.lit(" BST")).otherwise(pl.lit(" GMT"))
+            text = pl.concat_str(iso.str.slice(0, 10), pl.lit(" "), iso.str.slice(11, 5), zone)
+            then.append(text.alias(shown_column(name)))
+        else:
+            first.append(uk_text(pl.col(name)).alias(shown_column(name)))
+    return first, then
 
 
 def _findings_of(
@@ -353,6 +376,8 @@ class _Grain:
     parts: list[pl.Expr]
     decisions: list[pl.Expr]
     formatted: list[pl.Expr]
+    derived: list[pl.Expr]
+    """Columns made from `formatted` (message text cut from evidence text)."""
 
 
 def _grains(plans: list[RulePlan], tables: FactTables, include_notes: bool) -> list[_Grain]:
@@ -363,6 +388,7 @@ def _grains(plans: list[RulePlan], tables: FactTables, include_notes: bool) -> l
         specs = fact_specs(grain)
         mine = [(order, p) for order, p in enumerate(plans) if p.rule.grain == grain]
         table = tables.records if grain is None else tables.occasions[grain]
+        formatted, derived = _formatted_instants([p for _, p in mine], specs, table)
         grains.append(
             _Grain(
                 grain,
@@ -371,7 +397,7 @@ def _grains(plans: list[RulePlan], tables: FactTables, include_notes: bool) -> l
                 [expr for _, p in mine for expr in p.parts],
                 [expr for _, p in mine for expr in p.decide],
                 [
-                    *_formatted_instants([p for _, p in mine], specs, table.columns),
+                    *formatted,
                     # Free text a message may quote (`quote()`): the text itself only when the
                     # run includes notes.
                     *(
@@ -380,6 +406,7 @@ def _grains(plans: list[RulePlan], tables: FactTables, include_notes: bool) -> l
                         if spec.sensitive and name in table.columns
                     ),
                 ],
+                derived,
             )
         )
     return grains
@@ -425,7 +452,7 @@ def evaluate_chunks(
             decided = (
                 chunk.lazy()
                 .with_columns(*grain.formatted, *grain.parts, record.alias(_ROW), occasion.alias(_OCCASION))
-                .with_columns(*grain.decisions)
+                .with_columns(*grain.derived, *grain.decisions)
                 .collect()
             )
             present = pl.collect_all(
