@@ -107,12 +107,19 @@ def longest_night(start: pl.Expr, end: pl.Expr, definition: OvernightDefinition)
 
 def _longest_night_batch(rows: pl.Series, definition: OvernightDefinition) -> pl.Series:
     frame = rows.struct.unnest().with_row_index("_row")
-    overlaps = (
-        frame.explode("d")
+    nights = frame.explode("d")
+    # Each night's window in UTC, worked out once per calendar date (a few thousand dates
+    # for millions of nights): placing a UK local time in UTC is the costly step.
+    windows = (
+        nights.select(pl.col("d").unique())
+        .drop_nulls()
         .with_columns(
             _window_edge(pl.col("d"), definition.window_from).alias("_from"),
             _window_edge(pl.col("d"), definition.window_to).alias("_to"),
         )
+    )
+    overlaps = (
+        nights.join(windows, on="d", how="left")
         .with_columns(
             (pl.min_horizontal("e", "_to") - pl.max_horizontal("s", "_from"))
             .clip(lower_bound=pl.duration(microseconds=0))
