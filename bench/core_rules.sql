@@ -42,7 +42,7 @@
 -- * S38-CERTIFICATE: only refusals with no move in the window; a certificate in the window
 --   -> compliant, else breach;
 -- * messages: UK local times as '2015-07-01 23:05 BST', durations as '2h 00m' (whole minutes,
---   truncated), a missing value as 'not recorded'; evidence: UK-offset ISO times, keys in the
+--   and ' 01s' after them when there are whole seconds), a missing value as 'not recorded'; evidence: UK-offset ISO times, keys in the
 --   rule's `evidence:` order;
 -- * rows in the tool's order: by child (person, arrival, custody record), rule id, refusal.
 
@@ -62,12 +62,15 @@ CREATE OR REPLACE MACRO uk_iso(t) AS
   strftime(timezone('Europe/London', t), '%Y-%m-%dT%H:%M:%S')
     || CASE uk_offset(t) WHEN 0 THEN '+00:00' WHEN 60 THEN '+01:00' WHEN 120 THEN '+02:00' END;
 
--- The elapsed time from a to b in whole minutes (truncated), and as '5h 07m' in a message.
-CREATE OR REPLACE MACRO span_minutes(a, b) AS (epoch_us(b) - epoch_us(a)) // 60000000;
+-- The elapsed time from a to b in whole seconds (truncated), and as '5h 07m' in a message,
+-- or '2h 00m 01s' when it has seconds.
+CREATE OR REPLACE MACRO span_seconds(a, b) AS (epoch_us(b) - epoch_us(a)) // 1000000;
 CREATE OR REPLACE MACRO span_text(a, b) AS coalesce(
-  CASE WHEN span_minutes(a, b) < 0 THEN '-' ELSE '' END
-    || (abs(span_minutes(a, b)) // 60)::VARCHAR || 'h '
-    || lpad((abs(span_minutes(a, b)) % 60)::VARCHAR, 2, '0') || 'm',
+  CASE WHEN span_seconds(a, b) < 0 THEN '-' ELSE '' END
+    || (abs(span_seconds(a, b)) // 3600)::VARCHAR || 'h '
+    || lpad((abs(span_seconds(a, b)) // 60 % 60)::VARCHAR, 2, '0') || 'm'
+    || CASE WHEN abs(span_seconds(a, b)) % 60 <> 0
+            THEN ' ' || lpad((abs(span_seconds(a, b)) % 60)::VARCHAR, 2, '0') || 's' ELSE '' END,
   'not recorded');
 
 -- Bail granted at g, after a refusal at t, ends the duty if at most 2 hours later
