@@ -112,3 +112,15 @@ def test_the_cache_keeps_only_the_newest_entries(
         path.write_text(text.replace("aa_delay_threshold: 2h", f"aa_delay_threshold: {hours}h"))
         prepare_rules(rules_copy)
     assert len(_entries(cache_folder)) == 2
+
+
+def test_without_a_home_folder_the_rules_load_uncached(rules_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (cache.CACHE_DIR_ENV, "XDG_CACHE_HOME", cache.NO_CACHE_ENV):
+        monkeypatch.delenv(name, raising=False)
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(cache.Path, "home", no_home)
+    assert cache.cache_dir() is None
+    assert len(prepare_rules(rules_copy).compiled) > 10

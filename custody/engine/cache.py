@@ -52,7 +52,12 @@ def cache_dir() -> Path | None:
     if chosen:
         return Path(chosen)
     xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "custody"
+    if xdg:
+        return Path(xdg) / "custody"
+    try:
+        return Path.home() / ".cache" / "custody"
+    except RuntimeError:  # no home folder to be found (a service account): no cache
+        return None
 
 
 def _source_digest() -> str:
