@@ -34,6 +34,7 @@ import json
 import re
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,7 @@ ISSUE_LABELS: dict[str, str] = {
 _ID = "custody_record_id"
 _DQ_WORK_SCHEMA = pl.Schema({**dict(DATA_QUALITY_SCHEMA.items()), "_issue": pl.String()})
 _MAX_ROWS_LISTED = 5
+_HASH_SEED = 20261202
 
 
 # ---------------------------------------------------------------- the result
@@ -160,8 +162,12 @@ def load_record_set(
     `plausible`: how far from arrival an event may be before it is reported (default: 7 days
     after, court events excepted, and 24 hours before)."""
     files = find_tables(source)
-    detentions_raw = _read_table(files["detentions"], "detentions", None if batch is None else batch.detentions)
-    events_raw = _read_table(files["events"], "events", None if batch is None else batch.events)
+    # polars lets go of the interpreter while it works: the two files are read at once, on two
+    # cores. A problem with detentions is still reported before one with events.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        reading_events = pool.submit(_read_table, files["events"], "events", None if batch is None else batch.events)
+        detentions_raw = _read_table(files["detentions"], "detentions", None if batch is None else batch.detentions)
+        events_raw = reading_events.result()
     for raw in (detentions_raw, events_raw):
         dated = [spec.name for spec in TABLES[raw.table] if spec.kind in ("date", "datetime")]
         check_slash_order(raw.frame, dated, raw.path, ROW, date_order)
@@ -192,11 +198,22 @@ def _load(
     date_order: DateOrder,
     plausible: Plausibility | None,
 ) -> RecordSet:
-    detentions, detention_dq, rejected_ids = _check_detentions(detentions_raw, date_order)
-    events, event_dq = _check_events(events_raw, detentions[_ID], rejected_ids, date_order)
+    # The events' own columns are parsed while detentions are checked (two cores); only then
+    # are events matched to the records loaded.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        parsing_events = pool.submit(_parse_events, events_raw.frame, date_order)
+        detentions, detention_dq, rejected_ids = _check_detentions(detentions_raw, date_order)
+        events_parsed = parsing_events.result()
+    events, event_dq, record = _check_events(events_raw, events_parsed, detentions[_ID], rejected_ids)
     # Times far outside any detention (a typing error in a year or a month) are reported, not
     # turned into breaches: custody.read.plausible.
-    events, implausible_dq = implausible_events(detentions, events, events_raw.path, plausible or Plausibility())
+    events, implausible_dq = implausible_events(
+        detentions,
+        events,
+        events_raw.path,
+        plausible or Plausibility(),
+        arrival=detentions["arrival_time"].gather(record),
+    )
 
     data_quality = sort_data_quality(
         pl.concat(
@@ -543,10 +560,23 @@ def _empty(path: Path) -> InputError:
 def _read_parquet(path: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     if path.stat().st_size == 0:
         raise _empty(path)
+    fix = "check the file is complete, or export it again"
     try:
-        frame = pl.read_parquet(path)
+        scan = pl.scan_parquet(path)
+        names = scan.collect_schema().names()
+        if any(clean_name(name).lower() == ROW for name in names):
+            frame = pl.read_parquet(path)  # refused below, once read, as any other file
+        else:
+            # Row numbers added as the file is read: every column then comes in the same
+            # chunks (the file's row groups), which a select or a filter would otherwise
+            # first copy into line, the row numbers' single chunk against the others' many.
+            numbered = scan.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64)).collect()
+            _check_reserved(numbered.drop(ROW), path)
+            return numbered, None
+    except InputError:
+        raise
     except Exception as error:  # polars and arrow raise several kinds for a damaged file
-        raise _not_readable(path, "parquet", error, "check the file is complete, or export it again") from error
+        raise _not_readable(path, "parquet", error, fix) from error
     _check_reserved(frame, path)
     return _with_row_numbers(frame, 1), None
 
@@ -740,8 +770,17 @@ def _clean_values(frame: pl.DataFrame, table: str) -> pl.DataFrame:
         if frame[name].dtype == pl.String and (name not in specs or specs[name].kind == "string")
     ]
     # Rewrite only the columns that need it: on a clean extract of millions of rows, copying
-    # every id to trim nothing would be the loader's largest allocation.
-    untidy = [name for name in free_text if frame[name].str.contains(r"^\s|\s$|^$").any()]
+    # every id to trim nothing would be the loader's largest allocation. Which columns need it
+    # is asked of all of them at once (one parallel pass): a value trimming would shorten, or blank.
+    if not free_text:
+        return frame
+    needs_trim = frame.select(
+        ((pl.col(name).str.strip_chars().str.len_bytes() != pl.col(name).str.len_bytes()) | (pl.col(name) == ""))
+        .any()
+        .alias(name)
+        for name in free_text
+    )
+    untidy = [name for name in free_text if needs_trim[name].item()]
     if not untidy:
         return frame
     trimmed = pl.col(untidy).str.strip_chars()
@@ -935,6 +974,11 @@ def _row_list(rows: pl.Expr) -> pl.Expr:
     )
 
 
+def _id_hashes(ids: pl.Series) -> pl.Series:
+    """64-bit hashes of ids: equal ids have equal hashes (unequal ids almost never do)."""
+    return ids.hash(_HASH_SEED)
+
+
 def _duplicate_rows(raw: pl.DataFrame, path: Path) -> tuple[pl.Series, pl.DataFrame]:
     """Rows rejected because their custody_record_id is repeated, and their data-quality rows.
 
@@ -943,6 +987,10 @@ def _duplicate_rows(raw: pl.DataFrame, path: Path) -> tuple[pl.Series, pl.DataFr
     is right, nor which of them the events belong to.
     """
     ids = raw[_ID]
+    # Equal ids have equal hashes, so ids whose 64-bit hashes all differ all differ: on a clean
+    # extract that settles it several times faster than comparing the text.
+    if not _id_hashes(ids.drop_nulls()).is_duplicated().any():
+        return pl.repeat(False, raw.height, eager=True), _empty_dq()
     repeated = ids.is_not_null() & ids.is_duplicated()
     if not repeated.any():
         return pl.repeat(False, raw.height, eager=True), _empty_dq()
@@ -1040,8 +1088,9 @@ def _check_detentions(raw_table: _RawTable, date_order: DateOrder) -> tuple[pl.D
     )
 
     detentions = _output(raw, parsed, table, kept)
-    loaded = raw[_ID].is_in(detentions[_ID].implode())
-    rejected_ids = raw[_ID].filter(~kept & ~loaded).drop_nulls().unique()
+    # An id is rejected when none of its rows is used (an exact copy is dropped, its first row used).
+    candidates = raw[_ID].filter(~kept).drop_nulls().unique()
+    rejected_ids = candidates.filter(~candidates.is_in(detentions[_ID].implode())) if candidates.len() else candidates
     return detentions, pl.concat(dq_parts), rejected_ids
 
 
@@ -1052,13 +1101,69 @@ _EVENT_TYPES: tuple[str, ...] = _EVENT_SPECS["event_type"].enum_values
 _DETAIL_CODES: tuple[str, ...] = _EVENT_SPECS["detail"].enum_values
 
 
-def _allowed_pairs() -> pl.Series:
-    """Every (event_type, detail) pair the event vocabulary allows, as typed structs."""
-    rows = [(event_type, code) for event_type, codes in EVENT_DETAILS.items() for code in codes]
-    pairs = pl.DataFrame(
-        rows, schema={"event_type": pl.Enum(list(_EVENT_TYPES)), "detail": pl.Enum(list(_DETAIL_CODES))}, orient="row"
-    )
-    return pairs.select(pl.struct("event_type", "detail")).to_series()
+_ALLOWED_PAIRS = pl.Series(
+    [code in EVENT_DETAILS[event_type] for event_type in _EVENT_TYPES for code in _DETAIL_CODES], dtype=pl.Boolean
+)
+"""Whether the event vocabulary allows each (event_type, detail) pair, at position
+type * len(_DETAIL_CODES) + detail (the positions of both in their vocabularies)."""
+
+
+def _detail_allowed(event_type: pl.Series, detail: pl.Series) -> pl.Series:
+    """Whether each (event_type, detail) pair is allowed; False where either is null. Both are
+    the vocabularies' enums: the pair is looked up by their codes, not compared as text."""
+    position = event_type.to_physical().cast(pl.UInt32) * len(_DETAIL_CODES) + detail.to_physical().cast(pl.UInt32)
+    return _ALLOWED_PAIRS.gather(position).fill_null(False)
+
+
+@dataclass
+class _IdRuns:
+    """An id column as runs of equal values: each run's id, and each row's run."""
+
+    run_ids: pl.Series
+    run_of_row: pl.Series
+
+    @classmethod
+    def of(cls, ids: pl.Series) -> _IdRuns:
+        starts = ids.to_frame(_ID).select(pl.col(_ID).ne_missing(pl.col(_ID).shift(1)) | (pl.int_range(pl.len()) == 0))[
+            _ID
+        ]
+        return cls(run_ids=ids.filter(starts), run_of_row=starts.cum_sum().cast(pl.UInt32) - 1)
+
+
+@dataclass
+class _ParsedEvents:
+    """The events' columns parsed (`_parse_column`), and their custody_record_id as runs."""
+
+    columns: dict[str, pl.DataFrame]
+    id_runs: _IdRuns
+
+
+def _parse_events(raw: pl.DataFrame, date_order: DateOrder) -> _ParsedEvents:
+    columns = {name: _parse_column(raw[name], spec, date_order) for name, spec in _EVENT_SPECS.items()}
+    return _ParsedEvents(columns=columns, id_runs=_IdRuns.of(raw[_ID]))
+
+
+def _record_positions(runs: _IdRuns, record_ids: pl.Series) -> pl.Series:
+    """For each event's custody_record_id (as runs), the position of that id in `record_ids`
+    (distinct ids), else null.
+
+    An extract lists a record's events together, so each run of equal ids is looked up once
+    (events in any order are still matched, one lookup per run). Ids are matched by their
+    64-bit hashes (several times faster than by text), and every match is then confirmed on
+    the text; only if two records' ids share a hash, and an event has it, are the ids
+    themselves matched."""
+    run_ids = runs.run_ids
+    positions = pl.int_range(record_ids.len(), dtype=pl.UInt32, eager=True).alias("_position")
+    by_hash = pl.DataFrame([_id_hashes(record_ids).alias("_key"), positions])
+    per_run = _id_hashes(run_ids).to_frame("_key").join(by_hash, on="_key", how="left", maintain_order="left")
+    if per_run.height == run_ids.len():
+        candidate = per_run["_position"]
+        confirmed = record_ids.gather(candidate) == run_ids
+        per_run_position = pl.select(pl.when(confirmed).then(candidate)).to_series()
+    else:
+        by_text = pl.DataFrame([record_ids, positions])
+        per_run_position = run_ids.to_frame(_ID).join(by_text, on=_ID, how="left", maintain_order="left")["_position"]
+    return per_run_position.gather(runs.run_of_row)
 
 
 def _detail_hints() -> dict[str, str]:
@@ -1072,25 +1177,24 @@ def _detail_hints() -> dict[str, str]:
 
 
 def _check_events(
-    raw_table: _RawTable, loaded_ids: pl.Series, rejected_ids: pl.Series, date_order: DateOrder = "dmy"
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """-> (loaded events, data-quality rows). `note` is never validated nor copied."""
+    raw_table: _RawTable, events: _ParsedEvents, loaded_ids: pl.Series, rejected_ids: pl.Series
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
+    """-> (loaded events, data-quality rows, the position of each loaded event's record in
+    `loaded_ids`). `note` is never validated nor copied."""
     raw, path, table = raw_table.frame, raw_table.path, raw_table.table
-    parsed = {
-        "custody_record_id": _parse_column(raw[_ID], _EVENT_SPECS[_ID]),
-        "event_time": _parse_column(raw["event_time"], _EVENT_SPECS["event_time"], date_order),
-        "event_type": _parse_column(raw["event_type"], _EVENT_SPECS["event_type"]),
-        "detail": _parse_column(raw["detail"], _EVENT_SPECS["detail"]),
-        "note": _parse_column(raw["note"], _EVENT_SPECS["note"]),
-    }
+    parsed = dict(events.columns)
     event_type = parsed["event_type"]["value"]
     work = raw.with_columns(_type=event_type)
 
     ids = raw[_ID]
     missing_id = ids.is_null()
-    known = ids.is_in(loaded_ids.implode())
-    parent_rejected = ~missing_id & ~known & ids.is_in(rejected_ids.implode())
-    orphan = ~missing_id & ~known & ~parent_rejected
+    record = _record_positions(events.id_runs, loaded_ids)
+    unknown = ~missing_id & record.is_null()
+    parent_rejected = pl.repeat(False, raw.height, eager=True)
+    if rejected_ids.len() and unknown.any():
+        positions = unknown.arg_true()
+        parent_rejected = parent_rejected.scatter(positions, ids.gather(positions).is_in(rejected_ids.implode()))
+    orphan = unknown & ~parent_rejected
     # An event without a usable time or type cannot be placed on the record's timeline.
     no_time = parsed["event_time"]["value"].is_null()
     no_type = event_type.is_null()
@@ -1139,11 +1243,7 @@ def _check_events(
 
     # DATA-CONTRACT.md event vocabulary: each event type allows only its own detail codes.
     detail = parsed["detail"]
-    pair = pl.DataFrame({"event_type": event_type, "detail": detail["value"]}).select(pl.struct("event_type", "detail"))
-    allowed = (
-        pair.to_series().is_in(_allowed_pairs().implode()) & event_type.is_not_null() & detail["value"].is_not_null()
-    )
-    bad_detail = kept & ~_is_missing(detail) & ~allowed
+    bad_detail = kept & ~_is_missing(detail) & ~_detail_allowed(event_type, detail["value"])
     if bad_detail.any():
         subset = work.filter(bad_detail).with_columns(
             _hint=pl.col("_type").cast(pl.String).replace_strict(_detail_hints())
@@ -1162,5 +1262,5 @@ def _check_events(
         )
         parsed["detail"] = detail.with_columns(value=pl.when(bad_detail).then(None).otherwise(pl.col("value")))
 
-    events = _output(raw, parsed, table, kept)
-    return events, pl.concat(dq_parts)
+    loaded = _output(raw, parsed, table, kept)
+    return loaded, pl.concat(dq_parts), record if kept.all() else record.filter(kept)
