@@ -201,7 +201,7 @@ def _load(
     # The events' own columns are parsed while detentions are checked (two cores); only then
     # are events matched to the records loaded.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        parsing_events = pool.submit(_parse_events, events_raw.frame, date_order)
+        parsing_events = pool.submit(_parse_events, events_raw, date_order)
         detentions, detention_dq, rejected_ids = _check_detentions(detentions_raw, date_order)
         events_parsed = parsing_events.result()
     events, event_dq, record = _check_events(events_raw, events_parsed, detentions[_ID], rejected_ids)
@@ -341,6 +341,8 @@ class _RawTable:
     table: str
     frame: pl.DataFrame
     warnings: pl.DataFrame  # DATA_QUALITY_SCHEMA + _issue
+    id_runs: _IdRuns | None = None
+    """Events: custody_record_id as runs of equal ids, when found while cleaning."""
 
 
 def _read_table(path: Path, table: str, pieces: tuple[Path, ...] | None = None) -> _RawTable:
@@ -354,10 +356,11 @@ def _read_table(path: Path, table: str, pieces: tuple[Path, ...] | None = None) 
     formulas = _formulas(path, frame) if kind == "xlsx" and pieces is None else None
     if formulas is not None:
         frame = _without_formulas(frame, formulas)
-    frame = _clean_values(_normalise_columns(frame, path, table), table)
+    frame, id_runs = _cleaned(_normalise_columns(frame, path, table), table, id_runs=table == "events")
     # Rows without any value (blank lines, empty spreadsheet rows) hold no record: skip them.
     if frame[_ID].null_count():
         frame = frame.filter(pl.any_horizontal(pl.all().exclude(ROW).is_not_null()))
+        id_runs = None
     warnings = _empty_dq() if formulas is None else _formula_dq(frame, formulas, path, table)
     if lossy is not None:
         lossy = _clean_values(_normalise_columns(lossy, path, table), table)
@@ -373,7 +376,7 @@ def _read_table(path: Path, table: str, pieces: tuple[Path, ...] | None = None) 
                 action=WARNING,
                 issue="not_utf8",
             )
-    return _RawTable(path=path, table=table, frame=frame, warnings=warnings)
+    return _RawTable(path=path, table=table, frame=frame, warnings=warnings, id_runs=id_runs)
 
 
 _FORMULA_REASONS = {
@@ -756,6 +759,12 @@ def _clean_values(frame: pl.DataFrame, table: str) -> pl.DataFrame:
     parsers ignore surrounding white space and read blank as missing, which spares a
     pass over the largest columns.
     """
+    return _cleaned(frame, table)[0]
+
+
+def _cleaned(frame: pl.DataFrame, table: str, *, id_runs: bool = False) -> tuple[pl.DataFrame, _IdRuns | None]:
+    """`_clean_values`, and with `id_runs` the custody_record_id column as runs of equal ids
+    (`_IdRuns`, as cleaned), whose ids stand for the whole column when it is checked."""
     specs = {spec.name: spec for spec in TABLES[table]}
     as_read = [
         as_text(frame[spec.name])
@@ -772,19 +781,24 @@ def _clean_values(frame: pl.DataFrame, table: str) -> pl.DataFrame:
     # Rewrite only the columns that need it: on a clean extract of millions of rows, copying
     # every id to trim nothing would be the loader's largest allocation. Which columns need it
     # is asked of all of them at once (one parallel pass): a value trimming would shorten, or blank.
+    runs = _IdRuns.of(frame[_ID]) if id_runs and _ID in free_text else None
     if not free_text:
-        return frame
-    needs_trim = frame.select(
-        ((pl.col(name).str.strip_chars().str.len_bytes() != pl.col(name).str.len_bytes()) | (pl.col(name) == ""))
-        .any()
-        .alias(name)
-        for name in free_text
-    )
-    untidy = [name for name in free_text if needs_trim[name].item()]
+        return frame, runs
+
+    def needs_trim(values: pl.Expr) -> pl.Expr:
+        present = values.drop_nulls()
+        return ((present.str.strip_chars().str.len_bytes() != present.str.len_bytes()) | (present == "")).any()
+
+    # Each run of equal ids is one value to check: a million records' ids, not their events'.
+    checks = frame.select(needs_trim(pl.col(name)).alias(name) for name in free_text if runs is None or name != _ID)
+    untidy = [name for name in checks.columns if checks[name].item()]
+    if runs is not None and runs.run_ids.to_frame().select(needs_trim(pl.col(_ID))).item():
+        untidy.append(_ID)
+        runs = None  # the ids change: their runs are found again once they are clean
     if not untidy:
-        return frame
+        return frame, runs
     trimmed = pl.col(untidy).str.strip_chars()
-    return frame.with_columns(pl.when(trimmed.str.len_bytes() > 0).then(trimmed).name.keep())
+    return frame.with_columns(pl.when(trimmed.str.len_bytes() > 0).then(trimmed).name.keep()), runs
 
 
 # ---------------------------------------------------------------- parsing values
@@ -1138,9 +1152,10 @@ class _ParsedEvents:
     id_runs: _IdRuns
 
 
-def _parse_events(raw: pl.DataFrame, date_order: DateOrder) -> _ParsedEvents:
+def _parse_events(raw_table: _RawTable, date_order: DateOrder) -> _ParsedEvents:
+    raw = raw_table.frame
     columns = {name: _parse_column(raw[name], spec, date_order) for name, spec in _EVENT_SPECS.items()}
-    return _ParsedEvents(columns=columns, id_runs=_IdRuns.of(raw[_ID]))
+    return _ParsedEvents(columns=columns, id_runs=raw_table.id_runs or _IdRuns.of(raw[_ID]))
 
 
 def _record_positions(runs: _IdRuns, record_ids: pl.Series) -> pl.Series:
