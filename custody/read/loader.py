@@ -1150,12 +1150,19 @@ class _ParsedEvents:
 
     columns: dict[str, pl.DataFrame]
     id_runs: _IdRuns
+    detail_not_allowed: pl.Series
+    """A detail code given (usable or not) that the vocabulary does not allow for the event's type."""
 
 
 def _parse_events(raw_table: _RawTable, date_order: DateOrder) -> _ParsedEvents:
     raw = raw_table.frame
     columns = {name: _parse_column(raw[name], spec, date_order) for name, spec in _EVENT_SPECS.items()}
-    return _ParsedEvents(columns=columns, id_runs=raw_table.id_runs or _IdRuns.of(raw[_ID]))
+    # DATA-CONTRACT.md event vocabulary: each event type allows only its own detail codes.
+    detail = columns["detail"]
+    not_allowed = ~_is_missing(detail) & ~_detail_allowed(columns["event_type"]["value"], detail["value"])
+    return _ParsedEvents(
+        columns=columns, id_runs=raw_table.id_runs or _IdRuns.of(raw[_ID]), detail_not_allowed=not_allowed
+    )
 
 
 def _record_positions(runs: _IdRuns, record_ids: pl.Series) -> pl.Series:
@@ -1256,9 +1263,8 @@ def _check_events(
             )
         )
 
-    # DATA-CONTRACT.md event vocabulary: each event type allows only its own detail codes.
     detail = parsed["detail"]
-    bad_detail = kept & ~_is_missing(detail) & ~_detail_allowed(event_type, detail["value"])
+    bad_detail = kept & events.detail_not_allowed
     if bad_detail.any():
         subset = work.filter(bad_detail).with_columns(
             _hint=pl.col("_type").cast(pl.String).replace_strict(_detail_hints())
