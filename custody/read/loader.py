@@ -573,7 +573,11 @@ def _read_parquet(path: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
             # Row numbers added as the file is read: every column then comes in the same
             # chunks (the file's row groups), which a select or a filter would otherwise
             # first copy into line, the row numbers' single chunk against the others' many.
-            numbered = scan.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64)).collect()
+            numbered = (
+                scan.with_row_index(ROW, offset=1)
+                .with_columns(pl.col(ROW).cast(pl.Int64))
+                .collect(engine="streaming")  # row groups decoded and numbered on all cores
+            )
             _check_reserved(numbered.drop(ROW), path)
             return numbered, None
     except InputError:
