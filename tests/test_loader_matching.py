@@ -20,6 +20,14 @@ DETENTIONS = [
     ("R3", "P3", "2006-01-01", "warrant", "2019-07-03 09:00"),  # conflicting: R3 is rejected
     ("LONGER-4", "P4", "2006-01-01", "pace_arrest", "2019-07-04 09:00"),
 ]
+# The same records with one row per id: R3 is rejected for its missing person_id.
+ONE_ROW_EACH = [
+    GOOD,
+    ("R2", "P2", "2006-01-01", "pace_arrest", "2019-07-02 09:00"),
+    ("R3", None, "2006-01-01", "pace_arrest", "2019-07-03 09:00"),
+    ("LONGER-4", "P4", "2006-01-01", "pace_arrest", "2019-07-04 09:00"),
+]
+BOTH = pytest.mark.parametrize("detentions", [DETENTIONS, ONE_ROW_EACH], ids=["repeated ids", "one row per id"])
 # Events not grouped by record, one id padded with spaces, one missing, one in no record (R9),
 # and two of the rejected record R3.
 EVENTS = [
@@ -42,8 +50,11 @@ def _outcome(record_set: RecordSet) -> tuple[list[tuple[str, int]], list[tuple[i
     return events, rejected.rows()
 
 
-def test_events_in_any_order_are_matched_to_their_records(csv_record_set: RecordSetFactory) -> None:
-    record_set = load_record_set(csv_record_set(DETENTIONS, EVENTS))
+@BOTH
+def test_events_in_any_order_are_matched_to_their_records(
+    csv_record_set: RecordSetFactory, detentions: list[tuple[str | None, ...]]
+) -> None:
+    record_set = load_record_set(csv_record_set(detentions, EVENTS))
     events, rejected = _outcome(record_set)
 
     assert record_set.detentions["custody_record_id"].to_list() == ["R1", "R2", "LONGER-4"]
@@ -69,12 +80,16 @@ def _nine_as_one(ids: pl.Series) -> pl.Series:
 @pytest.mark.parametrize(
     "hashes", [_all_equal, _by_length, _nine_as_one], ids=["every id one hash", "hash by length", "R9 as R1"]
 )
+@BOTH
 def test_ids_sharing_a_hash_are_told_apart(
-    csv_record_set: RecordSetFactory, monkeypatch: pytest.MonkeyPatch, hashes: Callable[[pl.Series], pl.Series]
+    csv_record_set: RecordSetFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    hashes: Callable[[pl.Series], pl.Series],
+    detentions: list[tuple[str | None, ...]],
 ) -> None:
-    expected = load_record_set(csv_record_set(DETENTIONS, EVENTS, folder="expected"))
+    expected = load_record_set(csv_record_set(detentions, EVENTS, folder="expected"))
     monkeypatch.setattr(loader, "_id_hashes", hashes)
-    record_set = load_record_set(csv_record_set(DETENTIONS, EVENTS, folder="colliding"))
+    record_set = load_record_set(csv_record_set(detentions, EVENTS, folder="colliding"))
 
     assert record_set.detentions.equals(expected.detentions)
     assert record_set.events.equals(expected.events)

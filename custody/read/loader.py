@@ -198,13 +198,15 @@ def _load(
     date_order: DateOrder,
     plausible: Plausibility | None,
 ) -> RecordSet:
-    # The events' own columns are parsed while detentions are checked (two cores); only then
-    # are events matched to the records loaded.
+    # The events' own columns are parsed (on a second core) while events are matched to the
+    # detentions rows and those are checked.
     with ThreadPoolExecutor(max_workers=1) as pool:
         parsing_events = pool.submit(_parse_events, events_raw, date_order)
-        detentions, detention_dq, rejected_ids = _check_detentions(detentions_raw, date_order)
+        id_runs = events_raw.id_runs or _IdRuns.of(events_raw.frame[_ID])
+        rows = _match_rows(id_runs, detentions_raw.frame[_ID])
+        detentions, detention_dq, records = _check_detentions(detentions_raw, date_order)
         events_parsed = parsing_events.result()
-    events, event_dq, record = _check_events(events_raw, events_parsed, detentions[_ID], rejected_ids)
+    events, event_dq, record = _check_events(events_raw, events_parsed, _record_of_events(id_runs, rows, records))
     # Times far outside any detention (a typing error in a year or a month) are reported, not
     # turned into breaches: custody.read.plausible.
     events, implausible_dq = implausible_events(
@@ -1044,8 +1046,22 @@ def _duplicate_rows(raw: pl.DataFrame, path: Path) -> tuple[pl.Series, pl.DataFr
     return raw[ROW].is_in(rejected_rows.implode()), dq
 
 
-def _check_detentions(raw_table: _RawTable, date_order: DateOrder) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
-    """-> (loaded detentions, data-quality rows, ids none of whose rows could be used)."""
+@dataclass
+class _CheckedRecords:
+    """Which detentions rows were loaded, for matching events to them."""
+
+    ids: pl.Series
+    """The loaded records' custody_record_id, in order."""
+    kept: pl.Series
+    """Per row read: loaded or not."""
+    rejected_ids: pl.Series
+    """Ids none of whose rows could be used."""
+
+
+def _check_detentions(
+    raw_table: _RawTable, date_order: DateOrder
+) -> tuple[pl.DataFrame, pl.DataFrame, _CheckedRecords]:
+    """-> (loaded detentions, data-quality rows, which rows and ids were loaded)."""
     raw, path, table = raw_table.frame, raw_table.path, raw_table.table
     specs = {spec.name: spec for spec in TABLES[table]}
     parsed = {name: _parse_column(raw[name], spec, date_order) for name, spec in specs.items()}
@@ -1109,7 +1125,7 @@ def _check_detentions(raw_table: _RawTable, date_order: DateOrder) -> tuple[pl.D
     # An id is rejected when none of its rows is used (an exact copy is dropped, its first row used).
     candidates = raw[_ID].filter(~kept).drop_nulls().unique()
     rejected_ids = candidates.filter(~candidates.is_in(detentions[_ID].implode())) if candidates.len() else candidates
-    return detentions, pl.concat(dq_parts), rejected_ids
+    return detentions, pl.concat(dq_parts), _CheckedRecords(ids=detentions[_ID], kept=kept, rejected_ids=rejected_ids)
 
 
 # ---------------------------------------------------------------- events
@@ -1150,10 +1166,9 @@ class _IdRuns:
 
 @dataclass
 class _ParsedEvents:
-    """The events' columns parsed (`_parse_column`), and their custody_record_id as runs."""
+    """The events' columns parsed (`_parse_column`)."""
 
     columns: dict[str, pl.DataFrame]
-    id_runs: _IdRuns
     detail_not_allowed: pl.Series
     """A detail code given (usable or not) that the vocabulary does not allow for the event's type."""
 
@@ -1164,20 +1179,61 @@ def _parse_events(raw_table: _RawTable, date_order: DateOrder) -> _ParsedEvents:
     # DATA-CONTRACT.md event vocabulary: each event type allows only its own detail codes.
     detail = columns["detail"]
     not_allowed = ~_is_missing(detail) & ~_detail_allowed(columns["event_type"]["value"], detail["value"])
-    return _ParsedEvents(
-        columns=columns, id_runs=raw_table.id_runs or _IdRuns.of(raw[_ID]), detail_not_allowed=not_allowed
-    )
+    return _ParsedEvents(columns=columns, detail_not_allowed=not_allowed)
 
 
-def _record_positions(runs: _IdRuns, record_ids: pl.Series) -> pl.Series:
-    """For each event's custody_record_id (as runs), the position of that id in `record_ids`
-    (distinct ids), else null.
+def _match_rows(runs: _IdRuns, ids: pl.Series) -> pl.Series | None:
+    """For each event's custody_record_id (as runs), the position of the one detentions row
+    (of `ids`, as read) holding it, else null; None if an event's id is on several rows.
 
     An extract lists a record's events together, so each run of equal ids is looked up once
     (events in any order are still matched, one lookup per run). Ids are matched by their
     64-bit hashes (several times faster than by text), and every match is then confirmed on
-    the text; only if two records' ids share a hash, and an event has it, are the ids
-    themselves matched."""
+    the text."""
+    run_ids = runs.run_ids
+    positions = pl.int_range(ids.len(), dtype=pl.UInt32, eager=True).alias("_position")
+    by_hash = pl.DataFrame([_id_hashes(ids).alias("_key"), positions]).filter(ids.is_not_null())
+    per_run = _id_hashes(run_ids).to_frame("_key").join(by_hash, on="_key", how="left", maintain_order="left")
+    if per_run.height != run_ids.len():
+        return None  # repeated ids (or ids sharing a hash): matched once detentions are checked
+    candidate = per_run["_position"]
+    confirmed = ids.gather(candidate) == run_ids
+    return pl.select(pl.when(confirmed).then(candidate)).to_series().gather(runs.run_of_row)
+
+
+@dataclass
+class _EventRecords:
+    """Each event's custody record: its position among the loaded detentions (null if none),
+    and whether its id was rejected in detentions (none of its rows loaded)."""
+
+    position: pl.Series
+    parent_rejected: pl.Series
+
+
+def _record_of_events(runs: _IdRuns, rows: pl.Series | None, records: _CheckedRecords) -> _EventRecords:
+    """Each event's record, from the detentions row matched to it (`_match_rows`) when there is
+    one row per id, else from the records loaded."""
+    if rows is not None:
+        # One row per id: a matched row not loaded is a rejected record.
+        if records.kept.all():
+            return _EventRecords(position=rows, parent_rejected=pl.repeat(False, rows.len(), eager=True))
+        loaded_position = pl.select(pl.when(records.kept).then(records.kept.cum_sum().cast(pl.UInt32) - 1)).to_series()
+        position = loaded_position.gather(rows)
+        return _EventRecords(position=position, parent_rejected=rows.is_not_null() & position.is_null())
+    position = _record_positions(runs, records.ids)
+    parent_rejected = pl.repeat(False, position.len(), eager=True)
+    unmatched = position.is_null()
+    if records.rejected_ids.len() and unmatched.any():
+        where = unmatched.arg_true()
+        ids = runs.run_ids.gather(runs.run_of_row.gather(where))
+        parent_rejected = parent_rejected.scatter(where, ids.is_in(records.rejected_ids.implode()).fill_null(False))
+    return _EventRecords(position=position, parent_rejected=parent_rejected)
+
+
+def _record_positions(runs: _IdRuns, record_ids: pl.Series) -> pl.Series:
+    """For each event's custody_record_id (as runs), the position of that id in `record_ids`
+    (distinct ids), else null: by hash, confirmed on the text, as `_match_rows`; only if two
+    records' ids share a hash, and an event has it, are the ids themselves matched."""
     run_ids = runs.run_ids
     positions = pl.int_range(record_ids.len(), dtype=pl.UInt32, eager=True).alias("_position")
     by_hash = pl.DataFrame([_id_hashes(record_ids).alias("_key"), positions])
@@ -1203,24 +1259,18 @@ def _detail_hints() -> dict[str, str]:
 
 
 def _check_events(
-    raw_table: _RawTable, events: _ParsedEvents, loaded_ids: pl.Series, rejected_ids: pl.Series
+    raw_table: _RawTable, events: _ParsedEvents, records: _EventRecords
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
-    """-> (loaded events, data-quality rows, the position of each loaded event's record in
-    `loaded_ids`). `note` is never validated nor copied."""
+    """-> (loaded events, data-quality rows, the position of each loaded event's record among
+    the loaded detentions). `note` is never validated nor copied."""
     raw, path, table = raw_table.frame, raw_table.path, raw_table.table
     parsed = dict(events.columns)
     event_type = parsed["event_type"]["value"]
     work = raw.with_columns(_type=event_type)
 
-    ids = raw[_ID]
-    missing_id = ids.is_null()
-    record = _record_positions(events.id_runs, loaded_ids)
-    unknown = ~missing_id & record.is_null()
-    parent_rejected = pl.repeat(False, raw.height, eager=True)
-    if rejected_ids.len() and unknown.any():
-        positions = unknown.arg_true()
-        parent_rejected = parent_rejected.scatter(positions, ids.gather(positions).is_in(rejected_ids.implode()))
-    orphan = unknown & ~parent_rejected
+    record, parent_rejected = records.position, records.parent_rejected
+    missing_id = raw[_ID].is_null()
+    orphan = ~missing_id & record.is_null() & ~parent_rejected
     # An event without a usable time or type cannot be placed on the record's timeline.
     no_time = parsed["event_time"]["value"].is_null()
     no_type = event_type.is_null()
