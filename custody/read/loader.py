@@ -5,7 +5,9 @@
 
 A record set is two tables, `detentions` and `events`, each a CSV, Parquet,
 NDJSON/JSONL or XLSX file (DATA-CONTRACT.md). Reading is one vectorised pass per
-table; nothing here runs Python per row.
+table; nothing here runs Python per row. polars works outside the interpreter lock, so the
+two tables are read, and the events' columns parsed while detentions are checked, on two
+threads.
 
 What happens to a problem (the `action` column of `data_quality`):
 
@@ -1158,9 +1160,8 @@ class _IdRuns:
 
     @classmethod
     def of(cls, ids: pl.Series) -> _IdRuns:
-        starts = ids.to_frame(_ID).select(pl.col(_ID).ne_missing(pl.col(_ID).shift(1)) | (pl.int_range(pl.len()) == 0))[
-            _ID
-        ]
+        starts_run = pl.col(_ID).ne_missing(pl.col(_ID).shift(1)) | (pl.int_range(pl.len()) == 0)
+        starts = ids.to_frame(_ID).select(starts_run).to_series()
         return cls(run_ids=ids.filter(starts), run_of_row=starts.cum_sum().cast(pl.UInt32) - 1)
 
 
@@ -1189,7 +1190,7 @@ def _match_rows(runs: _IdRuns, ids: pl.Series) -> pl.Series | None:
     An extract lists a record's events together, so each run of equal ids is looked up once
     (events in any order are still matched, one lookup per run). Ids are matched by their
     64-bit hashes (several times faster than by text), and every match is then confirmed on
-    the text."""
+    the text. None too if ids of several rows share a hash that an event's id has."""
     run_ids = runs.run_ids
     positions = pl.int_range(ids.len(), dtype=pl.UInt32, eager=True).alias("_position")
     by_hash = pl.DataFrame([_id_hashes(ids).alias("_key"), positions]).filter(ids.is_not_null())

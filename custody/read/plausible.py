@@ -95,7 +95,7 @@ def implausible_events(
         # name any type).
         positions = late.arg_true()
         types = events["event_type"].gather(positions).cast(pl.String)
-        late = late.scatter(positions, ~types.is_in(sorted(plausible.not_bounded_after)).fill_null(False))
+        late = late.scatter(positions, (~types.is_in(sorted(plausible.not_bounded_after))).fill_null(False))
     early = (after < -plausible.max_before_arrival).fill_null(False)
     rejected = late | early
     if not rejected.any():
