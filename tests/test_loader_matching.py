@@ -1,9 +1,12 @@
 """Events are matched to their custody records by id, whatever the order of the events and
-even when two different ids share a hash (the loader matches by 64-bit hash, then by text)."""
+even when two different ids share a hash (the loader matches by 64-bit hash, then by text);
+and Parquet files load alike however many row groups they were written in."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -95,3 +98,45 @@ def test_ids_sharing_a_hash_are_told_apart(
     assert record_set.events.equals(expected.events)
     assert record_set.data_quality.drop("file").equals(expected.data_quality.drop("file"))
     assert record_set.taint().equals(expected.taint())
+
+
+def test_parquet_of_many_row_groups_loads_as_one_of_few(tmp_path: Path) -> None:
+    """A Parquet file written in many small row groups (an export streamed out in pieces)
+    loads exactly as the same rows in one row group, problems included (implausible times
+    both ways, an orphan): polars 2.1 can panic on the many-chunk tables such a file reads as."""
+    detentions = pl.DataFrame(
+        {
+            "custody_record_id": [f"R{n}" for n in range(40)],
+            "person_id": [f"P{n}" for n in range(40)],
+            "detention_power": ["pace_arrest"] * 40,
+            "arrival_time": [dt.datetime(2019, 7, 1, 12, tzinfo=dt.UTC) + dt.timedelta(hours=n) for n in range(40)],
+        }
+    )
+    events = pl.DataFrame(
+        {
+            "custody_record_id": [f"R{n // 3}" for n in range(120)] + ["R99"],
+            "event_time": [dt.datetime(2019, 7, 1, 13, tzinfo=dt.UTC) + dt.timedelta(hours=n // 3) for n in range(120)]
+            + [dt.datetime(2019, 7, 1, 13, tzinfo=dt.UTC)],
+            "event_type": ["review"] * 121,
+            "detail": ["pre_charge"] * 121,
+            "note": [None] * 121,
+        }
+    ).with_columns(  # one review a month late and one three days early: implausible
+        event_time=pl.when(pl.int_range(pl.len()) == 50)
+        .then(pl.col("event_time") + dt.timedelta(days=30))
+        .when(pl.int_range(pl.len()) == 70)
+        .then(pl.col("event_time") - dt.timedelta(days=3))
+        .otherwise(pl.col("event_time"))
+    )
+    loaded = {}
+    for name, row_group_size in (("one", None), ("many", 4)):
+        folder = tmp_path / name
+        folder.mkdir()
+        detentions.write_parquet(folder / "detentions.parquet", row_group_size=row_group_size)
+        events.write_parquet(folder / "events.parquet", row_group_size=row_group_size)
+        loaded[name] = load_record_set(folder)
+
+    assert loaded["many"].events.equals(loaded["one"].events)
+    assert loaded["many"].detentions.equals(loaded["one"].detentions)
+    assert loaded["many"].data_quality.equals(loaded["one"].data_quality)
+    assert loaded["many"].data_quality["row"].to_list() == [51, 71, 121]

@@ -574,13 +574,14 @@ def _read_parquet(path: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
         if any(clean_name(name).lower() == ROW for name in names):
             frame = pl.read_parquet(path)  # refused below, once read, as any other file
         else:
-            # Row numbers added as the file is read: every column then comes in the same
-            # chunks (the file's row groups), which a select or a filter would otherwise
-            # first copy into line, the row numbers' single chunk against the others' many.
+            # Row groups decoded and numbered on all cores, then made one chunk per column:
+            # a select or a filter would otherwise copy mismatched chunks into line again and
+            # again, and polars 2.1 can panic on some many-chunk frames (as _read_pieces).
             numbered = (
                 scan.with_row_index(ROW, offset=1)
                 .with_columns(pl.col(ROW).cast(pl.Int64))
-                .collect(engine="streaming")  # row groups decoded and numbered on all cores
+                .collect(engine="streaming")
+                .rechunk()
             )
             _check_reserved(numbered.drop(ROW), path)
             return numbered, None
