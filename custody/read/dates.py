@@ -27,6 +27,8 @@ def check_slash_order(frame: pl.DataFrame, columns: list[str], path: Path, row: 
     for column in columns:
         if column not in frame.columns or frame.schema[column] != pl.String:
             continue
+        if not frame[column].str.contains("/", literal=True).any():
+            continue  # no slash dates (ISO dates): nothing to tell apart, and no pattern to run
         parts = frame.select(
             pl.col(row),
             pl.col(column).str.extract(_SLASH, 1).cast(pl.Int32, strict=False).alias("first"),

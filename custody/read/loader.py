@@ -5,7 +5,9 @@
 
 A record set is two tables, `detentions` and `events`, each a CSV, Parquet,
 NDJSON/JSONL or XLSX file (DATA-CONTRACT.md). Reading is one vectorised pass per
-table; nothing here runs Python per row.
+table; nothing here runs Python per row. polars works outside the interpreter lock, so the
+two tables are read, and the events' columns parsed while detentions are checked, on two
+threads.
 
 What happens to a problem (the `action` column of `data_quality`):
 
@@ -34,6 +36,7 @@ import json
 import re
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +100,7 @@ ISSUE_LABELS: dict[str, str] = {
 _ID = "custody_record_id"
 _DQ_WORK_SCHEMA = pl.Schema({**dict(DATA_QUALITY_SCHEMA.items()), "_issue": pl.String()})
 _MAX_ROWS_LISTED = 5
+_HASH_SEED = 20261202
 
 
 # ---------------------------------------------------------------- the result
@@ -160,8 +164,12 @@ def load_record_set(
     `plausible`: how far from arrival an event may be before it is reported (default: 7 days
     after, court events excepted, and 24 hours before)."""
     files = find_tables(source)
-    detentions_raw = _read_table(files["detentions"], "detentions", None if batch is None else batch.detentions)
-    events_raw = _read_table(files["events"], "events", None if batch is None else batch.events)
+    # polars lets go of the interpreter while it works: the two files are read at once, on two
+    # cores. A problem with detentions is still reported before one with events.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        reading_events = pool.submit(_read_table, files["events"], "events", None if batch is None else batch.events)
+        detentions_raw = _read_table(files["detentions"], "detentions", None if batch is None else batch.detentions)
+        events_raw = reading_events.result()
     for raw in (detentions_raw, events_raw):
         dated = [spec.name for spec in TABLES[raw.table] if spec.kind in ("date", "datetime")]
         check_slash_order(raw.frame, dated, raw.path, ROW, date_order)
@@ -192,11 +200,24 @@ def _load(
     date_order: DateOrder,
     plausible: Plausibility | None,
 ) -> RecordSet:
-    detentions, detention_dq, rejected_ids = _check_detentions(detentions_raw, date_order)
-    events, event_dq = _check_events(events_raw, detentions[_ID], rejected_ids, date_order)
+    # The events' own columns are parsed (on a second core) while events are matched to the
+    # detentions rows and those are checked.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        parsing_events = pool.submit(_parse_events, events_raw, date_order)
+        id_runs = events_raw.id_runs or _IdRuns.of(events_raw.frame[_ID])
+        rows = _match_rows(id_runs, detentions_raw.frame[_ID])
+        detentions, detention_dq, records = _check_detentions(detentions_raw, date_order)
+        events_parsed = parsing_events.result()
+    events, event_dq, record = _check_events(events_raw, events_parsed, _record_of_events(id_runs, rows, records))
     # Times far outside any detention (a typing error in a year or a month) are reported, not
     # turned into breaches: custody.read.plausible.
-    events, implausible_dq = implausible_events(detentions, events, events_raw.path, plausible or Plausibility())
+    events, implausible_dq = implausible_events(
+        detentions,
+        events,
+        events_raw.path,
+        plausible or Plausibility(),
+        arrival=detentions["arrival_time"].gather(record),
+    )
 
     data_quality = sort_data_quality(
         pl.concat(
@@ -324,6 +345,8 @@ class _RawTable:
     table: str
     frame: pl.DataFrame
     warnings: pl.DataFrame  # DATA_QUALITY_SCHEMA + _issue
+    id_runs: _IdRuns | None = None
+    """Events: custody_record_id as runs of equal ids, when found while cleaning."""
 
 
 def _read_table(path: Path, table: str, pieces: tuple[Path, ...] | None = None) -> _RawTable:
@@ -337,10 +360,11 @@ def _read_table(path: Path, table: str, pieces: tuple[Path, ...] | None = None) 
     formulas = _formulas(path, frame) if kind == "xlsx" and pieces is None else None
     if formulas is not None:
         frame = _without_formulas(frame, formulas)
-    frame = _clean_values(_normalise_columns(frame, path, table), table)
+    frame, id_runs = _cleaned(_normalise_columns(frame, path, table), table, id_runs=table == "events")
     # Rows without any value (blank lines, empty spreadsheet rows) hold no record: skip them.
     if frame[_ID].null_count():
         frame = frame.filter(pl.any_horizontal(pl.all().exclude(ROW).is_not_null()))
+        id_runs = None
     warnings = _empty_dq() if formulas is None else _formula_dq(frame, formulas, path, table)
     if lossy is not None:
         lossy = _clean_values(_normalise_columns(lossy, path, table), table)
@@ -356,7 +380,7 @@ def _read_table(path: Path, table: str, pieces: tuple[Path, ...] | None = None) 
                 action=WARNING,
                 issue="not_utf8",
             )
-    return _RawTable(path=path, table=table, frame=frame, warnings=warnings)
+    return _RawTable(path=path, table=table, frame=frame, warnings=warnings, id_runs=id_runs)
 
 
 _FORMULA_REASONS = {
@@ -543,10 +567,28 @@ def _empty(path: Path) -> InputError:
 def _read_parquet(path: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     if path.stat().st_size == 0:
         raise _empty(path)
+    fix = "check the file is complete, or export it again"
     try:
-        frame = pl.read_parquet(path)
+        scan = pl.scan_parquet(path)
+        names = scan.collect_schema().names()
+        if any(clean_name(name).lower() == ROW for name in names):
+            frame = pl.read_parquet(path)  # refused below, once read, as any other file
+        else:
+            # Row groups decoded and numbered on all cores, then made one chunk per column:
+            # a select or a filter would otherwise copy mismatched chunks into line again and
+            # again, and polars 2.1 can panic on some many-chunk frames (as _read_pieces).
+            numbered = (
+                scan.with_row_index(ROW, offset=1)
+                .with_columns(pl.col(ROW).cast(pl.Int64))
+                .collect(engine="streaming")
+                .rechunk()
+            )
+            _check_reserved(numbered.drop(ROW), path)
+            return numbered, None
+    except InputError:
+        raise
     except Exception as error:  # polars and arrow raise several kinds for a damaged file
-        raise _not_readable(path, "parquet", error, "check the file is complete, or export it again") from error
+        raise _not_readable(path, "parquet", error, fix) from error
     _check_reserved(frame, path)
     return _with_row_numbers(frame, 1), None
 
@@ -726,6 +768,12 @@ def _clean_values(frame: pl.DataFrame, table: str) -> pl.DataFrame:
     parsers ignore surrounding white space and read blank as missing, which spares a
     pass over the largest columns.
     """
+    return _cleaned(frame, table)[0]
+
+
+def _cleaned(frame: pl.DataFrame, table: str, *, id_runs: bool = False) -> tuple[pl.DataFrame, _IdRuns | None]:
+    """`_clean_values`, and with `id_runs` the custody_record_id column as runs of equal ids
+    (`_IdRuns`, as cleaned), whose ids stand for the whole column when it is checked."""
     specs = {spec.name: spec for spec in TABLES[table]}
     as_read = [
         as_text(frame[spec.name])
@@ -740,12 +788,26 @@ def _clean_values(frame: pl.DataFrame, table: str) -> pl.DataFrame:
         if frame[name].dtype == pl.String and (name not in specs or specs[name].kind == "string")
     ]
     # Rewrite only the columns that need it: on a clean extract of millions of rows, copying
-    # every id to trim nothing would be the loader's largest allocation.
-    untidy = [name for name in free_text if frame[name].str.contains(r"^\s|\s$|^$").any()]
+    # every id to trim nothing would be the loader's largest allocation. Which columns need it
+    # is asked of all of them at once (one parallel pass): a value trimming would shorten, or blank.
+    runs = _IdRuns.of(frame[_ID]) if id_runs and _ID in free_text else None
+    if not free_text:
+        return frame, runs
+
+    def needs_trim(values: pl.Expr) -> pl.Expr:
+        present = values.drop_nulls()
+        return ((present.str.strip_chars().str.len_bytes() != present.str.len_bytes()) | (present == "")).any()
+
+    # Each run of equal ids is one value to check: a million records' ids, not their events'.
+    checks = frame.select(needs_trim(pl.col(name)).alias(name) for name in free_text if runs is None or name != _ID)
+    untidy = [name for name in checks.columns if checks[name].item()]
+    if runs is not None and runs.run_ids.to_frame().select(needs_trim(pl.col(_ID))).item():
+        untidy.append(_ID)
+        runs = None  # the ids change: their runs are found again once they are clean
     if not untidy:
-        return frame
+        return frame, runs
     trimmed = pl.col(untidy).str.strip_chars()
-    return frame.with_columns(pl.when(trimmed.str.len_bytes() > 0).then(trimmed).name.keep())
+    return frame.with_columns(pl.when(trimmed.str.len_bytes() > 0).then(trimmed).name.keep()), runs
 
 
 # ---------------------------------------------------------------- parsing values
@@ -935,6 +997,11 @@ def _row_list(rows: pl.Expr) -> pl.Expr:
     )
 
 
+def _id_hashes(ids: pl.Series) -> pl.Series:
+    """64-bit hashes of ids: equal ids have equal hashes (unequal ids almost never do)."""
+    return ids.hash(_HASH_SEED)
+
+
 def _duplicate_rows(raw: pl.DataFrame, path: Path) -> tuple[pl.Series, pl.DataFrame]:
     """Rows rejected because their custody_record_id is repeated, and their data-quality rows.
 
@@ -943,6 +1010,10 @@ def _duplicate_rows(raw: pl.DataFrame, path: Path) -> tuple[pl.Series, pl.DataFr
     is right, nor which of them the events belong to.
     """
     ids = raw[_ID]
+    # Equal ids have equal hashes, so ids whose 64-bit hashes all differ all differ: on a clean
+    # extract that settles it several times faster than comparing the text.
+    if not _id_hashes(ids.drop_nulls()).is_duplicated().any():
+        return pl.repeat(False, raw.height, eager=True), _empty_dq()
     repeated = ids.is_not_null() & ids.is_duplicated()
     if not repeated.any():
         return pl.repeat(False, raw.height, eager=True), _empty_dq()
@@ -978,8 +1049,22 @@ def _duplicate_rows(raw: pl.DataFrame, path: Path) -> tuple[pl.Series, pl.DataFr
     return raw[ROW].is_in(rejected_rows.implode()), dq
 
 
-def _check_detentions(raw_table: _RawTable, date_order: DateOrder) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
-    """-> (loaded detentions, data-quality rows, ids none of whose rows could be used)."""
+@dataclass
+class _CheckedRecords:
+    """Which detentions rows were loaded, for matching events to them."""
+
+    ids: pl.Series
+    """The loaded records' custody_record_id, in order."""
+    kept: pl.Series
+    """Per row read: loaded or not."""
+    rejected_ids: pl.Series
+    """Ids none of whose rows could be used."""
+
+
+def _check_detentions(
+    raw_table: _RawTable, date_order: DateOrder
+) -> tuple[pl.DataFrame, pl.DataFrame, _CheckedRecords]:
+    """-> (loaded detentions, data-quality rows, which rows and ids were loaded)."""
     raw, path, table = raw_table.frame, raw_table.path, raw_table.table
     specs = {spec.name: spec for spec in TABLES[table]}
     parsed = {name: _parse_column(raw[name], spec, date_order) for name, spec in specs.items()}
@@ -1040,9 +1125,10 @@ def _check_detentions(raw_table: _RawTable, date_order: DateOrder) -> tuple[pl.D
     )
 
     detentions = _output(raw, parsed, table, kept)
-    loaded = raw[_ID].is_in(detentions[_ID].implode())
-    rejected_ids = raw[_ID].filter(~kept & ~loaded).drop_nulls().unique()
-    return detentions, pl.concat(dq_parts), rejected_ids
+    # An id is rejected when none of its rows is used (an exact copy is dropped, its first row used).
+    candidates = raw[_ID].filter(~kept).drop_nulls().unique()
+    rejected_ids = candidates.filter(~candidates.is_in(detentions[_ID].implode())) if candidates.len() else candidates
+    return detentions, pl.concat(dq_parts), _CheckedRecords(ids=detentions[_ID], kept=kept, rejected_ids=rejected_ids)
 
 
 # ---------------------------------------------------------------- events
@@ -1052,13 +1138,116 @@ _EVENT_TYPES: tuple[str, ...] = _EVENT_SPECS["event_type"].enum_values
 _DETAIL_CODES: tuple[str, ...] = _EVENT_SPECS["detail"].enum_values
 
 
-def _allowed_pairs() -> pl.Series:
-    """Every (event_type, detail) pair the event vocabulary allows, as typed structs."""
-    rows = [(event_type, code) for event_type, codes in EVENT_DETAILS.items() for code in codes]
-    pairs = pl.DataFrame(
-        rows, schema={"event_type": pl.Enum(list(_EVENT_TYPES)), "detail": pl.Enum(list(_DETAIL_CODES))}, orient="row"
-    )
-    return pairs.select(pl.struct("event_type", "detail")).to_series()
+_ALLOWED_PAIRS = pl.Series(
+    [code in EVENT_DETAILS[event_type] for event_type in _EVENT_TYPES for code in _DETAIL_CODES], dtype=pl.Boolean
+)
+"""Whether the event vocabulary allows each (event_type, detail) pair, at position
+type * len(_DETAIL_CODES) + detail (the positions of both in their vocabularies)."""
+
+
+def _detail_allowed(event_type: pl.Series, detail: pl.Series) -> pl.Series:
+    """Whether each (event_type, detail) pair is allowed; False where either is null. Both are
+    the vocabularies' enums: the pair is looked up by their codes, not compared as text."""
+    position = event_type.to_physical().cast(pl.UInt32) * len(_DETAIL_CODES) + detail.to_physical().cast(pl.UInt32)
+    return _ALLOWED_PAIRS.gather(position).fill_null(False)
+
+
+@dataclass
+class _IdRuns:
+    """An id column as runs of equal values: each run's id, and each row's run."""
+
+    run_ids: pl.Series
+    run_of_row: pl.Series
+
+    @classmethod
+    def of(cls, ids: pl.Series) -> _IdRuns:
+        starts_run = pl.col(_ID).ne_missing(pl.col(_ID).shift(1)) | (pl.int_range(pl.len()) == 0)
+        starts = ids.to_frame(_ID).select(starts_run).to_series()
+        return cls(run_ids=ids.filter(starts), run_of_row=starts.cum_sum().cast(pl.UInt32) - 1)
+
+
+@dataclass
+class _ParsedEvents:
+    """The events' columns parsed (`_parse_column`)."""
+
+    columns: dict[str, pl.DataFrame]
+    detail_not_allowed: pl.Series
+    """A detail code given (usable or not) that the vocabulary does not allow for the event's type."""
+
+
+def _parse_events(raw_table: _RawTable, date_order: DateOrder) -> _ParsedEvents:
+    raw = raw_table.frame
+    columns = {name: _parse_column(raw[name], spec, date_order) for name, spec in _EVENT_SPECS.items()}
+    # DATA-CONTRACT.md event vocabulary: each event type allows only its own detail codes.
+    detail = columns["detail"]
+    not_allowed = ~_is_missing(detail) & ~_detail_allowed(columns["event_type"]["value"], detail["value"])
+    return _ParsedEvents(columns=columns, detail_not_allowed=not_allowed)
+
+
+def _match_rows(runs: _IdRuns, ids: pl.Series) -> pl.Series | None:
+    """For each event's custody_record_id (as runs), the position of the one detentions row
+    (of `ids`, as read) holding it, else null; None if an event's id is on several rows.
+
+    An extract lists a record's events together, so each run of equal ids is looked up once
+    (events in any order are still matched, one lookup per run). Ids are matched by their
+    64-bit hashes (several times faster than by text), and every match is then confirmed on
+    the text. None too if ids of several rows share a hash that an event's id has."""
+    run_ids = runs.run_ids
+    positions = pl.int_range(ids.len(), dtype=pl.UInt32, eager=True).alias("_position")
+    by_hash = pl.DataFrame([_id_hashes(ids).alias("_key"), positions]).filter(ids.is_not_null())
+    per_run = _id_hashes(run_ids).to_frame("_key").join(by_hash, on="_key", how="left", maintain_order="left")
+    if per_run.height != run_ids.len():
+        return None  # repeated ids (or ids sharing a hash): matched once detentions are checked
+    candidate = per_run["_position"]
+    confirmed = ids.gather(candidate) == run_ids
+    return pl.select(pl.when(confirmed).then(candidate)).to_series().gather(runs.run_of_row)
+
+
+@dataclass
+class _EventRecords:
+    """Each event's custody record: its position among the loaded detentions (null if none),
+    and whether its id was rejected in detentions (none of its rows loaded)."""
+
+    position: pl.Series
+    parent_rejected: pl.Series
+
+
+def _record_of_events(runs: _IdRuns, rows: pl.Series | None, records: _CheckedRecords) -> _EventRecords:
+    """Each event's record, from the detentions row matched to it (`_match_rows`) when there is
+    one row per id, else from the records loaded."""
+    if rows is not None:
+        # One row per id: a matched row not loaded is a rejected record.
+        if records.kept.all():
+            return _EventRecords(position=rows, parent_rejected=pl.repeat(False, rows.len(), eager=True))
+        loaded_position = pl.select(pl.when(records.kept).then(records.kept.cum_sum().cast(pl.UInt32) - 1)).to_series()
+        position = loaded_position.gather(rows)
+        return _EventRecords(position=position, parent_rejected=rows.is_not_null() & position.is_null())
+    position = _record_positions(runs, records.ids)
+    parent_rejected = pl.repeat(False, position.len(), eager=True)
+    unmatched = position.is_null()
+    if records.rejected_ids.len() and unmatched.any():
+        where = unmatched.arg_true()
+        ids = runs.run_ids.gather(runs.run_of_row.gather(where))
+        parent_rejected = parent_rejected.scatter(where, ids.is_in(records.rejected_ids.implode()).fill_null(False))
+    return _EventRecords(position=position, parent_rejected=parent_rejected)
+
+
+def _record_positions(runs: _IdRuns, record_ids: pl.Series) -> pl.Series:
+    """For each event's custody_record_id (as runs), the position of that id in `record_ids`
+    (distinct ids), else null: by hash, confirmed on the text, as `_match_rows`; only if two
+    records' ids share a hash, and an event has it, are the ids themselves matched."""
+    run_ids = runs.run_ids
+    positions = pl.int_range(record_ids.len(), dtype=pl.UInt32, eager=True).alias("_position")
+    by_hash = pl.DataFrame([_id_hashes(record_ids).alias("_key"), positions])
+    per_run = _id_hashes(run_ids).to_frame("_key").join(by_hash, on="_key", how="left", maintain_order="left")
+    if per_run.height == run_ids.len():
+        candidate = per_run["_position"]
+        confirmed = record_ids.gather(candidate) == run_ids
+        per_run_position = pl.select(pl.when(confirmed).then(candidate)).to_series()
+    else:
+        by_text = pl.DataFrame([record_ids, positions])
+        per_run_position = run_ids.to_frame(_ID).join(by_text, on=_ID, how="left", maintain_order="left")["_position"]
+    return per_run_position.gather(runs.run_of_row)
 
 
 def _detail_hints() -> dict[str, str]:
@@ -1072,25 +1261,18 @@ def _detail_hints() -> dict[str, str]:
 
 
 def _check_events(
-    raw_table: _RawTable, loaded_ids: pl.Series, rejected_ids: pl.Series, date_order: DateOrder = "dmy"
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """-> (loaded events, data-quality rows). `note` is never validated nor copied."""
+    raw_table: _RawTable, events: _ParsedEvents, records: _EventRecords
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
+    """-> (loaded events, data-quality rows, the position of each loaded event's record among
+    the loaded detentions). `note` is never validated nor copied."""
     raw, path, table = raw_table.frame, raw_table.path, raw_table.table
-    parsed = {
-        "custody_record_id": _parse_column(raw[_ID], _EVENT_SPECS[_ID]),
-        "event_time": _parse_column(raw["event_time"], _EVENT_SPECS["event_time"], date_order),
-        "event_type": _parse_column(raw["event_type"], _EVENT_SPECS["event_type"]),
-        "detail": _parse_column(raw["detail"], _EVENT_SPECS["detail"]),
-        "note": _parse_column(raw["note"], _EVENT_SPECS["note"]),
-    }
+    parsed = dict(events.columns)
     event_type = parsed["event_type"]["value"]
     work = raw.with_columns(_type=event_type)
 
-    ids = raw[_ID]
-    missing_id = ids.is_null()
-    known = ids.is_in(loaded_ids.implode())
-    parent_rejected = ~missing_id & ~known & ids.is_in(rejected_ids.implode())
-    orphan = ~missing_id & ~known & ~parent_rejected
+    record, parent_rejected = records.position, records.parent_rejected
+    missing_id = raw[_ID].is_null()
+    orphan = ~missing_id & record.is_null() & ~parent_rejected
     # An event without a usable time or type cannot be placed on the record's timeline.
     no_time = parsed["event_time"]["value"].is_null()
     no_type = event_type.is_null()
@@ -1137,13 +1319,8 @@ def _check_events(
             )
         )
 
-    # DATA-CONTRACT.md event vocabulary: each event type allows only its own detail codes.
     detail = parsed["detail"]
-    pair = pl.DataFrame({"event_type": event_type, "detail": detail["value"]}).select(pl.struct("event_type", "detail"))
-    allowed = (
-        pair.to_series().is_in(_allowed_pairs().implode()) & event_type.is_not_null() & detail["value"].is_not_null()
-    )
-    bad_detail = kept & ~_is_missing(detail) & ~allowed
+    bad_detail = kept & events.detail_not_allowed
     if bad_detail.any():
         subset = work.filter(bad_detail).with_columns(
             _hint=pl.col("_type").cast(pl.String).replace_strict(_detail_hints())
@@ -1162,5 +1339,5 @@ def _check_events(
         )
         parsed["detail"] = detail.with_columns(value=pl.when(bad_detail).then(None).otherwise(pl.col("value")))
 
-    events = _output(raw, parsed, table, kept)
-    return events, pl.concat(dq_parts)
+    loaded = _output(raw, parsed, table, kept)
+    return loaded, pl.concat(dq_parts), record if kept.all() else record.filter(kept)

@@ -64,18 +64,38 @@ def _limit(span: dt.timedelta) -> str:
 
 
 def implausible_events(
-    detentions: pl.DataFrame, events: pl.DataFrame, path: Path, plausible: Plausibility
+    detentions: pl.DataFrame,
+    events: pl.DataFrame,
+    path: Path,
+    plausible: Plausibility,
+    *,
+    arrival: pl.Series | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(events kept, data-quality rows of the events rejected as implausible)."""
+    """(events kept, data-quality rows of the events rejected as implausible).
+
+    `arrival`: each event's record's arrival_time, in the order of `events`, when the caller
+    has already matched events to records; else each is looked up by custody_record_id."""
     if events.is_empty():
         return events, pl.DataFrame(schema=_WORK_SCHEMA)
-    arrival = detentions.select("custody_record_id", pl.col("arrival_time").alias("_arrival"))
-    delta = events.select("custody_record_id", "event_time").join(
-        arrival, on="custody_record_id", how="left", maintain_order="left"
-    )
-    after = delta["event_time"] - delta["_arrival"]
-    bounded = ~events["event_type"].cast(pl.String).is_in(sorted(plausible.not_bounded_after))
-    late = (bounded & (after > plausible.max_after_arrival)).fill_null(False)
+    if arrival is None:
+        arrival = (
+            events.select("custody_record_id")
+            .join(
+                detentions.select("custody_record_id", "arrival_time"),
+                on="custody_record_id",
+                how="left",
+                maintain_order="left",
+            )
+            .get_column("arrival_time")
+        )
+    after = events["event_time"] - arrival
+    late = (after > plausible.max_after_arrival).fill_null(False)
+    if late.any():
+        # Only the events late enough to matter are asked their type (as text: a profile may
+        # name any type).
+        positions = late.arg_true()
+        types = events["event_type"].gather(positions).cast(pl.String)
+        late = late.scatter(positions, (~types.is_in(sorted(plausible.not_bounded_after))).fill_null(False))
     early = (after < -plausible.max_before_arrival).fill_null(False)
     rejected = late | early
     if not rejected.any():
