@@ -9,8 +9,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from custody.contract import DETENTION_COLUMNS, EVENT_DETAILS
@@ -66,15 +69,18 @@ def _located_events(
     order holds) and, where they must be by record, re-sorted by one integer key, stably; a
     sort on several columns costs several times as much.
     """
-    frame = events.lazy().select("custody_record_id", "event_time", "event_type", "detail", "note").collect()
+    columns = ["custody_record_id", "event_time", "event_type", "detail", *(["note"] if with_notes else [])]
+    frame = events.lazy().select(columns).collect()
+    if frame["event_type"].dtype != _EVENT_TYPES:
+        # A type outside the vocabulary has no facts of its own (it still counts as an event).
+        frame = frame.with_columns(pl.col("event_type").cast(pl.String).cast(_EVENT_TYPES, strict=False))
+    frame = frame.with_columns(_type=pl.col("event_type").to_physical().cast(pl.UInt32))
+    if types is not None:
+        frame = frame.filter(pl.col("_type").is_in([_TYPE_CODE[t] for t in sorted(types)]))
     rows = _record_rows(frame["custody_record_id"], positions)
     if rows is None:  # each event once per record of its id, as a join gives
         frame = frame.join(positions, on="custody_record_id", how="inner")
         rows = frame["_rec"]
-    event_type = frame["event_type"]
-    if event_type.dtype != _EVENT_TYPES:
-        # A type outside the vocabulary has no facts of its own (it still counts as an event).
-        event_type = event_type.cast(pl.String).cast(_EVENT_TYPES, strict=False)
     detail = frame["detail"]
     if not isinstance(detail.dtype, pl.Enum):  # codes for the details as given
         detail = detail.cast(pl.String)
@@ -85,14 +91,11 @@ def _located_events(
             frame["event_time"],
             detail.alias("detail"),
             *([frame["note"]] if with_notes else []),
-            event_type.to_physical().cast(pl.UInt32).alias("_type"),
+            frame["_type"],
             detail.to_physical().cast(pl.UInt32).alias("_detail"),
         ]
     )
-    keep = pl.col("_rec").is_not_null()
-    if types is not None:
-        keep = keep & pl.col("_type").is_in([_TYPE_CODE[t] for t in sorted(types)])
-    return located.filter(keep).sort("event_time", nulls_last=True, maintain_order=True)
+    return located.filter(pl.col("_rec").is_not_null()).sort("event_time", nulls_last=True, maintain_order=True)
 
 
 def _detail_codes(located: pl.DataFrame) -> dict[str | None, int]:
@@ -100,37 +103,6 @@ def _detail_codes(located: pl.DataFrame) -> dict[str | None, int]:
     detail = located.schema["detail"]
     values: list[str] = detail.categories.to_list() if isinstance(detail, pl.Enum) else []
     return {**{value: code for code, value in enumerate(values)}, None: len(values)}
-
-
-def _by_key(frame: pl.DataFrame, key: pl.Expr, bound: int) -> pl.DataFrame:
-    """`frame` (in time order) stably sorted by `key` (an integer below `bound`): by key, then time."""
-    dtype = pl.UInt32 if bound < 2**32 else pl.UInt64
-    return frame.with_columns(_key=key.cast(dtype)).sort("_key", maintain_order=True)
-
-
-def _runs(ordered: pl.DataFrame) -> pl.DataFrame:
-    """Per value of `_key` in `ordered` (sorted by `_key`, then time with nulls last): the
-    `_group`, `_rec` and `_row` of its first row, first and last instant (the last is null if
-    any is null, as sorted), and count."""
-    index = pl.int_range(pl.len(), dtype=pl.Int64)
-    key = pl.col("_key")
-    starts = ordered.with_columns(_at=index).filter(key.ne_missing(key.shift(1)))
-    ends = ordered.with_columns(_at=index).filter(key.ne_missing(key.shift(-1)))
-    return starts.select(
-        "_group",
-        "_rec",
-        pl.col("event_time").alias("first"),
-        ends["event_time"].alias("last"),
-        (ends["_at"] - pl.col("_at") + 1).alias("n"),
-        "_row",
-    )
-
-
-def _group(runs: pl.DataFrame, group: int) -> pl.DataFrame:
-    """The runs of one `_group` (runs are sorted by group)."""
-    groups = runs["_group"]
-    low = groups.search_sorted(group, "left")
-    return runs.slice(low, groups.search_sorted(group, "right") - low)
 
 
 _EVENT_TYPE_OF: dict[str, str] = {
@@ -142,15 +114,54 @@ _EVENT_TYPE_OF: dict[str, str] = {
 """Each fact made from events by type (and detail): the event type it is made from."""
 
 
+class _Runs:
+    """Per record (`length` rows), of a set of events in time order: how many, and the values
+    of `located` at the first and the last of them (null: none). Each is computed when asked."""
+
+    def __init__(self, rows: npt.NDArray[np.int64], records: npt.NDArray[np.int64], length: int) -> None:
+        """`rows`: the events' positions in `located`, ascending (so in time order);
+        `records`: the record each belongs to."""
+        self.rows, self.records, self.length = rows, records, length
+
+    @cached_property
+    def count(self) -> npt.NDArray[np.int64]:
+        return np.bincount(self.records, minlength=self.length).astype(np.int64)
+
+    def at(self, values: pl.Series, which: Literal["first", "last"], name: str, dtype: pl.DataType) -> pl.Series:
+        """`values` (a column of `located`, with one null row appended) at each record's first
+        or last event."""
+        missing = values.len() - 1  # the appended null
+        if which == "first":
+            position = np.full(self.length, missing, dtype=np.int64)
+            np.minimum.at(position, self.records, self.rows)
+        else:
+            position = np.where(self.count > 0, -1, missing)
+            np.maximum.at(position, self.records, self.rows)
+        return values.gather(pl.Series(position)).cast(dtype).alias(name)
+
+
+def _slices(codes: npt.NDArray[np.integer[Any]], rows: npt.NDArray[np.int64]) -> dict[int, npt.NDArray[np.int64]]:
+    """`rows` grouped by their `codes`, each group still in the order of `rows` (a stable
+    counting sort: a radix sort on small integer codes, no comparison of times)."""
+    order = np.argsort(codes, kind="stable")
+    ordered_codes = codes[order]
+    present = np.unique(ordered_codes)
+    starts = np.searchsorted(ordered_codes, present, side="left")
+    ends = np.searchsorted(ordered_codes, present, side="right")
+    return {int(c): rows[order[lo:hi]] for c, lo, hi in zip(present, starts, ends, strict=True)}
+
+
 def _event_facts(located: pl.DataFrame, length: int, wanted: set[str]) -> list[pl.Series]:
     """Per-record event facts, computed only for the names in `wanted`, from `located` (in time
     order, see `_located_events`; `_rec` is the row a fact belongs to, below `length`).
 
-    Events are cut into runs per (record, type) and per (record, type, detail), and each
-    wanted fact is scattered into place by record position.
+    The events are grouped by type (and by type and detail) with a counting sort that keeps
+    their time order; within a group, each record's count and its first and last event come
+    from one pass each over the group (no sort by record, no join), and every wanted fact is
+    read off those positions.
     """
     columns: list[pl.Series] = []
-    records = located["_rec"].to_numpy()
+    records = located["_rec"].to_numpy().astype(np.int64)
     if "event_count" in wanted:
         counts = np.bincount(records, minlength=length)
         columns.append(pl.Series("event_count", counts, dtype=pl.Int64))
@@ -162,70 +173,62 @@ def _event_facts(located: pl.DataFrame, length: int, wanted: set[str]) -> list[p
         latest_at = pl.Series("last_event_at", latest, dtype=pl.Int64)
         latest_at = latest_at.set(latest_at == np.iinfo(np.int64).min, None)
         columns.append(latest_at.cast(_INSTANT))
-    # Only the events of the types whose facts are wanted: sorting fewer rows is most of the cost.
-    types = sorted({t for name, t in _EVENT_TYPE_OF.items() if name in wanted})
-    of_types = located.select(
-        "_rec", "_type", "_detail", "event_time", pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row")
-    ).filter(pl.col("_type").is_in([_TYPE_CODE[t] for t in types]))
-    # By (type, record, time): each type's runs are one slice, in record order.
-    by_type = _runs(
-        _by_key(of_types, pl.col("_type") * length + pl.col("_rec"), len(EVENT_DETAILS) * length).with_columns(
-            _group=pl.col("_type")
-        )
-    )
-    detail_types = [
-        t
-        for t, details in EVENT_DETAILS.items()
-        if any(f"{t}_{code}_{end}" in wanted for code in (*details, NO_DETAIL) for end in ("at", "last_at", "count"))
-    ]
+    types = {t for name, t in _EVENT_TYPE_OF.items() if name in wanted}
+    if not types:
+        return columns
+    # An event of a type outside the vocabulary has a code of its own (it has no facts).
+    type_codes = located["_type"].fill_null(len(EVENT_DETAILS)).to_numpy().astype(np.uint8)
+    by_type = _slices(type_codes, np.arange(located.height, dtype=np.int64))
     codes = _detail_codes(located)
-    # By (type, detail, record, time): each (type, detail)'s runs are one slice.
-    with_detail = of_types.filter(pl.col("_type").is_in([_TYPE_CODE[t] for t in detail_types]))
-    group_of_detail = pl.col("_type") * len(codes) + pl.col("_detail").fill_null(codes[None])
-    by_detail = _runs(
-        _by_key(
-            with_detail.with_columns(_group=group_of_detail),
-            pl.col("_group").cast(pl.UInt64) * length + pl.col("_rec"),
-            len(EVENT_DETAILS) * len(codes) * length,
-        )
-    )
+    detail_codes = located["_detail"].fill_null(codes[None]).to_numpy()
+    detail_codes = detail_codes.astype(np.uint8 if len(codes) <= 256 else np.uint32)
+    padded: dict[str, pl.Series] = {}
+
+    def column(name: str) -> pl.Series:
+        """A column of `located` read at a record's first or last event, with a null row
+        appended for "no event"."""
+        if name not in padded:
+            padded[name] = located[name].extend_constant(None, 1)
+        return padded[name]
+
+    none = np.zeros(0, dtype=np.int64)
     for event_type, details in EVENT_DETAILS.items():
         if event_type not in types:
             continue
-        of_type = _group(by_type, _TYPE_CODE[event_type])
-        for suffix, field, dtype in (
-            ("at", "first", _INSTANT),
-            ("last_at", "last", _INSTANT),
-            ("count", "n", pl.Int64()),
-        ):
-            name = f"{event_type}_{suffix}"
-            if name in wanted:
-                columns.append(_scatter(length, name, dtype, of_type["_rec"], of_type[field]))
-        # The detail (and note) of the type's first event, from the events in time order.
-        first_rows = of_type["_row"]
+        rows = by_type.get(_TYPE_CODE[event_type], none)
+        of_type = _Runs(rows, records[rows], length)
+        if f"{event_type}_at" in wanted:
+            columns.append(of_type.at(column("event_time"), "first", f"{event_type}_at", _INSTANT))
+        if f"{event_type}_last_at" in wanted:
+            # Events with no time come last: a record with one has no known last event.
+            columns.append(of_type.at(column("event_time"), "last", f"{event_type}_last_at", _INSTANT))
+        if f"{event_type}_count" in wanted:
+            columns.append(pl.Series(f"{event_type}_count", of_type.count, dtype=pl.Int64))
         if f"{event_type}_detail" in wanted:
-            detail = located["detail"].gather(first_rows).cast(pl.String)
-            columns.append(_scatter(length, f"{event_type}_detail", pl.String(), of_type["_rec"], detail))
+            columns.append(of_type.at(column("detail"), "first", f"{event_type}_detail", pl.String()))
         if event_type == "certificate" and "certificate_note" in wanted:
-            note = located["note"].gather(first_rows)
-            columns.append(_scatter(length, "certificate_note", pl.String(), of_type["_rec"], note))
-        for code in (*details, NO_DETAIL) if details else ():
+            columns.append(of_type.at(column("note"), "first", "certificate_note", pl.String()))
+        detail_names = [
+            f"{event_type}_{code}_{end}" for code in (*details, NO_DETAIL) for end in ("at", "last_at", "count")
+        ]
+        if not details or not wanted.intersection(detail_names):
+            continue
+        by_detail = _slices(detail_codes[rows], rows)
+        for code in (*details, NO_DETAIL):
             count_name, at_name = f"{event_type}_{code}_count", f"{event_type}_{code}_at"
             last_name = f"{event_type}_{code}_last_at"
             if count_name not in wanted and at_name not in wanted and last_name not in wanted:
                 continue
             # An event whose detail is missing, or was unusable, has no detail code.
             detail_code = codes.get(None if code == NO_DETAIL else code)
-            if detail_code is None:
-                with_code = by_detail.clear()
-            else:
-                with_code = _group(by_detail, _TYPE_CODE[event_type] * len(codes) + detail_code)
+            with_code = by_detail.get(detail_code, none) if detail_code is not None else none
+            runs = _Runs(with_code, records[with_code], length)
             if count_name in wanted:
-                columns.append(_scatter(length, count_name, pl.Int64(), with_code["_rec"], with_code["n"]))
+                columns.append(pl.Series(count_name, runs.count, dtype=pl.Int64))
             if at_name in wanted:
-                columns.append(_scatter(length, at_name, _INSTANT, with_code["_rec"], with_code["first"]))
+                columns.append(runs.at(column("event_time"), "first", at_name, _INSTANT))
             if last_name in wanted:
-                columns.append(_scatter(length, last_name, _INSTANT, with_code["_rec"], with_code["last"]))
+                columns.append(runs.at(column("event_time"), "last", last_name, _INSTANT))
     return columns
 
 
@@ -710,7 +713,9 @@ def build_fact_tables(
     tainted = [source for source in INPUTS if taint_column(source) in wanted]
     flags = [taint_column(source) for source in tainted]
     if flags:
-        facts = facts.join(_taint_flags(taint, tainted), on="custody_record_id", how="left", maintain_order="left")
+        # Placed at each tainted record's row: few records are tainted, so no join over them all.
+        rows = _taint_flags(taint, tainted).join(positions, on="custody_record_id", how="inner")
+        facts = facts.with_columns(_scatter(length, flag, pl.Boolean(), rows["_rec"], rows[flag]) for flag in flags)
     count_columns = [n for n in facts.columns if (n.endswith("_count") and n in specs) or n == "reviews_held"]
     derived = {
         "dob_is_29_february": (pl.col("date_of_birth").dt.month() == 2) & (pl.col("date_of_birth").dt.day() == 29),
