@@ -62,12 +62,14 @@ def _located_events(
     events: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame, types: set[str] | None, with_notes: bool
 ) -> pl.DataFrame:
     """The events of the loaded records (of `types` only, unless None), each with its record's
-    row `_rec` and its type's and detail's codes (`_type`, `_detail`), in time order: events
-    with no time last, and events at the same instant in the order they were read.
+    row `_rec` and its type's and detail's codes (`_type`, `_detail`), each record's events in
+    time order: events with no time last, and events at the same instant in the order they
+    were read. Either as read (when an export lists each record's events together in time
+    order) or all in time order.
 
     Every event fact is taken from this one order: a fact's events are filtered out of it (the
-    order holds) and, where they must be by record, re-sorted by one integer key, stably; a
-    sort on several columns costs several times as much.
+    order holds within each record), and re-sorted by record alone where they must be, stably;
+    a sort on several columns costs several times as much.
     """
     columns = ["custody_record_id", "event_time", "event_type", "detail", *(["note"] if with_notes else [])]
     frame = events.lazy().select(columns).collect()
@@ -95,7 +97,24 @@ def _located_events(
             detail.to_physical().cast(pl.UInt32).alias("_detail"),
         ]
     )
-    return located.filter(pl.col("_rec").is_not_null()).sort("event_time", nulls_last=True, maintain_order=True)
+    located = located.filter(pl.col("_rec").is_not_null())
+    if _by_record_in_time_order(located):
+        return located  # as an export lists them: nothing to sort
+    return located.sort("event_time", nulls_last=True, maintain_order=True)
+
+
+def _by_record_in_time_order(located: pl.DataFrame) -> bool:
+    """Whether each record's events are listed together, in time order (events with no time
+    last), as an export usually lists them: `located`'s order is then already one that every
+    event fact reads (each record's events in time order, equal times in the order read)."""
+    record, time = pl.col("_rec"), pl.col("event_time")
+    same_record = record.eq_missing(record.shift(1))
+    out_of_order = same_record & ((time < time.shift(1)) | (time.is_not_null() & time.shift(1).is_null()))
+    found = located.select(
+        out_of_order.any().alias("out_of_order"),
+        record.filter(~same_record).is_duplicated().any().alias("split"),
+    )
+    return not (found["out_of_order"][0] or found["split"][0])
 
 
 def _detail_codes(located: pl.DataFrame) -> dict[str | None, int]:
