@@ -81,7 +81,7 @@ def _located_events(
         frame = frame.filter(pl.col("_type").is_in([_TYPE_CODE[t] for t in sorted(types)]))
     rows = _record_rows(frame["custody_record_id"], positions)
     if rows is None:  # each event once per record of its id, as a join gives
-        frame = frame.join(positions, on="custody_record_id", how="inner")
+        frame = frame.join(positions, on="custody_record_id", how="inner", maintain_order="left_right")
         rows = frame["_rec"]
     detail = frame["detail"]
     if not isinstance(detail.dtype, pl.Enum):  # codes for the details as given
