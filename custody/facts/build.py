@@ -28,7 +28,7 @@ from custody.facts.specs import (
     taint_column,
     taint_columns,
 )
-from custody.facts.time import age_years
+from custody.facts.time import age_on, local_date
 from custody.read.taint import INPUTS, UNKNOWN_EVENT, Input, event_input
 
 
@@ -738,8 +738,11 @@ def build_fact_tables(
     count_columns = [n for n in facts.columns if (n.endswith("_count") and n in specs) or n == "reviews_held"]
     derived = {
         "dob_is_29_february": (pl.col("date_of_birth").dt.month() == 2) & (pl.col("date_of_birth").dt.day() == 29),
-        "age_at_arrival": age_years(pl.col("date_of_birth"), pl.col("arrival_at"), settings.leap_day_birthday),
+        # On the UK date of arrival, converted once (`age_years` of the arrival instant).
+        "age_at_arrival": age_on(pl.col("date_of_birth"), pl.col("_arrival_day"), settings.leap_day_birthday),
     }
+    if "age_at_arrival" in wanted:
+        facts = facts.with_columns(_arrival_day=local_date(pl.col("arrival_at")))
     facts = facts.with_columns(
         *(pl.col(name).fill_null(0) for name in count_columns),
         *(pl.col(flag).fill_null(False) for flag in flags),
