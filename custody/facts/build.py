@@ -9,7 +9,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Literal
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from custody.contract import DETENTION_COLUMNS, EVENT_DETAILS
@@ -24,7 +28,7 @@ from custody.facts.specs import (
     taint_column,
     taint_columns,
 )
-from custody.facts.time import age_years
+from custody.facts.time import age_on, local_date
 from custody.read.taint import INPUTS, UNKNOWN_EVENT, Input, event_input
 
 
@@ -34,29 +38,90 @@ def _scatter(length: int, name: str, dtype: pl.DataType, at: pl.Series, values: 
     return column.scatter(at, values.cast(dtype)) if at.len() else column
 
 
-def _runs(located: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """Per value of `keys`: first and last instant, count, and the detail and note of the first.
+_INSTANT = pl.Datetime("us", "UTC")
+_EVENT_TYPES = pl.Enum(list(EVENT_DETAILS))
+_TYPE_CODE = {event_type: code for code, event_type in enumerate(EVENT_DETAILS)}
 
-    Sorting once by (keys, time) and cutting the sorted rows into runs is much faster than a
-    hash group-by when nearly every (record, type) pair is its own group.
+
+def _record_rows(event_record_ids: pl.Series, positions: pl.DataFrame) -> pl.Series | None:
+    """Each event's record row (`_rec`, null for an event of no loaded record); None if a
+    record id is loaded twice.
+
+    An export lists a record's events together, so the id is looked up once per run of equal
+    ids rather than once per event (the same answer, whatever the order of the events).
     """
-    values = [c for c in ("detail", "note") if c not in keys and c in located.columns]
-    ordered = located.select(*keys, "event_time", *values).sort(*keys, "event_time", nulls_last=True)
-    index = pl.int_range(pl.len(), dtype=pl.Int64)
+    run = event_record_ids.rle_id()
+    run_ids = pl.DataFrame({"custody_record_id": event_record_ids}).filter(run.ne_missing(run.shift(1)))
+    run_rows = run_ids.join(positions, on="custody_record_id", how="left", maintain_order="left")["_rec"]
+    if run_rows.len() != run_ids.height:
+        return None  # a record id loaded twice: no single row per id
+    return run_rows.gather(run).alias("_rec")
 
-    def edge(step: int) -> pl.Expr:
-        changed = pl.any_horizontal(pl.col(k).ne_missing(pl.col(k).shift(step)) for k in keys)
-        return changed | (index == (0 if step > 0 else pl.len() - 1))
 
-    starts = ordered.with_columns(_i=index).filter(edge(1))
-    ends = ordered.with_columns(_i=index).filter(edge(-1))
-    return starts.select(
-        *keys,
-        pl.col("event_time").alias("first"),
-        ends["event_time"].alias("last"),
-        (ends["_i"] - pl.col("_i") + 1).alias("n"),
-        *values,
+def _located_events(
+    events: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame, types: set[str] | None, with_notes: bool
+) -> pl.DataFrame:
+    """The events of the loaded records (of `types` only, unless None), each with its record's
+    row `_rec` and its type's and detail's codes (`_type`, `_detail`), each record's events in
+    time order: events with no time last, and events at the same instant in the order they
+    were read. Either as read (when an export lists each record's events together in time
+    order) or all in time order.
+
+    Every event fact is taken from this one order: a fact's events are filtered out of it (the
+    order holds within each record), and re-sorted by record alone where they must be, stably;
+    a sort on several columns costs several times as much.
+    """
+    columns = ["custody_record_id", "event_time", "event_type", "detail", *(["note"] if with_notes else [])]
+    frame = events.lazy().select(columns).collect()
+    if frame["event_type"].dtype != _EVENT_TYPES:
+        # A type outside the vocabulary has no facts of its own (it still counts as an event).
+        frame = frame.with_columns(pl.col("event_type").cast(pl.String).cast(_EVENT_TYPES, strict=False))
+    frame = frame.with_columns(_type=pl.col("event_type").to_physical().cast(pl.UInt32))
+    if types is not None:
+        frame = frame.filter(pl.col("_type").is_in([_TYPE_CODE[t] for t in sorted(types)]))
+    rows = _record_rows(frame["custody_record_id"], positions)
+    if rows is None:  # each event once per record of its id, as a join gives
+        frame = frame.join(positions, on="custody_record_id", how="inner", maintain_order="left_right")
+        rows = frame["_rec"]
+    detail = frame["detail"]
+    if not isinstance(detail.dtype, pl.Enum):  # codes for the details as given
+        detail = detail.cast(pl.String)
+        detail = detail.cast(pl.Enum(detail.drop_nulls().unique().sort()))
+    located = pl.DataFrame(
+        [
+            rows,
+            frame["event_time"],
+            detail.alias("detail"),
+            *([frame["note"]] if with_notes else []),
+            frame["_type"],
+            detail.to_physical().cast(pl.UInt32).alias("_detail"),
+        ]
     )
+    located = located.filter(pl.col("_rec").is_not_null())
+    if _by_record_in_time_order(located):
+        return located  # as an export lists them: nothing to sort
+    return located.sort("event_time", nulls_last=True, maintain_order=True)
+
+
+def _by_record_in_time_order(located: pl.DataFrame) -> bool:
+    """Whether each record's events are listed together, in time order (events with no time
+    last), as an export usually lists them: `located`'s order is then already one that every
+    event fact reads (each record's events in time order, equal times in the order read)."""
+    record, time = pl.col("_rec"), pl.col("event_time")
+    same_record = record.eq_missing(record.shift(1))
+    out_of_order = same_record & ((time < time.shift(1)) | (time.is_not_null() & time.shift(1).is_null()))
+    found = located.select(
+        out_of_order.any().alias("out_of_order"),
+        record.filter(~same_record).is_duplicated().any().alias("split"),
+    )
+    return not (found["out_of_order"][0] or found["split"][0])
+
+
+def _detail_codes(located: pl.DataFrame) -> dict[str | None, int]:
+    """Each detail value's code in `_detail`, and None (no detail code) -> its own code."""
+    detail = located.schema["detail"]
+    values: list[str] = detail.categories.to_list() if isinstance(detail, pl.Enum) else []
+    return {**{value: code for code, value in enumerate(values)}, None: len(values)}
 
 
 _EVENT_TYPE_OF: dict[str, str] = {
@@ -68,84 +133,166 @@ _EVENT_TYPE_OF: dict[str, str] = {
 """Each fact made from events by type (and detail): the event type it is made from."""
 
 
-def _event_facts(located: pl.DataFrame, length: int, wanted: set[str]) -> list[pl.Series]:
-    """Per-record event facts, computed only for the names in `wanted`.
+class _Runs:
+    """Per record (`length` rows), of a set of events in time order: how many, and the values
+    of `located` at the first and the last of them (null: none). Each is computed when asked."""
 
-    Events are cut into runs per (record, type) and per (record, type, detail), and each
-    wanted fact is scattered into place by record position.
+    def __init__(self, rows: npt.NDArray[np.int64], records: npt.NDArray[np.int64], length: int) -> None:
+        """`rows`: the events' positions in `located`, ascending (so in time order);
+        `records`: the record each belongs to."""
+        self.rows, self.records, self.length = rows, records, length
+
+    @cached_property
+    def count(self) -> npt.NDArray[np.int64]:
+        return np.bincount(self.records, minlength=self.length).astype(np.int64)
+
+    def at(self, values: pl.Series, which: Literal["first", "last"], name: str, dtype: pl.DataType) -> pl.Series:
+        """`values` (a column of `located`, with one null row appended) at each record's first
+        or last event."""
+        missing = values.len() - 1  # the appended null
+        if which == "first":
+            position = np.full(self.length, missing, dtype=np.int64)
+            np.minimum.at(position, self.records, self.rows)
+        else:
+            position = np.where(self.count > 0, -1, missing)
+            np.maximum.at(position, self.records, self.rows)
+        return values.gather(pl.Series(position)).cast(dtype).alias(name)
+
+
+def _slices(codes: npt.NDArray[np.integer[Any]], rows: npt.NDArray[np.int64]) -> dict[int, npt.NDArray[np.int64]]:
+    """`rows` grouped by their `codes`, each group still in the order of `rows` (a stable
+    counting sort: a radix sort on small integer codes, no comparison of times)."""
+    order = np.argsort(codes, kind="stable")
+    ordered_codes = codes[order]
+    present = np.unique(ordered_codes)
+    starts = np.searchsorted(ordered_codes, present, side="left")
+    ends = np.searchsorted(ordered_codes, present, side="right")
+    return {int(c): rows[order[lo:hi]] for c, lo, hi in zip(present, starts, ends, strict=True)}
+
+
+def _event_facts(located: pl.DataFrame, length: int, wanted: set[str]) -> list[pl.Series]:
+    """Per-record event facts, computed only for the names in `wanted`, from `located` (in time
+    order, see `_located_events`; `_rec` is the row a fact belongs to, below `length`).
+
+    The events are grouped by type (and by type and detail) with a counting sort that keeps
+    their time order; within a group, each record's count and its first and last event come
+    from one pass each over the group (no sort by record, no join), and every wanted fact is
+    read off those positions.
     """
-    instant = pl.Datetime("us", "UTC")
     columns: list[pl.Series] = []
+    records = located["_rec"].to_numpy().astype(np.int64)
     if "event_count" in wanted:
-        counts = located.group_by("_rec").len()
-        columns.append(_scatter(length, "event_count", pl.Int64(), counts["_rec"], counts["len"]))
+        counts = np.bincount(records, minlength=length)
+        columns.append(pl.Series("event_count", counts, dtype=pl.Int64))
     if "last_event_at" in wanted:
-        latest = located.group_by("_rec").agg(pl.col("event_time").max())
-        columns.append(_scatter(length, "last_event_at", instant, latest["_rec"], latest["event_time"]))
-    # Only the events of the types whose facts are wanted, and only the columns those facts
-    # read: sorting fewer, narrower rows is most of the cost.
-    types = sorted({t for name, t in _EVENT_TYPE_OF.items() if name in wanted})
-    by_type_columns = ["_rec", "event_type", "event_time"]
-    if any(f"{t}_detail" in wanted for t in types):
-        by_type_columns.append("detail")
-    if "certificate_note" in wanted:
-        by_type_columns.append("note")
-    of_types = located.filter(pl.col("event_type").cast(pl.String).is_in(types)).select(by_type_columns)
-    by_type = _runs(of_types, ["_rec", "event_type"]).partition_by("event_type", as_dict=True, include_key=False)
-    detail_types = [
-        t
-        for t, details in EVENT_DETAILS.items()
-        if any(f"{t}_{code}_{end}" in wanted for code in (*details, NO_DETAIL) for end in ("at", "last_at", "count"))
-    ]
-    with_detail = located.filter(pl.col("event_type").cast(pl.String).is_in(detail_types))
-    by_detail = _runs(
-        with_detail.select("_rec", "event_type", "detail", "event_time"), ["_rec", "event_type", "detail"]
-    ).partition_by("event_type", "detail", as_dict=True, include_key=False)
-    no_runs = pl.DataFrame(
-        schema={
-            "_rec": pl.UInt32,
-            "first": instant,
-            "last": instant,
-            "n": pl.Int64,
-            "detail": pl.String,
-            "note": pl.String,
-        }
-    )
+        timed = located["event_time"].cast(_INSTANT).is_not_null().to_numpy()
+        micros = located["event_time"].cast(_INSTANT).to_physical().to_numpy()
+        latest = np.full(length, np.iinfo(np.int64).min, dtype=np.int64)
+        np.maximum.at(latest, records[timed], micros[timed])
+        latest_at = pl.Series("last_event_at", latest, dtype=pl.Int64)
+        latest_at = latest_at.set(latest_at == np.iinfo(np.int64).min, None)
+        columns.append(latest_at.cast(_INSTANT))
+    types = {t for name, t in _EVENT_TYPE_OF.items() if name in wanted}
+    if not types:
+        return columns
+    # An event of a type outside the vocabulary has a code of its own (it has no facts).
+    type_codes = located["_type"].fill_null(len(EVENT_DETAILS)).to_numpy().astype(np.uint8)
+    by_type = _slices(type_codes, np.arange(located.height, dtype=np.int64))
+    codes = _detail_codes(located)
+    detail_codes = located["_detail"].fill_null(codes[None]).to_numpy()
+    detail_codes = detail_codes.astype(np.uint8 if len(codes) <= 256 else np.uint32)
+    padded: dict[str, pl.Series] = {}
+
+    def column(name: str) -> pl.Series:
+        """A column of `located` read at a record's first or last event, with a null row
+        appended for "no event"."""
+        if name not in padded:
+            padded[name] = located[name].extend_constant(None, 1)
+        return padded[name]
+
+    none = np.zeros(0, dtype=np.int64)
     for event_type, details in EVENT_DETAILS.items():
-        of_type = by_type.get((event_type,), no_runs)
-        for suffix, field, dtype in (
-            ("at", "first", instant),
-            ("last_at", "last", instant),
-            ("count", "n", pl.Int64()),
-        ):
-            name = f"{event_type}_{suffix}"
-            if name in wanted:
-                columns.append(_scatter(length, name, dtype, of_type["_rec"], of_type[field]))
+        if event_type not in types:
+            continue
+        rows = by_type.get(_TYPE_CODE[event_type], none)
+        of_type = _Runs(rows, records[rows], length)
+        if f"{event_type}_at" in wanted:
+            columns.append(of_type.at(column("event_time"), "first", f"{event_type}_at", _INSTANT))
+        if f"{event_type}_last_at" in wanted:
+            # Events with no time come last: a record with one has no known last event.
+            columns.append(of_type.at(column("event_time"), "last", f"{event_type}_last_at", _INSTANT))
+        if f"{event_type}_count" in wanted:
+            columns.append(pl.Series(f"{event_type}_count", of_type.count, dtype=pl.Int64))
         if f"{event_type}_detail" in wanted:
-            detail = (
-                of_type["detail"].cast(pl.String) if "detail" in of_type.columns else pl.Series([], dtype=pl.String)
-            )
-            columns.append(_scatter(length, f"{event_type}_detail", pl.String(), of_type["_rec"], detail))
+            columns.append(of_type.at(column("detail"), "first", f"{event_type}_detail", pl.String()))
         if event_type == "certificate" and "certificate_note" in wanted:
-            columns.append(_scatter(length, "certificate_note", pl.String(), of_type["_rec"], of_type["note"]))
-        for code in (*details, NO_DETAIL) if details else ():
+            columns.append(of_type.at(column("note"), "first", "certificate_note", pl.String()))
+        detail_names = [
+            f"{event_type}_{code}_{end}" for code in (*details, NO_DETAIL) for end in ("at", "last_at", "count")
+        ]
+        if not details or not wanted.intersection(detail_names):
+            continue
+        by_detail = _slices(detail_codes[rows], rows)
+        for code in (*details, NO_DETAIL):
             count_name, at_name = f"{event_type}_{code}_count", f"{event_type}_{code}_at"
             last_name = f"{event_type}_{code}_last_at"
             if count_name not in wanted and at_name not in wanted and last_name not in wanted:
                 continue
             # An event whose detail is missing, or was unusable, has no detail code.
-            with_code = by_detail.get((event_type, None if code == NO_DETAIL else code), no_runs)
+            detail_code = codes.get(None if code == NO_DETAIL else code)
+            with_code = by_detail.get(detail_code, none) if detail_code is not None else none
+            runs = _Runs(with_code, records[with_code], length)
             if count_name in wanted:
-                columns.append(_scatter(length, count_name, pl.Int64(), with_code["_rec"], with_code["n"]))
+                columns.append(pl.Series(count_name, runs.count, dtype=pl.Int64))
             if at_name in wanted:
-                columns.append(_scatter(length, at_name, instant, with_code["_rec"], with_code["first"]))
+                columns.append(runs.at(column("event_time"), "first", at_name, _INSTANT))
             if last_name in wanted:
-                columns.append(_scatter(length, last_name, instant, with_code["_rec"], with_code["last"]))
+                columns.append(runs.at(column("event_time"), "last", last_name, _INSTANT))
     return columns
 
 
+def _by_record(events: pl.DataFrame, *, untimed_first: bool = False) -> pl.DataFrame:
+    """`events` (in time order, see `_located_events`) by record, then time: a stable sort on
+    the record alone. Events with no time come last in a record, or first if `untimed_first`."""
+    if untimed_first:
+        untimed = pl.col("event_time").is_null()
+        events = pl.concat([events.filter(untimed), events.filter(~untimed)])
+    return events.sort("_rec", maintain_order=True)
+
+
 def _review_schedule(located: pl.DataFrame, authorised: pl.DataFrame, settings: FactSettings) -> pl.DataFrame:
-    """PACE s40 review due times; one row per record (`_rec`) with detention authorised.
+    """The s40 review facts (`_review_columns`) of each record of `authorised` (`_rec`, and
+    `authorised_at`: when detention was first authorised), one row each with its `_rec`, from
+    `located` (`_rec`, `event_type`, `detail`, `event_time`)."""
+    if "_type" not in located.columns:
+        event_type = pl.col("event_type").cast(pl.String).cast(_EVENT_TYPES, strict=False)
+        located = located.with_columns(_type=event_type.to_physical().cast(pl.UInt32))
+    located = located.sort("event_time", nulls_last=True, maintain_order=True)
+    last = pl.concat([located["_rec"], authorised["_rec"]]).max()
+    length = (last if isinstance(last, int) else -1) + 1
+    at = authorised["_rec"]
+    authorised_at = _scatter(length, "authorised_at", _INSTANT, at, authorised["authorised_at"])
+    has_authorisation = _scatter(length, "_authorised", pl.Boolean(), at, pl.repeat(True, at.len(), eager=True))
+    columns = _review_columns(located, authorised_at, has_authorisation.fill_null(False), settings)
+    return columns.select(pl.int_range(length, dtype=pl.UInt32).alias("_rec"), pl.all())[at]
+
+
+def _first_authorisations(located: pl.DataFrame, length: int) -> tuple[pl.Series, pl.Series]:
+    """Per record (`length` rows): when detention was first authorised (null: never, or at no
+    known time), and whether an authorisation is recorded at all."""
+    authorisations = _by_record(located.filter(pl.col("_type") == _TYPE_CODE["detention_authorised"]))
+    # The first authorisation (its time: the events of a record are in time order, untimed last).
+    first = authorisations.filter(_first_of_record())
+    authorised_at = _scatter(length, "authorised_at", _INSTANT, first["_rec"], first["event_time"])
+    recorded = _scatter(length, "_authorised", pl.Boolean(), first["_rec"], pl.repeat(True, first.height, eager=True))
+    return authorised_at, recorded.fill_null(False)
+
+
+def _review_columns(
+    located: pl.DataFrame, authorised_at: pl.Series, has_authorisation: pl.Series, settings: FactSettings
+) -> pl.DataFrame:
+    """PACE s40 review due times: one row per record (the rows of `authorised_at`, when
+    detention was first authorised), null for a record with no authorisation recorded.
 
     s40(3): first review no later than `first` after detention was first authorised, then at
     intervals of at most `interval`. s40(6): a postponed (or late) review does not move later
@@ -163,31 +310,28 @@ def _review_schedule(located: pl.DataFrame, authorised: pl.DataFrame, settings: 
     `first` and `interval` are the values (rules/_facts.yaml) in force when detention was first
     authorised, the instant the s40 duty arises: one pair per record, so the arithmetic holds.
     The reviews are sorted once by record and time; the running minimum is then taken review
-    number by review number (a handful of passes over arrays), with no window functions.
+    number by review number (a handful of passes over arrays), with no window functions; a
+    record's values are placed at its row, never joined.
     """
-    schedule = authorised.with_columns(
+    length = authorised_at.len()
+    schedule = pl.DataFrame([authorised_at]).with_columns(
         _first=settings.value_at("review_first_after", pl.col("authorised_at")),
         _interval=settings.value_at("review_interval", pl.col("authorised_at")),
     )
     is_postponed = (pl.col("detail").cast(pl.String) == "postponed").fill_null(False)
-    reviews = located.lazy().filter(pl.col("event_type") == "review")
-    held = (
-        reviews.filter(~is_postponed)
-        .select("_rec", pl.col("event_time").alias("review_at"))
-        .join(schedule.lazy(), on="_rec", how="inner")
-        .sort("_rec", "review_at")
-        .collect()
+    reviews = located.filter(pl.col("_type") == _TYPE_CODE["review"])
+    held = _by_record(reviews.filter(~is_postponed), untimed_first=True).select(
+        "_rec", pl.col("event_time").alias("review_at")
     )
-    postponements = (
-        reviews.filter(is_postponed & pl.col("event_time").is_not_null())
-        .select("_rec", pl.col("event_time").alias("postponed_at"))
-        .sort("_rec", "postponed_at")
-        .collect()
+    held = held.filter(has_authorisation.gather(held["_rec"]))
+    held = held.with_columns(schedule[held["_rec"]])
+    postponements = _by_record(reviews.filter(is_postponed & pl.col("event_time").is_not_null())).select(
+        "_rec", pl.col("event_time").alias("postponed_at")
     )
-    per_record = _reviews_per_record(held, postponements)
+    per_record = _reviews_per_record(held, postponements, length)
     first_due = pl.col("authorised_at") + pl.col("_first")
-    schedule = schedule.join(per_record, on="_rec", how="left").select(
-        "_rec",
+    schedule = pl.concat([schedule, per_record], how="horizontal").select(
+        pl.int_range(length, dtype=pl.UInt32).alias("_rec"),
         pl.col("reviews_held").fill_null(0),
         first_due.alias("review_first_due_at"),
         "review_worst_lateness",
@@ -201,10 +345,20 @@ def _review_schedule(located: pl.DataFrame, authorised: pl.DataFrame, settings: 
     # The review due after the last one held was postponed if an entry says so after that
     # review (or, with none held, at any time) and no later than its due time (s40(4)(b)).
     next_postponed = _postponement_by(schedule, postponements, "review_next_due_at", "_last_held_at")
-    return schedule.with_columns(review_next_postponed_at=next_postponed).drop("_last_held_at")
+    return schedule.with_columns(review_next_postponed_at=next_postponed).drop("_rec", "_last_held_at")
 
 
 _WORST_FIELDS = ("lateness", "at", "due_at")
+
+
+def _first_of_record() -> pl.Expr:
+    """True on the first row of each record of a frame sorted by record (`_rec`)."""
+    return pl.col("_rec").ne_missing(pl.col("_rec").shift(1))
+
+
+def _last_of_record() -> pl.Expr:
+    """True on the last row of each record of a frame sorted by record (`_rec`)."""
+    return pl.col("_rec").ne_missing(pl.col("_rec").shift(-1))
 
 
 def _postponement_by(frame: pl.DataFrame, postponements: pl.DataFrame, due: str, previous: str) -> pl.Series:
@@ -223,19 +377,45 @@ def _postponement_by(frame: pl.DataFrame, postponements: pl.DataFrame, due: str,
     return found.select(pl.when(made_after_previous).then(pl.col("postponed_at")))["postponed_at"]
 
 
-def _reviews_per_record(held: pl.DataFrame, postponements: pl.DataFrame) -> pl.DataFrame:
-    """Per record, from its reviews sorted by (record, time): how many, the worst lateness with
-    the review and due time it belongs to (the latest review among equals) over all reviews,
-    over those postponed by their due time and over the others, and the next due time, by the
-    s40(6) arithmetic of `_review_schedule`.
+def _placed(frame: pl.DataFrame, length: int) -> pl.DataFrame:
+    """`frame` (at most one row per `_rec`) as `length` rows, each at its record's row (null
+    rows for the others), without `_rec`."""
+    return pl.DataFrame(
+        [
+            _scatter(length, name, dtype, frame["_rec"], frame[name])
+            for name, dtype in frame.schema.items()
+            if name != "_rec"
+        ]
+    )
+
+
+def _worst(reviews: pl.DataFrame, length: int) -> pl.DataFrame:
+    """Per record of `reviews` (sorted by record and time), its worst review: the largest
+    lateness, the latest review among equals (the last review when no lateness is known)."""
+    lateness = reviews["lateness"].to_physical()
+    known = lateness.is_not_null().to_numpy()
+    records = reviews["_rec"].to_numpy()
+    smallest = np.iinfo(np.int64).min
+    largest = np.full(length, smallest, dtype=np.int64)
+    np.maximum.at(largest, records[known], lateness.to_numpy()[known])
+    worst_lateness = pl.Series(largest[records], dtype=pl.Int64)
+    worst_lateness = pl.select(pl.when(pl.lit(worst_lateness) != smallest).then(pl.lit(worst_lateness))).to_series()
+    is_worst = ((lateness == worst_lateness) | worst_lateness.is_null()).fill_null(False)
+    return reviews.filter(is_worst).filter(_last_of_record())
+
+
+def _reviews_per_record(held: pl.DataFrame, postponements: pl.DataFrame, length: int) -> pl.DataFrame:
+    """Per record (`length` rows), from its reviews sorted by (record, time): how many, the
+    worst lateness with the review and due time it belongs to (the latest review among equals)
+    over all reviews, over those postponed by their due time and over the others, and the
+    next due time, by the s40(6) arithmetic of `_review_schedule`.
 
     Each review's floor comes from the one before it, review number by review number (a few
-    passes: records have a handful of reviews); no window function, no group-by.
+    passes: records have a handful of reviews); no window function, no group-by, no sort.
     """
     index = pl.int_range(pl.len(), dtype=pl.Int64)
-    starts = pl.col("_rec").ne_missing(pl.col("_rec").shift(1)) | (index == 0)
     interval, number = pl.col("_interval"), pl.col("number")
-    reviews = held.with_columns(number=index - pl.when(starts).then(index).forward_fill() + 1).with_columns(
+    reviews = held.with_columns(number=index - pl.when(_first_of_record()).then(index).forward_fill() + 1).with_columns(
         shifted=pl.col("review_at") - interval * number,
         floor=pl.when(number == 1).then(pl.col("authorised_at") + pl.col("_first") - interval),
         previous_at=pl.when(number > 1).then(pl.col("review_at").shift(1)),
@@ -251,8 +431,7 @@ def _reviews_per_record(held: pl.DataFrame, postponements: pl.DataFrame) -> pl.D
     )
     # Due times never decrease within a record (s40(6)), so the rows stay sorted for the as-of join.
     reviews = reviews.with_columns(postponed_at=_postponement_by(reviews, postponements, "due", "previous_at"))
-    last_of_record = pl.col("_rec").ne_missing(pl.col("_rec").shift(-1)) | (index == pl.len() - 1)
-    last = reviews.filter(last_of_record).select(
+    last = reviews.filter(_last_of_record()).select(
         "_rec",
         "known",
         number.cast(pl.Int64).alias("reviews_held"),
@@ -261,33 +440,26 @@ def _reviews_per_record(held: pl.DataFrame, postponements: pl.DataFrame) -> pl.D
     )
 
     def worst(subset: pl.DataFrame, prefix: str, extra: tuple[str, ...] = ()) -> pl.DataFrame:
-        return (
-            subset.sort("_rec", "lateness", "review_at", nulls_last=False)
-            .filter(last_of_record)
-            .select(
+        return _placed(
+            _worst(subset, length).select(
                 "_rec",
                 pl.col("lateness").alias(f"{prefix}_lateness"),
                 pl.col("review_at").alias(f"{prefix}_at"),
                 pl.col("due").alias(f"{prefix}_due_at"),
                 *(pl.col(c).alias(f"{prefix}_{c}") for c in extra),
-            )
+            ),
+            length,
         )
 
     was_postponed = pl.col("postponed_at").is_not_null()
-    per_record = (
-        last.join(worst(reviews, "review_worst"), on="_rec", how="left", maintain_order="left")
-        .join(
+    per_record = pl.concat(
+        [
+            _placed(last, length),
+            worst(reviews, "review_worst"),
             worst(reviews.filter(~was_postponed), "review_unpostponed_worst"),
-            on="_rec",
-            how="left",
-            maintain_order="left",
-        )
-        .join(
             worst(reviews.filter(was_postponed), "review_postponed_worst", ("postponed_at",)),
-            on="_rec",
-            how="left",
-            maintain_order="left",
-        )
+        ],
+        how="horizontal",
     )
     unknown_when_no_value = [
         "review_next_due_at",
@@ -306,18 +478,13 @@ def _reviews_per_record(held: pl.DataFrame, postponements: pl.DataFrame) -> pl.D
 def _second_review(located: pl.DataFrame) -> pl.DataFrame:
     """Per record with two reviews held (not postponed): when the second was held (PACE s42(4)(b):
     no s42 extension before it). Whether or not an authorisation of detention is recorded."""
-    index = pl.int_range(pl.len(), dtype=pl.Int64)
-    held = (
-        located.lazy()
-        .filter(
-            (pl.col("event_type") == "review")
-            & (pl.col("detail").cast(pl.String) != "postponed").fill_null(True)
-            & pl.col("event_time").is_not_null()
-        )
-        .select("_rec", "event_time")
-        .sort("_rec", "event_time")
-        .collect()
+    reviews = located.filter(pl.col("_type") == _TYPE_CODE["review"])
+    held = _by_record(
+        reviews.filter(
+            (pl.col("detail").cast(pl.String) != "postponed").fill_null(True) & pl.col("event_time").is_not_null()
+        ).select("_rec", "event_time")
     )
+    index = pl.int_range(pl.len(), dtype=pl.Int64)
     same_as = pl.col("_rec").eq_missing(pl.col("_rec").shift(1))
     second = same_as & ~pl.col("_rec").eq_missing(pl.col("_rec").shift(2)).fill_null(False) & (index >= 1)
     return held.filter(second).select("_rec", pl.col("event_time").alias("review_second_at"))
@@ -358,18 +525,18 @@ def _occasions(records: pl.DataFrame, located: pl.DataFrame, grain: str, wanted:
     index = pl.int_range(pl.len(), dtype=pl.Int64)
     starts = pl.col("_rec").ne_missing(pl.col("_rec").shift(1)) | (index == 0)
     same_record_next = pl.col("_rec").eq_missing(pl.col("_rec").shift(-1))
+    of_grain = _by_record(located.filter(pl.col("_type") == _TYPE_CODE[grain]), untimed_first=True)
+    same_as_before = pl.col("_rec").eq_missing(pl.col("_rec").shift(1)) & pl.col("occasion_at").eq_missing(
+        pl.col("occasion_at").shift(1)
+    )
     held = (
-        located.lazy()
-        .filter(pl.col("event_type") == grain)
-        .select("_rec", pl.col("event_time").alias("occasion_at"))
+        of_grain.select("_rec", pl.col("event_time").alias("occasion_at"))
         # The same event entered twice at the same instant is one occasion, not two.
-        .unique()
-        .sort("_rec", "occasion_at")
+        .filter(~same_as_before)
         .with_columns(
             occasion_number=(index - pl.when(starts).then(index).forward_fill() + 1),
             occasion_ends_at=pl.when(same_record_next).then(pl.col("occasion_at").shift(-1)),
         )
-        .collect()
     )
     counts = held.group_by("_rec").agg(pl.len().cast(pl.Int64).alias("occasions_in_record"))
     # A record with no usable event of the grain has no occasion, and the rule writes nothing
@@ -384,8 +551,9 @@ def _occasions(records: pl.DataFrame, located: pl.DataFrame, grain: str, wanted:
         .join(held.select("_rec").unique(), on="_rec", how="anti")
     )
     table = (
+        # `none` holds only records with no occasion: by record, each record's occasions in order.
         pl.concat([held, none], how="diagonal_relaxed")
-        .sort("_rec", "occasion_number", nulls_last=False)
+        .sort("_rec", maintain_order=True)
         .join(counts, on="_rec", how="left", maintain_order="left")
         .with_columns(
             pl.col("occasion_at").cast(instant),
@@ -409,15 +577,14 @@ def _occasions(records: pl.DataFrame, located: pl.DataFrame, grain: str, wanted:
     # Only the events the wanted facts are made of (the occasion's window is found per event).
     types = sorted({_EVENT_TYPE_OF[n] for n in names if n in _EVENT_TYPE_OF})
     within = (
-        located.filter(pl.col("event_time").is_not_null() & pl.col("event_type").cast(pl.String).is_in(types))
-        .sort("event_time")
+        located.filter(pl.col("event_time").is_not_null() & pl.col("_type").is_in([_TYPE_CODE[t] for t in types]))
         .join_asof(
             windows,
             left_on="event_time",
             right_on="occasion_at",
             by="_rec",
             strategy="backward",
-            check_sortedness=False,  # both sorted by time just above
+            check_sortedness=False,  # both sorted by time (`located` always is)
         )
         .filter(pl.col("_occ").is_not_null())
     )
@@ -468,21 +635,49 @@ def _prior_events(table: pl.DataFrame, located: pl.DataFrame, names: list[str]) 
     )
     for name in names:
         event_type = name[len(PRIOR_PREFIX) : -len("_last_at")]
-        events = (
-            located.filter((pl.col("event_type") == event_type) & pl.col("event_time").is_not_null())
-            .select("_rec", pl.col("event_time").cast(instant).alias(name))
-            .sort(name)
-        )
+        events = located.filter(
+            (pl.col("_type") == _TYPE_CODE[event_type]) & pl.col("event_time").is_not_null()
+        ).select("_rec", pl.col("event_time").cast(instant).alias(name))
         found = occasions.join_asof(
             events,
             left_on="occasion_at",
             right_on=name,
             by="_rec",
             strategy="backward",
-            check_sortedness=False,  # both sorted by time just above
+            check_sortedness=False,  # both sorted by time (`located` always is)
         )
         columns.append(_scatter(table.height, name, instant, found["_row"], found[name]))
     return pl.DataFrame(columns)
+
+
+_REVIEW_FACTS = {
+    n for n, spec in fact_specs().items() if event_input("review") in spec.lineage and n.startswith("review")
+}
+"""The facts of the PACE s40 review schedule (`_review_schedule`)."""
+
+
+def _event_types_read(wanted: set[str], occasions: Mapping[str, set[str]]) -> set[str] | None:
+    """The event types the wanted facts (of the records and of each grain's occasions) are
+    made from; None: every event (a fact counts or dates them all)."""
+    if wanted & {"event_count", "last_event_at"}:
+        return None
+    types = {_EVENT_TYPE_OF[n] for n in wanted if n in _EVENT_TYPE_OF}
+    if wanted & _REVIEW_FACTS:
+        types |= {"review", "detention_authorised"}
+    for grain, names in occasions.items():
+        types.add(grain)
+        for name in names:
+            own = name[len(OCCASION_PREFIX) :]
+            if name.startswith(PRIOR_PREFIX):
+                types.add(name[len(PRIOR_PREFIX) : -len("_last_at")])
+            elif name.startswith(OCCASION_PREFIX) and own in _EVENT_TYPE_OF:
+                types.add(_EVENT_TYPE_OF[own])
+    return types
+
+
+def _notes_read(wanted: set[str], occasions: Mapping[str, set[str]]) -> bool:
+    """Whether a wanted fact holds an event's note (free text, carried only then)."""
+    return "certificate_note" in wanted or any(OCCASION_PREFIX + "certificate_note" in n for n in occasions.values())
 
 
 def build_facts(
@@ -524,29 +719,11 @@ def build_fact_tables(
     )
     length = base.height
     positions = base.select("custody_record_id", pl.int_range(length, dtype=pl.UInt32).alias("_rec"))
-    located = (
-        events.lazy()
-        .select("custody_record_id", "event_time", "event_type", "detail", "note")
-        .join(positions.lazy(), on="custody_record_id", how="inner")
-        .drop("custody_record_id")
-        .collect()
-    )
+    by_grain = {grain: set(names) for grain, names in (occasions or {}).items()}
+    located = _located_events(events, positions, _event_types_read(wanted, by_grain), _notes_read(wanted, by_grain))
     facts = base.with_columns(_event_facts(located, length, wanted))
-    review_names = {n for n, spec in specs.items() if event_input("review") in spec.lineage and n.startswith("review")}
-    if wanted & review_names:
-        authorised = (
-            located.lazy()
-            .filter(pl.col("event_type") == "detention_authorised")
-            .group_by("_rec")
-            .agg(pl.col("event_time").min().alias("authorised_at"))
-            .collect()
-        )
-        reviews = _review_schedule(located, authorised, settings)
-        facts = facts.with_columns(
-            _scatter(length, name, dtype, reviews["_rec"], reviews[name])
-            for name, dtype in reviews.schema.items()
-            if name != "_rec"
-        )
+    if wanted & _REVIEW_FACTS:
+        facts = facts.with_columns(_review_columns(located, *_first_authorisations(located, length), settings))
     if "review_second_at" in wanted:
         second = _second_review(located)
         facts = facts.with_columns(
@@ -555,12 +732,17 @@ def build_fact_tables(
     tainted = [source for source in INPUTS if taint_column(source) in wanted]
     flags = [taint_column(source) for source in tainted]
     if flags:
-        facts = facts.join(_taint_flags(taint, tainted), on="custody_record_id", how="left", maintain_order="left")
+        # Placed at each tainted record's row: few records are tainted, so no join over them all.
+        rows = _taint_flags(taint, tainted).join(positions, on="custody_record_id", how="inner")
+        facts = facts.with_columns(_scatter(length, flag, pl.Boolean(), rows["_rec"], rows[flag]) for flag in flags)
     count_columns = [n for n in facts.columns if (n.endswith("_count") and n in specs) or n == "reviews_held"]
     derived = {
         "dob_is_29_february": (pl.col("date_of_birth").dt.month() == 2) & (pl.col("date_of_birth").dt.day() == 29),
-        "age_at_arrival": age_years(pl.col("date_of_birth"), pl.col("arrival_at"), settings.leap_day_birthday),
+        # On the UK date of arrival, converted once (`age_years` of the arrival instant).
+        "age_at_arrival": age_on(pl.col("date_of_birth"), pl.col("_arrival_day"), settings.leap_day_birthday),
     }
+    if "age_at_arrival" in wanted:
+        facts = facts.with_columns(_arrival_day=local_date(pl.col("arrival_at")))
     facts = facts.with_columns(
         *(pl.col(name).fill_null(0) for name in count_columns),
         *(pl.col(flag).fill_null(False) for flag in flags),
@@ -568,5 +750,5 @@ def build_fact_tables(
     )
     ordered = [n for n in (*specs, *taint_columns()) if n in wanted and n in facts.columns]
     records = facts.select(ordered)
-    tables = {grain: _occasions(records, located, grain, set(names)) for grain, names in (occasions or {}).items()}
+    tables = {grain: _occasions(records, located, grain, names) for grain, names in by_grain.items()}
     return FactTables(records, tables)

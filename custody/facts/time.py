@@ -68,7 +68,11 @@ def age_years(date_of_birth: pl.Expr, instant: pl.Expr, leap_day_birthday: str =
     1 March in a common year by default (`march_1`, the protective reading, LAW.md: uncertain,
     a parameter); `feb_28` reaches it on 28 February.
     """
-    day = local_date(instant)
+    return age_on(date_of_birth, local_date(instant), leap_day_birthday)
+
+
+def age_on(date_of_birth: pl.Expr, day: pl.Expr, leap_day_birthday: str = "march_1") -> pl.Expr:
+    """Age in whole years on the UK calendar date `day` (see `age_years`)."""
     birth_month, birth_day = date_of_birth.dt.month().cast(pl.Int32), date_of_birth.dt.day().cast(pl.Int32)
     if leap_day_birthday == "feb_28":
         birth_day = (
