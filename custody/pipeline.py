@@ -22,7 +22,7 @@ import polars as pl
 from custody.contract import FINDINGS_SCHEMA
 from custody.engine.cache import load_compiled
 from custody.engine.compile import CompiledRule, occasion_facts
-from custody.engine.evaluate import evaluate, evaluate_chunks
+from custody.engine.evaluate import RulePlan, evaluate, evaluate_chunks
 from custody.engine.rulefile import RuleSet, default_rules_dir
 from custody.facts import (
     HEADLINE_FACTS,
@@ -69,6 +69,8 @@ def _record_facts(include_notes: bool) -> list[str]:
 class PreparedRules:
     rule_set: RuleSet
     compiled: list[CompiledRule]
+    plans: list[RulePlan] | None = None
+    """How `compiled` is evaluated (made from it when not given)."""
 
     @property
     def info(self) -> list[RuleInfo]:
@@ -270,7 +272,7 @@ def run_check(
             searched.append(facts.records.filter(pl.col("strip_search_count") > 0).select(SEARCHED_FACTS))
             say(f"Evaluating {len(rules.compiled)} rules over {facts.records.height:,} records")
             applied = []
-            for chunk in evaluate_chunks(facts, rules.compiled, include_notes=include_notes):
+            for chunk in evaluate_chunks(facts, rules.compiled, include_notes=include_notes, plans=rules.plans):
                 applied.append(chunk.group_by("custody_record_id").agg(pl.len().alias("rules_applied")))
                 searches.append(
                     chunk.filter(pl.col("rule_id").cast(pl.String) == STRIP_SEARCH_RULE).select(

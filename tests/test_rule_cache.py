@@ -45,6 +45,9 @@ def test_a_hit_gives_the_findings_of_a_fresh_compile(
     cached = prepare_rules(rules_copy)
     assert _entries(cache_folder)[0].stat().st_mtime_ns == written  # read, not rewritten
     assert cached is not first
+    # The evaluation plans come back with the rules they plan (so evaluation uses them as they are).
+    assert cached.plans is not None
+    assert [id(plan.rule) for plan in cached.plans] == [id(r) for r in sorted(cached.compiled, key=lambda r: r.rule_id)]
     assert cached.rule_set.digest == first.rule_set.digest
     monkeypatch.setenv(cache.NO_CACHE_ENV, "1")
     fresh = prepare_rules(rules_copy)

@@ -31,7 +31,8 @@ rules_app = typer.Typer(
 
 
 def _load(rules_dir: Path | None) -> tuple[RuleSet, list[CompiledRule]]:
-    return load_compiled(rules_dir or default_rules_dir())
+    loaded = load_compiled(rules_dir or default_rules_dir())
+    return loaded.rule_set, loaded.compiled
 
 
 def _select(compiled: list[CompiledRule], ids: list[str] | None) -> list[CompiledRule]:

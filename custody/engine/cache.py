@@ -28,8 +28,10 @@ import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
+from typing import NamedTuple
 
 from custody.engine.compile import CompiledRule, compile_rule_set
+from custody.engine.evaluate import RulePlan, plan_rules
 from custody.engine.rulefile import FACTS_SETTINGS_FILE, RuleSet, load_rule_set, rule_files
 
 log = logging.getLogger(__name__)
@@ -38,10 +40,23 @@ CACHE_DIR_ENV = "CUSTODY_CACHE_DIR"
 NO_CACHE_ENV = "CUSTODY_NO_CACHE"
 KEEP = 32
 """Entries kept in the cache folder (the newest by modification time)."""
-_FORMAT = b"custody-rules-cache-1"
+_FORMAT = b"custody-rules-cache-2"
 _PACKAGE = Path(__file__).resolve().parent.parent
 
 _package_digest: str | None = None
+
+
+class CompiledSet(NamedTuple):
+    """A rule folder ready to evaluate: its rules, compiled, and their evaluation plans."""
+
+    rule_set: RuleSet
+    compiled: list[CompiledRule]
+    plans: list[RulePlan]
+
+
+def compile_set(rule_set: RuleSet) -> CompiledSet:
+    compiled = compile_rule_set(rule_set)
+    return CompiledSet(rule_set, compiled, plan_rules(compiled))
 
 
 def cache_dir() -> Path | None:
@@ -112,7 +127,7 @@ def _private(path: Path, *, directory: bool) -> bool:
     return kind_ok and owner_ok and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
-def _read(entry: Path) -> tuple[RuleSet, list[CompiledRule]] | None:
+def _read(entry: Path) -> CompiledSet | None:
     if not (_private(entry.parent, directory=True) and _private(entry, directory=False)):
         return None
     try:
@@ -121,12 +136,12 @@ def _read(entry: Path) -> tuple[RuleSet, list[CompiledRule]] | None:
     except Exception:  # a truncated or foreign entry: compiled again and rewritten
         log.debug("unreadable rules cache entry %s", entry.name)
         return None
-    if not (isinstance(loaded, tuple) and len(loaded) == 2 and isinstance(loaded[0], RuleSet)):
+    if not (isinstance(loaded, tuple) and len(loaded) == 3 and isinstance(loaded[0], RuleSet)):
         return None
-    return loaded[0], loaded[1]
+    return CompiledSet(*loaded)
 
 
-def _write(folder: Path, entry: Path, value: tuple[RuleSet, list[CompiledRule]]) -> None:
+def _write(folder: Path, entry: Path, value: CompiledSet) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not _private(folder, directory=True):
@@ -134,7 +149,7 @@ def _write(folder: Path, entry: Path, value: tuple[RuleSet, list[CompiledRule]])
         handle, temporary = tempfile.mkstemp(prefix=".rules-", dir=folder)
         try:
             with os.fdopen(handle, "wb") as out:
-                pickle.dump(value, out, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(tuple(value), out, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(temporary, entry)
         finally:
             if os.path.exists(temporary):
@@ -146,19 +161,17 @@ def _write(folder: Path, entry: Path, value: tuple[RuleSet, list[CompiledRule]])
         log.debug("rules cache not written in %s", folder)
 
 
-def load_compiled(directory: Path) -> tuple[RuleSet, list[CompiledRule]]:
-    """The rule set of `directory`, validated and compiled: from the cache when these exact
-    files were compiled before by this exact build, else loaded, compiled and cached."""
+def load_compiled(directory: Path) -> CompiledSet:
+    """The rule set of `directory`, validated, compiled and planned: from the cache when these
+    exact files were compiled before by this exact build, else loaded, compiled and cached."""
     folder = cache_dir()
     key = cache_key(directory) if folder is not None else None
     if folder is None or key is None:
-        rule_set = load_rule_set(directory)
-        return rule_set, compile_rule_set(rule_set)
+        return compile_set(load_rule_set(directory))
     entry = folder / f"rules-{key}.pickle"
     cached = _read(entry) if entry.exists() else None
     if cached is not None:
         return cached
-    rule_set = load_rule_set(directory)
-    compiled = compile_rule_set(rule_set)
-    _write(folder, entry, (rule_set, compiled))
-    return rule_set, compiled
+    compiled = compile_set(load_rule_set(directory))
+    _write(folder, entry, compiled)
+    return compiled

@@ -158,14 +158,35 @@ def _version_index(rule: CompiledRule) -> pl.Expr:
     return pl.when(trigger.is_null()).then(pl.lit(None, pl.Int32)).otherwise(chain.otherwise(pl.lit(-1, pl.Int32)))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
+class Message:
+    """A step's message, made into an expression only for a step that decides some record:
+    a case's template, or a sentence followed by which of `facts` were not recorded or
+    rested on unusable input (see `_explain`). Plain data, so a plan can be kept between runs
+    with the compiled rules (custody.engine.cache)."""
+
+    template: pl.Expr | None = None
+    sentence: str = ""
+    facts: frozenset[str] = frozenset()
+    specs: dict[str, FactSpec] | None = None
+    parts: tuple[Compiled, ...] | None = None
+    name_missing: bool = True
+
+    def __call__(self) -> pl.Expr:
+        if self.template is not None:
+            return self.template
+        assert self.specs is not None
+        return pl.lit(self.sentence) + _explain(self.facts, self.specs, self.parts, name_missing=self.name_missing)
+
+
+@dataclass(frozen=True, eq=False)
 class Step:
     """One way a version of a rule can decide: the outcome, its severity and its message
     (built only for a step that decides some record: most steps of most rules never do)."""
 
     outcome: str
     severity: str
-    message: Callable[[], pl.Expr]
+    message: Message
 
 
 @dataclass(frozen=True)
@@ -191,7 +212,7 @@ def _branch(
     cannot = Outcome.cannot_assess.value
     steps: list[Step] = []
 
-    def step(outcome: str, severity: str, message: Callable[[], pl.Expr]) -> pl.Expr:
+    def step(outcome: str, severity: str, message: Message) -> pl.Expr:
         steps.append(Step(outcome, severity, message))
         return pl.lit(len(steps) - 1, pl.Int16)
 
@@ -208,9 +229,7 @@ def _branch(
             f"The time that decides which version of the law applies{named} is not known,"
             " so the rule cannot be assessed."
         )
-        decide = chain.otherwise(
-            step(cannot, version.severity, lambda: pl.lit(text) + _explain(rule.trigger.facts, specs))
-        )
+        decide = chain.otherwise(step(cannot, version.severity, Message(None, text, rule.trigger.facts, specs)))
         return Branch(version, tuple(steps), decide)
     conditions = [
         None if case.condition is None else parts.column(case.condition, f"v{index}\x1fwhen{j}")
@@ -222,11 +241,11 @@ def _branch(
 
     def cannot_message(
         facts: frozenset[str], parts: tuple[Compiled, ...] | None = None, *, name_missing: bool = True
-    ) -> Callable[[], pl.Expr]:
-        return lambda: pl.lit(version.cannot_assess_message) + _explain(facts, specs, parts, name_missing=name_missing)
+    ) -> Message:
+        return Message(None, version.cannot_assess_message, facts, specs, parts, name_missing)
 
-    def case_message(message: pl.Expr) -> Callable[[], pl.Expr]:
-        return lambda: message
+    def case_message(message: pl.Expr) -> Message:
+        return Message(message)
 
     chain = chain.when(~in_scope).then(step(cannot, version.severity, cannot_message(scope_facts, conjuncts)))
     tainted_case = cannot_message(case_facts, name_missing=False)
@@ -431,14 +450,17 @@ def evaluate_chunks(
     *,
     include_notes: bool = False,
     chunk_records: int = CHUNK_RECORDS,
+    plans: list[RulePlan] | None = None,
 ) -> Iterator[pl.DataFrame]:
     """The findings of `evaluate`, `chunk_records` records at a time, in order: each chunk
     holds whole records (with all their occasions), so the chunks one after another are the
-    findings of `evaluate`."""
+    findings of `evaluate`. `plans`: `plan_rules(rules)`, when it was made before (they are
+    kept with the compiled rules)."""
     if chunk_records < 1:
         raise ValueError(f"chunk_records must be 1 or more, not {chunk_records}")
     tables = facts if isinstance(facts, FactTables) else FactTables(facts)
-    plans = plan_rules(rules)
+    if plans is None or [id(p.rule) for p in plans] != [id(r) for r in sorted(rules, key=lambda r: r.rule_id)]:
+        plans = plan_rules(rules)  # (the plans given are `plan_rules(rules)` kept from an earlier run)
     grains = _grains(plans, tables, include_notes)
     height = tables.records.height
     for start in range(0, max(height, 1), chunk_records):

@@ -134,7 +134,7 @@ def plan_batches(files: dict[str, Path], work_dir: Path, records_per_batch: int 
     if count < 2:
         return None
     pieces = {
-        table: _split(scans[table], key(column), parts, work_dir / table, count)
+        table: _split(scans[table], column, key(column), parts, work_dir / table, count)
         for table, column in (("detentions", det_id), ("events", ev_id))
     }
     return [
@@ -148,10 +148,12 @@ def _hashed_id(column: str) -> pl.Expr:
     return pl.when(clean.is_not_null()).then(clean.hash(_SEED))
 
 
-def _split(scan: pl.LazyFrame, key: pl.Expr, parts: pl.DataFrame, folder: Path, count: int) -> list[list[Path]]:
+def _split(
+    scan: pl.LazyFrame, column: str, key: pl.Expr, parts: pl.DataFrame, folder: Path, count: int
+) -> list[list[Path]]:
     """Each batch's rows of one table, as pieces in file order. Rows without an id, or with
     an id in no detentions row, go to the first batch (the loader reports them there);
-    `key` is the id, or its hash."""
+    `key` is the id of `column`, or its hash."""
     folder.mkdir(parents=True, exist_ok=True)
     total = scan.select(pl.len()).collect().item()
     pieces: list[list[Path]] = [[] for _ in range(count)]
@@ -159,14 +161,20 @@ def _split(scan: pl.LazyFrame, key: pl.Expr, parts: pl.DataFrame, folder: Path, 
     for number, start in enumerate(range(0, total, SPLIT_ROWS)):
         chunk = scan.with_row_index(ROW, offset=1).slice(start, SPLIT_ROWS).collect()
         # Each row's batch, from its key alone (joining the whole chunk would copy every column).
-        part = (
+        # An export lists a record's rows together: the key of each run of equal ids is made
+        # and looked up once, and the run's rows take its batch (equal ids, equal keys).
+        raw = chunk.get_column(column)
+        starts = raw.ne_missing(raw.shift(1)).fill_null(True)
+        per_run = (
             chunk.lazy()
+            .filter(starts)
             .select(key.alias("_key"))
             .join(lookup, left_on="_key", right_on="id", how="left", maintain_order="left")
             .select(pl.col("part").fill_null(0))
             .collect()
             .to_series()
         )
+        part = per_run.gather(starts.cast(pl.UInt32).cum_sum() - 1)
         chunk = chunk.with_columns(pl.col(ROW).cast(pl.Int64))
         for value in part.unique().sort():
             piece = folder / f"{value:05d}-{number:05d}.arrow"
