@@ -480,3 +480,27 @@ def test_an_output_path_that_is_a_file_is_a_usage_error(result: CheckResult, tmp
     (tmp_path / "out").write_text("not a folder")
     with pytest.raises(UsageError, match="is a file"):
         write_outputs(result, tmp_path / "out", formats=parse_formats("all"))
+
+
+@pytest.mark.parametrize("batch_rows", [1, 2, 3, 1000])
+def test_a_lazy_frame_is_written_in_batches_as_one_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_rows: int
+) -> None:
+    # The findings are written a batch of rows at a time: the file is the one a single write
+    # gives, header once, whatever the batch size (an empty frame: the header alone).
+    from custody.render import csv as csv_render
+
+    frame = pl.DataFrame(
+        {
+            "id": ["A", "=B", "C;-1", None, "E"],
+            "n": [1, 2, 3, 4, 5],
+            "at": pl.Series([None, *["2024-03-31T01:30:00+00:00"] * 4]).str.to_datetime(time_zone="UTC"),
+        }
+    )
+    for rows in (frame, frame.clear()):
+        whole, batched = tmp_path / "whole.csv", tmp_path / "batched.csv"
+        csv_render.write_csv(rows, whole)
+        monkeypatch.setattr(csv_render, "BATCH_ROWS", batch_rows)
+        csv_render.write_csv(rows.lazy(), batched)
+        assert batched.read_bytes() == whole.read_bytes()
+        assert whole.read_text().count("id,n,at") == 1
