@@ -157,8 +157,8 @@ def _write(folder: Path, entry: Path, value: CompiledSet) -> None:
         entries = sorted(folder.glob("rules-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in entries[KEEP:]:
             old.unlink(missing_ok=True)
-    except Exception:  # a cache that cannot be written only costs the next run the compile
-        log.debug("rules cache not written in %s", folder)
+    except Exception as error:  # a cache that cannot be written only costs the next run the compile
+        log.debug("rules cache not written in %s: %s", folder, type(error).__name__)
 
 
 def load_compiled(directory: Path) -> CompiledSet:
