@@ -22,6 +22,7 @@ other formats are read whole.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,10 +134,14 @@ def plan_batches(files: dict[str, Path], work_dir: Path, records_per_batch: int 
         parts = parts.with_columns(pl.col("part").clip(upper_bound=count - 1))
     if count < 2:
         return None
-    pieces = {
-        table: _split(scans[table], column, key(column), parts, work_dir / table, count)
-        for table, column in (("detentions", det_id), ("events", ev_id))
-    }
+    # The two tables are split at the same time: much of splitting (writing a piece) runs on
+    # one core, and polars lets go of the interpreter while it works.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="split") as pool:
+        splitting = {
+            table: pool.submit(_split, scans[table], column, key(column), parts, work_dir / table, count)
+            for table, column in (("detentions", det_id), ("events", ev_id))
+        }
+        pieces = {table: future.result() for table, future in splitting.items()}
     return [
         Batch(index=k, detentions=tuple(pieces["detentions"][k]), events=tuple(pieces["events"][k]))
         for k in range(count)
