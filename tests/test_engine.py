@@ -394,17 +394,10 @@ def test_rules_files_written_as_text_are_dedented() -> None:
     assert textwrap.dedent(RULE).startswith("\nid: TEST-RULE")
 
 
-SHOWS_ARRIVAL = """
-id: TEST-SHOWN
-title: test
-basis: statute
-severity: high
-checks: x
-why: y
-action: z
-citations: [Test Act s1]
-trigger: arrival_at
-versions:
+# TEST-RULE's header (id, title, citations...) with one version from 1900 and one outcome.
+SHOWS_ARRIVAL = (
+    RULE.split("versions:")[0].replace("id: TEST-RULE", "id: TEST-SHOWN")
+    + """versions:
   - effective_from: 1900-01-01
     citations: [Test Act s1]
     changes: first
@@ -414,6 +407,7 @@ logic:
     - outcome: compliant
       message: "Arrived {arrival_at}."
 """
+)
 
 
 @pytest.mark.parametrize(
