@@ -183,7 +183,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
 
 
 def _write_xlsx(result: CheckResult, table: pl.DataFrame, path: Path) -> None:
-    # The workbook's and the report's renderers (openpyxl, Jinja2) load only for a run that
+    # The workbook's and the report's renderers (xlsxwriter, Jinja2) load only for a run that
     # writes them: a check that writes Parquet starts without them.
     from custody.render.xlsx import excel_exceptions, write_exceptions_xlsx
 
