@@ -144,6 +144,41 @@ def test_every_row_is_in_exactly_one_batch(tmp_path: Path, by_hash: bool, monkey
     assert det[4] == det[5] == ev[3] == ev[4] == ev[5] == ev[9] == 0
 
 
+def test_unique_ids_are_batched_as_by_the_general_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each id once (the usual export): the rows are sorted by child alone and routed by hash;
+    # the batches are those the general path (ids compared as text) makes.
+    persons = ["P5", "P1", None, "P3", "P1", "P9", "P2", None, "P3", "P4", "P6", "P5"]
+    pl.DataFrame({"custody_record_id": [f"R{i:02d}" for i in range(len(persons))], "person_id": persons}).write_parquet(
+        tmp_path / "detentions.parquet"
+    )
+    pl.DataFrame({"custody_record_id": [f"R{i:02d}" for i in (3, 3, 0, 11, 7, 1, 4, 99)]}).write_parquet(
+        tmp_path / "events.parquet"
+    )
+    files = {t: tmp_path / f"{t}.parquet" for t in ("detentions", "events")}
+
+    def membership(by_hash: bool) -> dict[str, list[tuple[int, int]]]:
+        monkeypatch.setattr(batches_module, "ROUTE_BY_HASH", by_hash)
+        batches = plan_batches(files, tmp_path / f"plan-{by_hash}", 3)
+        assert batches is not None
+        return {
+            table: sorted(
+                (row, batch.index)
+                for batch in batches
+                for piece in getattr(batch, table)
+                for row in pl.read_ipc(piece)["_row"].to_list()
+            )
+            for table in files
+        }
+
+    fast, general = membership(True), membership(False)
+    assert fast == general
+    det = dict(fast["detentions"])
+    # The records without a child first; then by child, a child's records together (P1, P3, P5).
+    assert det[3] == det[8] == 0
+    assert det[2] == det[5] <= det[7] <= det[4] == det[9] <= det[10] <= det[1] == det[12] <= det[11] <= det[6]
+    assert len({batch for _, batch in fast["detentions"]}) > 2
+
+
 def test_small_or_non_parquet_sets_are_read_whole(generated: Path, tmp_path: Path) -> None:
     files = {t: generated / f"{t}.parquet" for t in ("detentions", "events")}
     assert plan_batches(files, tmp_path, 400) is None

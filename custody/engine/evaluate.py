@@ -467,30 +467,37 @@ def evaluate_chunks(
         if height == 0 or not plans:
             yield pl.DataFrame(schema=FINDINGS_SCHEMA)
             return
-        frames: list[pl.LazyFrame] = []
+        # Every grain at once, so that polars works on them side by side (a small record set
+        # costs mostly the planning of each grain's columns).
+        lazy: list[pl.LazyFrame] = []
         for grain in grains:
             chunk, record, occasion = _slice(tables, grain.grain, start, chunk_records)
             # Lazily, so that what the rules share (a UK date, an age) is computed once.
-            decided = (
+            lazy.append(
                 chunk.lazy()
                 .with_columns(*grain.formatted, *grain.parts, record.alias(_ROW), occasion.alias(_OCCASION))
                 .with_columns(*grain.derived, *grain.decisions)
-                .collect()
             )
-            present = pl.collect_all(
-                [
-                    decided.lazy()
-                    .select(pl.col(name) for name in _decision_columns(p.rule.rule_id))
-                    .drop_nulls()
-                    .unique()
-                    for _, p in grain.plans
-                ]
-            )
-            frames += [
-                _findings_of(decided.lazy(), plan, order, version, step, evidence)
-                for (order, plan), evidence, seen in zip(grain.plans, grain.evidence, present, strict=True)
-                for version, step in seen.sort(seen.columns).iter_rows()
+        decided = pl.collect_all(lazy)
+        del lazy
+        # Each rule's (version, step) pairs that occur, for every rule of every grain at once.
+        work = [
+            (frame, plan, evidence)
+            for grain, frame in zip(grains, decided, strict=True)
+            for plan, evidence in zip(grain.plans, grain.evidence, strict=True)
+        ]
+        present = pl.collect_all(
+            [
+                frame.lazy().select(pl.col(name) for name in _decision_columns(p.rule.rule_id)).drop_nulls().unique()
+                for frame, (_, p), _ in work
             ]
+        )
+        frames = [
+            _findings_of(frame.lazy(), plan, order, version, step, evidence)
+            for (frame, (order, plan), evidence), seen in zip(work, present, strict=True)
+            for version, step in seen.sort(seen.columns).iter_rows()
+        ]
+        del decided, work
         if not frames:
             yield pl.DataFrame(schema=FINDINGS_SCHEMA)
             continue

@@ -97,35 +97,48 @@ def plan_batches(files: dict[str, Path], work_dir: Path, records_per_batch: int 
     if det_id is None or ev_id is None or person is None:
         return None
 
-    rows = scans["detentions"].select(id_as_read(det_id).alias("id"), id_as_read(person).alias("person")).collect()
-    # A record belongs to its child; rows repeating an id with different children go with the
-    # first of them, so that the loader sees every row of that id together.
-    # Sorted by child (nulls last, as `min` ignores them), the first row of each id holds its
-    # child; then the records without a child come first, as before. (Sorting the rows and
-    # keeping each id's first is several times faster than grouping ten million text ids and
-    # sorting the groups, whose text lies scattered in memory.)
-    first_rows = (
-        rows.drop_nulls("id").sort("person", "id", nulls_last=True).unique("id", keep="first", maintain_order=True)
+    rows = (
+        scans["detentions"]
+        .select(id_as_read(det_id).alias("id"), id_as_read(person).alias("person"))
+        .collect()
+        .drop_nulls("id")
     )
-    del rows
-    no_child = first_rows["person"].is_null()
-    records = pl.concat([first_rows.filter(no_child), first_rows.filter(~no_child)])
-    del first_rows, no_child
+    # Rows are routed by a 64-bit hash of their id (a join on integers is several times faster
+    # than on text). All rows of one id share its hash, so they stay together; an id in no
+    # detentions row that happens to share a hash goes to that batch and is reported there.
+    # Only if two detentions ids share a hash are the ids themselves compared.
+    hashes = rows.get_column("id").hash(_SEED)
+    key = _hashed_id
+    if ROUTE_BY_HASH and hashes.n_unique() == rows.height:
+        # The usual export: each id once, and no two ids share a hash. Every row is a record:
+        # in child order, the records without a child first.
+        records = rows.with_columns(hashes.alias("id")).sort("person", nulls_last=False)
+        del rows, hashes
+    else:
+        del hashes
+        # A record belongs to its child; rows repeating an id with different children go with
+        # the first of them, so that the loader sees every row of that id together.
+        # Sorted by child (nulls last, as `min` ignores them), the first row of each id holds
+        # its child; then the records without a child come first. (Sorting the rows and
+        # keeping each id's first is several times faster than grouping ten million text ids
+        # and sorting the groups, whose text lies scattered in memory.)
+        first_rows = rows.sort("person", "id", nulls_last=True).unique("id", keep="first", maintain_order=True)
+        del rows
+        no_child = first_rows["person"].is_null()
+        records = pl.concat([first_rows.filter(no_child), first_rows.filter(~no_child)])
+        del first_rows, no_child
+        hashed = records.get_column("id").hash(_SEED)
+        if ROUTE_BY_HASH and hashed.n_unique() == records.height:
+            records = records.with_columns(hashed.alias("id"))
+        else:
+            key = id_as_read
+        del hashed
     # In child order, each child's batch is the number of records before its first one,
     # divided by the batch size: a child's records are never split.
     first = pl.col("person").ne_missing(pl.col("person").shift(1)) | (pl.int_range(pl.len()) == 0)
     before = pl.when(first).then(pl.int_range(pl.len())).forward_fill()
     parts = records.select("id", part=(before // records_per_batch).cast(pl.UInt32))
-    del records  # free it before splitting (it holds every id as text)
-    # Rows are routed by a 64-bit hash of their id (a join on integers is several times faster
-    # than on text). All rows of one id share its hash, so they stay together; an id in no
-    # detentions row that happens to share a hash goes to that batch and is reported there.
-    # Only if two detentions ids share a hash are the ids themselves compared.
-    hashed = parts.with_columns(pl.col("id").hash(_SEED))
-    if ROUTE_BY_HASH and not hashed["id"].is_duplicated().any():
-        parts, key = hashed, _hashed_id
-    else:
-        key = id_as_read
+    del records  # free it before splitting (it holds every child's id as text)
     count = int(parts.select(pl.col("part").max()).item() or 0) + 1
     if count > 1 and parts.filter(pl.col("part") == count - 1).height * TAIL_SHARE < records_per_batch:
         # A last batch of a few records would cost a whole batch's fixed work: fold it into
@@ -170,15 +183,12 @@ def _split(
         # and looked up once, and the run's rows take its batch (equal ids, equal keys).
         raw = chunk.get_column(column)
         starts = raw.ne_missing(raw.shift(1)).fill_null(True)
-        per_run = (
-            chunk.lazy()
-            .filter(starts)
-            .select(key.alias("_key"))
-            .join(lookup, left_on="_key", right_on="id", how="left", maintain_order="left")
-            .select(pl.col("part").fill_null(0))
-            .collect()
-            .to_series()
-        )
+        # An inner join (polars hashes the smaller side, not every id of the record set) and
+        # the batches placed by run: a run whose id matched nothing stays in batch 0.
+        run_keys = chunk.lazy().filter(starts).select(key.alias("_key")).with_row_index("_run")
+        found = run_keys.join(lookup, left_on="_key", right_on="id", how="inner").select("_run", "part").collect()
+        runs = int(starts.sum())
+        per_run = pl.repeat(0, runs, dtype=pl.UInt32, eager=True).scatter(found["_run"], found["part"])
         part = per_run.gather(starts.cast(pl.UInt32).cum_sum() - 1)
         chunk = chunk.with_columns(pl.col(ROW).cast(pl.Int64))
         for value in part.unique().sort():
