@@ -198,6 +198,36 @@ def profile_meta(profile: LoadedProfile) -> dict[str, str]:
     }
 
 
+_CHILD_ORDER = ("person_id", "arrival_time", "custody_record_id")
+
+
+def _in_child_order(records: pl.DataFrame) -> pl.DataFrame:
+    """`records` by child, arrival and record (nulls last). Each batch's facts come in that
+    order and batches are ranges of children in it, so the records usually are already: that
+    is checked, row against row before it, and only a table out of order is sorted (sorting
+    ten million records would hold a second copy of them)."""
+    person, arrival, record = (pl.col(name) for name in _CHILD_ORDER)
+    before = [expr.shift(1) for expr in (person, arrival, record)]
+    # Within a child: arrival, nulls last, then record id.
+    arrival_after = (
+        pl.when(before[1].is_null())
+        .then(arrival.is_null() & (record >= before[2]))
+        .when(arrival.is_null())
+        .then(True)
+        .otherwise((arrival > before[1]) | ((arrival == before[1]) & (record >= before[2])))
+    )
+    in_order = (
+        pl.when(before[0].is_null())
+        .then(pl.int_range(pl.len()) == 0)  # (after a record without a child, only the first row)
+        .when(person.is_null())
+        .then(True)
+        .otherwise((person > before[0]) | ((person == before[0]) & arrival_after))
+    )
+    if records.select(in_order.fill_null(False).all()).item():
+        return records
+    return records.sort(*_CHILD_ORDER, nulls_last=True)
+
+
 def run_check(
     source: Path | tuple[Path, Path],
     *,
@@ -289,7 +319,7 @@ def run_check(
             findings_total += int(per_record["rules_applied"].sum() or 0)
             kept[-1] = (
                 kept[-1]
-                .join(per_record, on="custody_record_id", how="left")
+                .join(per_record, on="custody_record_id", how="left", maintain_order="left")
                 .with_columns(pl.col("rules_applied").fill_null(0).cast(pl.Int64))
             )
             del facts, applied, per_record
@@ -304,12 +334,15 @@ def run_check(
     else:
         findings = pl.concat(in_memory) if in_memory else pl.DataFrame(schema=FINDINGS_SCHEMA)
     everyone = pl.concat(kept, rechunk=False)
-    records_kept = everyone.select(
-        "person_id",
-        "custody_record_id",
-        pl.col("arrival_at").alias("arrival_time"),
-        pl.all().exclude("person_id", "custody_record_id", "arrival_at"),
-    ).sort("person_id", "arrival_time", "custody_record_id", nulls_last=True)
+    del kept
+    records_kept = _in_child_order(
+        everyone.select(
+            "person_id",
+            "custody_record_id",
+            pl.col("arrival_at").alias("arrival_time"),
+            pl.all().exclude("person_id", "custody_record_id", "arrival_at"),
+        )
+    )
     headline = headline_figures(everyone.lazy())
     meta = {
         "tool_version": __version__,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import random
 from pathlib import Path
 
 import polars as pl
@@ -14,7 +16,7 @@ import custody.read.batches as batches_module
 from custody import cli
 from custody.engine.evaluate import evaluate_chunks
 from custody.generate import generate_record_set
-from custody.pipeline import CheckResult, facts_for, prepare_rules, run_check
+from custody.pipeline import CheckResult, _in_child_order, facts_for, prepare_rules, run_check
 from custody.read.batches import plan_batches
 from custody.read.loader import load_record_set
 
@@ -249,3 +251,29 @@ def test_a_last_batch_of_a_few_records_joins_the_one_before(generated: Path, tmp
     kept = plan_batches(files, tmp_path / "plan-kept", 150)
     assert kept is not None
     assert len(kept) == 3
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_records_table_comes_by_child_arrival_and_record(seed: int) -> None:
+    # The records kept of every batch are usually in child order already, and are then used as
+    # they are; any other order (ties, missing children or arrivals) is sorted.
+    rng = random.Random(seed)
+    size = 60
+    arrivals = [dt.datetime(2024, 1, 1, tzinfo=dt.UTC) + dt.timedelta(hours=rng.randrange(4)) for _ in range(size)]
+    frame = pl.DataFrame(
+        {
+            "person_id": [rng.choice(["P1", "P2", "P3", None]) for _ in range(size)],
+            "custody_record_id": [f"R{n:03d}" for n in rng.sample(range(1000), size)],
+            "arrival_time": [rng.choice([a, None]) for a in arrivals],
+            "n": range(size),
+        }
+    )
+    ordered = frame.sort("person_id", "arrival_time", "custody_record_id", nulls_last=True)
+    expected = ordered.drop("n")
+    assert_frame_equal(_in_child_order(frame.drop("n")), expected)
+    assert_frame_equal(_in_child_order(expected), expected)
+    with_children = ordered.filter(pl.col("person_id").is_not_null()).drop("n")
+    assert _in_child_order(with_children) is with_children  # already in order: not copied
+    swapped = pl.concat([with_children.slice(1, 1), with_children.slice(0, 1), with_children.slice(2)])
+    if not swapped.equals(with_children):
+        assert_frame_equal(_in_child_order(swapped), with_children)
