@@ -178,13 +178,23 @@ def data_quality_frame(result: CheckResult) -> pl.DataFrame:
 def record_context(result: CheckResult) -> pl.DataFrame:
     """The records with every context column of `CONTEXT_COLUMNS` (unknown where the result
     has none), the arrival as a UTC instant."""
+    return context_of(result).collect()
+
+
+def context_of(result: CheckResult) -> pl.LazyFrame:
+    """`record_context`, lazily: a query that reads a few of its columns (ten million records
+    in a large check) converts only those."""
     records = result.records
     missing = [
         pl.lit(None, dtype).alias(name) for name, dtype in CONTEXT_COLUMNS.items() if name not in records.columns
     ]
-    return records.with_columns(missing).with_columns(
-        pl.col("arrival_time").cast(pl.Datetime("us", "UTC")),
-        *(pl.col(name).cast(dtype) for name, dtype in CONTEXT_COLUMNS.items()),
+    return (
+        records.lazy()
+        .with_columns(missing)
+        .with_columns(
+            pl.col("arrival_time").cast(pl.Datetime("us", "UTC")),
+            *(pl.col(name).cast(dtype) for name, dtype in CONTEXT_COLUMNS.items()),
+        )
     )
 
 
@@ -227,7 +237,7 @@ def children_frame(result: CheckResult) -> pl.DataFrame:
         return pl.when(pl.col(name).is_not_null().any()).then(pl.col(name).sum().cast(pl.Int64)).alias(name)
 
     per_child_records = (
-        record_context(result)
+        context_of(result)
         .group_by("person_id")
         .agg(
             pl.len().cast(pl.Int64).alias("records"),
@@ -238,6 +248,7 @@ def children_frame(result: CheckResult) -> pl.DataFrame:
             _minutes(pl.col("aa_wait").max()).alias("longest_aa_wait_minutes"),
             *_safeguard_counts(result.records),
         )
+        .collect()
     )
     counts = ("records", "rules_applied", "breaches", "compliant", "cannot_assess", *SAFEGUARD_COUNTS)
     children = per_child_records.cast({"person_id": pl.String}).join(
@@ -353,8 +364,8 @@ def exception_table(result: CheckResult) -> pl.DataFrame:
     birth, which is not itself a column). With notes included in the run (--include-notes),
     `certificate_note` holds the circumstances stated on the record's first certificate.
     """
-    context = record_context(result)
-    with_note = bool(result.meta.get("include_notes")) and "certificate_note" in context.columns
+    context = context_of(result)
+    with_note = bool(result.meta.get("include_notes")) and "certificate_note" in context.collect_schema()
     extra = ["certificate_note"] if with_note else []
     exceptions = (
         findings_frame(result)
@@ -367,7 +378,7 @@ def exception_table(result: CheckResult) -> pl.DataFrame:
         pl.col("arrival_time").alias("arrival_at"),
         *(name for name in CONTEXT_COLUMNS if name not in ("age_at_arrival",)),
         *extra,
-    )
+    ).collect()
     joined = exceptions.join(described, on="custody_record_id", how="left", maintain_order="left").with_columns(
         pl.coalesce("trigger_at", "arrival_at").alias("occasion_at")
     )
@@ -617,10 +628,11 @@ def record_outcomes(result: CheckResult) -> pl.DataFrame:
         .collect()
     )
     return (
-        record_context(result)
+        context_of(result)
         .drop("findings", "breaches", "cannot_assess", strict=False)
-        .join(per_record, on="custody_record_id", how="left")
+        .join(per_record.lazy(), on="custody_record_id", how="left", maintain_order="left")
         .with_columns(pl.col("findings", "breaches", "cannot_assess").fill_null(0))
+        .collect()
     )
 
 
@@ -761,7 +773,7 @@ def statistics_table(result: CheckResult, by: Sequence[str] = ()) -> pl.DataFram
     (force, custody_suite): records held overnight pre- and post-charge (`summary.json`
     names the definition) and the wait for the appropriate adult (median, 90th percentile,
     shares over 4 and 8 hours of the waits recorded). Columns: `by`, then STATISTICS_COLUMNS."""
-    records = record_context(result).filter(pl.col("is_child").fill_null(False))
+    records = context_of(result).filter(pl.col("is_child").fill_null(False))
     hours = pl.col("aa_wait").dt.total_seconds() / 3600
     minutes = pl.col("aa_wait").dt.total_seconds() / 60
     aggregations = [
@@ -783,14 +795,14 @@ def statistics_table(result: CheckResult, by: Sequence[str] = ()) -> pl.DataFram
         table = records.group_by(keys).agg(aggregations).sort(["records", *by], descending=[True, *[False] * len(by)])
     else:
         table = records.select(aggregations)
-    return table.select(*by, *STATISTICS_COLUMNS)
+    return table.select(*by, *STATISTICS_COLUMNS).collect()
 
 
 def duration_bins(result: CheckResult, column: str, edges_hours: Sequence[float]) -> list[tuple[str, int]]:
     """How many children's records have `column` (aa_wait, refusal_to_move) in each band
     between the edges (hours): [("under 1h", n), ("1-2h", n), ..., ("24h or more", n)]."""
-    records = record_context(result).filter(pl.col("is_child").fill_null(False) & pl.col(column).is_not_null())
-    hours = records.select(pl.col(column).dt.total_seconds() / 3600).to_series()
+    records = context_of(result).filter(pl.col("is_child").fill_null(False) & pl.col(column).is_not_null())
+    hours = records.select(pl.col(column).dt.total_seconds() / 3600).collect().to_series()
     labels = [f"under {_h(edges_hours[0])}"]
     labels += [f"{_h(low)}-{_h(high)}" for low, high in itertools.pairwise(edges_hours)]
     labels.append(f"{_h(edges_hours[-1])} or more")
@@ -808,7 +820,9 @@ def _h(hours: float) -> str:
 def statistics_summary(result: CheckResult) -> dict[str, Any]:
     """summary.json's statistics: the overnight definition and the overall figures."""
     overall = statistics_table(result).row(0, named=True)
-    refusal = record_context(result).filter(pl.col("is_child").fill_null(False))["refusal_to_move"]
+    refusal = (
+        context_of(result).filter(pl.col("is_child").fill_null(False)).select("refusal_to_move").collect().to_series()
+    )
     minutes = (refusal.dt.total_seconds() / 60).drop_nulls()
     return {
         "held_overnight_definition": result.meta.get("held_overnight"),

@@ -26,9 +26,11 @@ import pickle
 import stat
 import sys
 import tempfile
-from importlib import metadata
 from pathlib import Path
 from typing import NamedTuple
+
+import polars as pl
+import pydantic
 
 from custody.engine.compile import CompiledRule, compile_rule_set
 from custody.engine.evaluate import RulePlan, plan_rules
@@ -86,11 +88,10 @@ def _source_digest() -> str:
     return _package_digest
 
 
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:  # pragma: no cover - both are dependencies
-        return "?"
+def _versions() -> str:
+    """polars' and pydantic's versions, as the modules give them (reading the installed
+    packages' metadata costs a check more time than loading its rules from here)."""
+    return f"polars {pl.__version__}, pydantic {pydantic.VERSION}"
 
 
 def cache_key(directory: Path) -> str | None:
@@ -99,8 +100,7 @@ def cache_key(directory: Path) -> str | None:
     digest = hashlib.sha256(_FORMAT)
     for part in (
         sys.version,
-        _version("polars"),
-        _version("pydantic"),
+        _versions(),
         _source_digest(),
         str(directory),
         str(directory.resolve()),
