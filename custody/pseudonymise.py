@@ -11,8 +11,9 @@ Ids are carried as keys, so they are replaced in their own columns and nowhere e
 findings, records, the data-quality `custody_record_id`, and the data-quality `value` of a
 row about the `person_id` or `custody_record_id` column. No text is searched for ids:
 data-quality reasons never quote a value (the value is the row's `value`), and a run
-whose rule messages or evidence name an id is refused. Dates of birth become year and
-month (`YYYY-MM`): in the evidence and in the data-quality `value` of `date_of_birth`.
+whose rule messages or evidence name an id is refused, and so is a run that includes the
+free-text notes (`--include-notes`). Dates of birth become year and month (`YYYY-MM`): in
+the evidence and in the data-quality `value` of `date_of_birth`.
 
 Each distinct id is hashed once; the digests are joined back in polars.
 """
@@ -171,10 +172,25 @@ def key_id(key: str) -> str:
     return _hmac_sha256(check_key(key), b"custody key id")(b"").hex()[:DIGEST_HEX_CHARS]
 
 
+NOTES_REFUSED = (
+    "--include-notes cannot be used with --pseudonymise-key: notes are free text that can name a child "
+    "or give a date of birth, which pseudonymised outputs must not hold; leave out one of the two."
+)
+
+
+def refuse_notes(include_notes: bool) -> None:
+    """Free-text notes are never searched for ids or dates: a run that includes them is refused
+    a pseudonymisation key (UsageError, `NOTES_REFUSED`)."""
+    if include_notes:
+        raise UsageError(NOTES_REFUSED)
+
+
 def pseudonymise(result: CheckResult, key: str) -> CheckResult:
     """The same result with every person and custody record id replaced by its keyed digest,
-    and every date of birth cut to its year and month."""
+    and every date of birth cut to its year and month. A result that includes notes is
+    refused (`refuse_notes`)."""
     key_bytes = check_key(key)
+    refuse_notes(bool(result.meta.get("include_notes")))
     # A spilled (lazy) findings table stays lazy: its ids are replaced as it is written out.
     findings, records, quality = result.findings.lazy(), result.records, result.data_quality
 

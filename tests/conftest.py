@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import importlib
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -16,6 +17,7 @@ import freezegun
 import polars as pl
 import pytest
 from hypothesis import settings
+from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from custody.contract import DATA_QUALITY_SCHEMA, FINDINGS_SCHEMA
@@ -28,6 +30,49 @@ if TYPE_CHECKING:  # the pipeline is imported by the fixtures that run it, not b
 # freezegun swaps the datetime classes in every loaded module; polars must keep the real
 # ones (it caches Python type -> dtype lookups), or frozen tests poison later ones.
 freezegun.configure(extend_ignore_list=["polars", "pydantic", "pydantic_core", "yaml"])
+
+
+def _build_deferred_models() -> None:
+    """Build every pydantic model the package defers (`defer_build`) now, before any test
+    freezes time: frozen, `datetime.date` is freezegun's class, for which pydantic has no
+    schema, so a model first used under freeze_time (a rule folder read with an empty rules
+    cache) would fail in that worker, and in the tests that share its fixtures."""
+    modules = [
+        importlib.import_module(name)
+        for name in (
+            "custody.contract.records",
+            "custody.facts.settings",
+            "custody.engine.rulefile",
+            "custody.read.profile",
+        )
+    ]
+    for module in modules:
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == module.__name__:
+                value.model_rebuild(force=True)
+
+
+_build_deferred_models()
+
+
+def _show_polars_the_real_time_types() -> None:
+    """polars looks up Python's date and time classes once, on first use, and keeps them: if
+    that first use came under freeze_time it would keep freezegun's classes and no longer
+    recognise a real date (in every later test of that worker). So it first meets the real
+    ones here, both ways: values into polars and out of it."""
+    values = {
+        "date": dt.date(2000, 1, 2),
+        "datetime": dt.datetime(2000, 1, 2, 3, 4),
+        "instant": dt.datetime(2000, 1, 2, 3, 4, tzinfo=dt.UTC),
+        "time": dt.time(3, 4),
+        "duration": dt.timedelta(hours=1),
+    }
+    frame = pl.from_dicts([values])
+    pl.DataFrame({name: [value] for name, value in values.items()}).rows()
+    frame.to_dicts()
+
+
+_show_polars_the_real_time_types()
 
 # Compiled rules are kept between runs (custody.engine.cache): the suite keeps its own cache,
 # shared by its workers, never the user's. Its key covers the package source, so a change to

@@ -152,6 +152,25 @@ def test_pseudonymised_ids_are_stable_per_key(runner: CliRunner, pseudonymised_o
     assert not any(p.startswith("C-") for p in first)
 
 
+@pytest.mark.parametrize("by_env", [False, True])
+def test_notes_and_a_pseudonymisation_key_are_refused_together(
+    runner: CliRunner, tmp_path: Path, by_env: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Notes are free text (a name, a date of birth): pseudonymised outputs cannot hold them.
+    out = tmp_path / "out"
+    key = [] if by_env else ["--pseudonymise-key", KEY]
+    if by_env:
+        monkeypatch.setenv("CUSTODY_PSEUDONYMISE_KEY", KEY)
+    result = runner.invoke(cli.app, ["check", str(DEMO), "--out", str(out), "-q", "--include-notes", *key])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "error: --include-notes cannot be used with --pseudonymise-key: notes are free text that can name a "
+        "child or give a date of birth, which pseudonymised outputs must not hold; leave out one of the two."
+    )
+    assert "Traceback" not in result.output
+    assert not out.exists() or not any(out.iterdir())
+
+
 def test_explain_shows_the_timeline_facts_and_reasons(runner: CliRunner) -> None:
     result = runner.invoke(cli.app, ["explain", "DEMO-021", str(DEMO)])
     assert result.exit_code == 0, result.output

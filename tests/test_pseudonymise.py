@@ -191,6 +191,16 @@ def test_a_key_shorter_than_16_characters_is_refused(result: CheckResult, key: s
     pseudonymise(result, key.ljust(16, "k"))
 
 
+def test_a_result_with_notes_is_never_pseudonymised(result: CheckResult, tmp_path: Path) -> None:
+    with_notes = replace(result, meta={**result.meta, "include_notes": True})
+    with pytest.raises(UsageError, match="--include-notes cannot be used with --pseudonymise-key"):
+        pseudonymise(with_notes, KEY)
+    with pytest.raises(UsageError, match="notes are free text"):
+        write_outputs(with_notes, tmp_path / "out", formats=parse_formats("all"), pseudonymise_key=KEY)
+    assert not (tmp_path / "out" / "summary.json").exists()
+    pseudonymise(replace(result, meta={**result.meta, "include_notes": False}), KEY)
+
+
 def test_write_outputs_pseudonymises_every_file(result: CheckResult, tmp_path: Path) -> None:
     write_outputs(result, tmp_path, formats=parse_formats("all"), pseudonymise_key=KEY)
     for name in ("findings.csv", "children.csv", "exceptions.csv", "data_quality.csv"):

@@ -38,7 +38,7 @@ from custody.outputs import (
     write_outputs,
 )
 from custody.pipeline import prepare_rules, run_check
-from custody.pseudonymise import check_key
+from custody.pseudonymise import check_key, refuse_notes
 from custody.read.batches import BATCH_RECORDS
 from custody.read.loader import load_record_set
 from custody.read.profile import load_with_profile
@@ -114,6 +114,7 @@ def check(
     gates = parse_gates(fail_on or [], [rule.rule_id for rule in prepared.compiled])
     if pseudonymise_key is not None:
         check_key(pseudonymise_key)
+        refuse_notes(include_notes)
     source, loaded_profile = records_input(records, events, profile, date_order)
     console = Console(stderr=True, quiet=quiet)
     out_folder(out)
