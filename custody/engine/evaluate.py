@@ -479,7 +479,6 @@ def evaluate_chunks(
                 .with_columns(*grain.derived, *grain.decisions)
             )
         decided = pl.collect_all(lazy)
-        del lazy
         # Each rule's (version, step) pairs that occur, for every rule of every grain at once.
         work = [
             (frame, plan, evidence)
@@ -497,7 +496,6 @@ def evaluate_chunks(
             for (frame, (order, plan), evidence), seen in zip(work, present, strict=True)
             for version, step in seen.sort(seen.columns).iter_rows()
         ]
-        del decided, work
         if not frames:
             yield pl.DataFrame(schema=FINDINGS_SCHEMA)
             continue
