@@ -271,3 +271,28 @@ def test_a_reader_that_stops_early_is_not_an_internal_error() -> None:
         errors = process.stderr.read().decode()
         process.wait(timeout=60)
     assert errors == ""
+
+
+def test_the_console_script_runs_the_command_with_the_collector_back_on(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The `custody` script (pyproject's entry point) pauses garbage collection while it
+    imports the command, and must turn it back on before the command runs."""
+    import gc
+    import tomllib
+
+    import custody.__main__ as entry
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    assert pyproject["project"]["scripts"]["custody"] == "custody.__main__:main"
+    seen: list[bool] = []
+    monkeypatch.setattr(cli, "main", lambda: seen.append(gc.isenabled()))
+    entry.main()
+    assert seen == [True]
+    assert gc.isenabled()
+    monkeypatch.undo()
+    monkeypatch.setattr("sys.argv", ["custody", "--version"])
+    with pytest.raises(SystemExit) as stopped:
+        entry.main()
+    assert stopped.value.code == 0
+    assert capsys.readouterr().out.startswith("custody ")

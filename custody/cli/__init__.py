@@ -95,12 +95,6 @@ def _options(
     """
 
 
-# ---------------------------------------------------------------- validate
-
-
-# ---------------------------------------------------------------- schema
-
-
 app.command("check")(check_commands.check)
 app.command("explain")(check_commands.explain)
 app.command("validate")(record_commands.validate)
