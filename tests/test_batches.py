@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import shutil
 from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import RULES_DIR
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
+import custody.engine.evaluate as evaluate_module
 import custody.read.batches as batches_module
 from custody import cli
 from custody.engine.evaluate import evaluate_chunks
@@ -104,6 +107,33 @@ def test_findings_come_by_child_record_and_rule_however_the_work_is_split(genera
     assert placed["position"].is_sorted()
     assert placed.sort("position", "rule_id", "trigger_at", maintain_order=True).equals(placed)
     assert placed["person_id"].is_sorted()
+
+
+def test_chunks_are_sized_by_the_columns_the_rules_add(generated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """By default a chunk holds about CHUNK_CELLS values: a rule folder with fewer rules (fewer
+    columns to decide on) takes more records at a time, and the chunks still make the same
+    findings as one pass."""
+    records = load_record_set(generated)
+    every, core = prepare_rules(), prepare_rules(_core_rules(generated.parent))
+    facts = facts_for(records, every)
+    core_facts = facts_for(records, core)
+    whole = pl.concat(list(evaluate_chunks(facts, every.compiled, chunk_records=10**9)))
+    core_whole = pl.concat(list(evaluate_chunks(core_facts, core.compiled, chunk_records=10**9)))
+    monkeypatch.setattr(evaluate_module, "CHUNK_CELLS", 5_000)
+    pieces = list(evaluate_chunks(facts, every.compiled))
+    core_pieces = list(evaluate_chunks(core_facts, core.compiled))
+    assert 1 < len(core_pieces) < len(pieces)
+    assert_frame_equal(pl.concat(pieces), whole)
+    assert_frame_equal(pl.concat(core_pieces), core_whole)
+
+
+def _core_rules(folder: Path) -> Path:
+    """A rules folder holding the three S38 rules and the facts settings."""
+    target = folder / "core-rules"
+    target.mkdir(exist_ok=True)
+    for name in ("S38-REQUEST", "S38-TRANSFER", "S38-CERTIFICATE", "_facts"):
+        shutil.copy(RULES_DIR / f"{name}.yaml", target / f"{name}.yaml")
+    return target
 
 
 @pytest.mark.parametrize("by_hash", [True, False])

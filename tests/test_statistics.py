@@ -11,7 +11,13 @@ import polars as pl
 import pytest
 from conftest import REINSPECTION, RecordSetFactory
 
-from custody.facts.statistics import HELD_OVERNIGHT, STATISTICS_FACTS, OvernightDefinition, record_statistics
+from custody.facts.statistics import (
+    HELD_OVERNIGHT,
+    STATISTICS_FACTS,
+    OvernightDefinition,
+    longest_night,
+    record_statistics,
+)
 from custody.findings import statistics_summary, statistics_table
 from custody.pipeline import run_check
 
@@ -81,6 +87,30 @@ def test_without_a_time_of_leaving_custody_overnight_is_not_known() -> None:
 def test_a_stay_of_days_is_held_overnight() -> None:
     record = stats(arrival_at="2020-01-01T10:00", released_at="2020-01-20T10:00")
     assert record["held_overnight_pre_charge"] is True
+
+
+def test_each_record_is_measured_against_its_own_nights_only() -> None:
+    """Records of one run span different numbers of nights: a stay of an afternoon, beside
+    stays of several days, is measured against its own night's window alone."""
+    spans = [
+        ("2019-10-29T14:25", "2019-10-29T19:49", dt.timedelta(0)),  # an afternoon
+        ("2019-03-01T14:25", "2019-03-03T19:49", dt.timedelta(hours=8)),  # two whole nights
+        ("2019-10-26T23:00", "2019-10-27T09:00", dt.timedelta(hours=9)),  # the night the clocks go back
+        ("2019-03-30T23:00", "2019-04-02T12:00", dt.timedelta(hours=8)),  # 7 hours, then whole nights
+        ("2019-03-30T23:00", "2019-03-31T12:00", dt.timedelta(hours=7)),  # the night the clocks go forward
+        ("2020-01-11T03:00", "2020-01-10T22:00", dt.timedelta(0)),  # left before arriving
+        (None, "2020-01-11T04:00", None),
+        ("2020-01-10T22:00", None, None),
+    ]
+    times = pl.DataFrame(
+        {
+            "start": [utc(a) if a else None for a, _, _ in spans],
+            "end": [utc(b) if b else None for _, b, _ in spans],
+        },
+        schema={"start": pl.Datetime("us", "UTC"), "end": pl.Datetime("us", "UTC")},
+    )
+    longest = times.select(longest_night(pl.col("start"), pl.col("end"), HELD_OVERNIGHT)).to_series()
+    assert longest.to_list() == [expected for _, _, expected in spans]
 
 
 def test_the_definition_is_a_parameter() -> None:

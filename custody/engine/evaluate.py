@@ -42,8 +42,12 @@ from custody.read.taint import Input
 EVIDENCE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%:z"
 TRIGGER_SHOWN_CHARS = 80
 """A trigger expression up to this long is named in the message when its instant is unknown."""
-CHUNK_RECORDS = 50_000
-"""Records evaluated at a time: bounds the findings held in memory before they are written."""
+CHUNK_CELLS = 19_000_000
+"""Values (rows x columns) of the frames the rules are decided on, evaluated at a time: bounds
+the memory a chunk holds (those frames, and the findings made from them) before its findings
+are written. With every shipped rule that is about 50,000 records at a time; a few rules read
+fewer columns and take more records at a time, and so fewer chunks (each costs some 40 ms of
+query planning however small it is)."""
 
 _ROW = "\x1frow"
 _RULE = "\x1frule"
@@ -444,25 +448,42 @@ def _slice(tables: FactTables, grain: str | None, start: int, length: int) -> tu
     return occasions.slice(low, high - low), record, pl.col("occasion_number").fill_null(0)
 
 
+def _chunk_records(grains: list[_Grain], tables: FactTables) -> int:
+    """Records per chunk so that a chunk's decided frames hold about `CHUNK_CELLS` values:
+    each grain's columns (its facts and the columns the rules add) times its rows per record."""
+    height = tables.records.height
+    if height == 0:
+        return 1
+    cells = 0
+    for grain in grains:
+        table = tables.records if grain.grain is None else tables.occasions[grain.grain]
+        added = len(grain.formatted) + len(grain.derived) + len(grain.parts) + len(grain.decisions)
+        cells += (table.width + added) * table.height
+    return max(1, min(height, CHUNK_CELLS * height // max(cells, 1)))
+
+
 def evaluate_chunks(
     facts: FactTables | pl.DataFrame,
     rules: list[CompiledRule],
     *,
     include_notes: bool = False,
-    chunk_records: int = CHUNK_RECORDS,
+    chunk_records: int | None = None,
     plans: list[RulePlan] | None = None,
 ) -> Iterator[pl.DataFrame]:
-    """The findings of `evaluate`, `chunk_records` records at a time, in order: each chunk
-    holds whole records (with all their occasions), so the chunks one after another are the
-    findings of `evaluate`. `plans`: `plan_rules(rules)`, when it was made before (they are
-    kept with the compiled rules)."""
-    if chunk_records < 1:
+    """The findings of `evaluate`, `chunk_records` records at a time (by default as many as
+    keep a chunk near `CHUNK_CELLS` values), in order: each chunk holds whole records (with all
+    their occasions), so the chunks one after another are the findings of `evaluate`.
+    `plans`: `plan_rules(rules)`, when it was made before (they are kept with the compiled
+    rules)."""
+    if chunk_records is not None and chunk_records < 1:
         raise ValueError(f"chunk_records must be 1 or more, not {chunk_records}")
     tables = facts if isinstance(facts, FactTables) else FactTables(facts)
     if plans is None or [id(p.rule) for p in plans] != [id(r) for r in sorted(rules, key=lambda r: r.rule_id)]:
         plans = plan_rules(rules)  # (the plans given are `plan_rules(rules)` kept from an earlier run)
     grains = _grains(plans, tables, include_notes)
     height = tables.records.height
+    if chunk_records is None:
+        chunk_records = _chunk_records(grains, tables)
     for start in range(0, max(height, 1), chunk_records):
         if height == 0 or not plans:
             yield pl.DataFrame(schema=FINDINGS_SCHEMA)

@@ -94,52 +94,62 @@ def _window_edge(day: pl.Expr, moment: dt.time) -> pl.Expr:
 
 def longest_night(start: pl.Expr, end: pl.Expr, definition: OvernightDefinition) -> pl.Expr:
     """The longest time in custody within one night's window, for the interval [start, end)
-    (a list of nights is built per row, at most four). Null if either end is unknown."""
+    (looking at most three days on). Null if either end is unknown."""
     # min_horizontal skips nulls: an unknown end must stay unknown.
     look_until = pl.when(end.is_not_null()).then(pl.min_horizontal(end, start + duration_lit(_LONGEST_LOOK)))
-    nights = pl.date_ranges(local_date(start), local_date(look_until), interval="1d")
     return (
-        pl.struct(start.alias("s"), look_until.alias("e"), nights.alias("d"))
+        pl.struct(
+            start.alias("s"),
+            look_until.alias("e"),
+            local_date(start).alias("first"),
+            local_date(look_until).alias("last"),
+        )
         .map_batches(lambda s: _longest_night_batch(s, definition), return_dtype=pl.Duration("us"))
         .alias("longest_night")
     )
 
 
 def _longest_night_batch(rows: pl.Series, definition: OvernightDefinition) -> pl.Series:
-    frame = rows.struct.unnest().with_row_index("_row")
-    nights = frame.explode("d")
-    # Each night's window in UTC, worked out once per calendar date (a few thousand dates
-    # for millions of nights): placing a UK local time in UTC is the costly step.
-    windows = (
-        nights.select(pl.col("d").unique())
-        .drop_nulls()
-        .with_columns(
-            _window_edge(pl.col("d"), definition.window_from).alias("_from"),
-            _window_edge(pl.col("d"), definition.window_to).alias("_to"),
-        )
+    """Per row of (s, e, first, last): the largest overlap of [s, e) with the window of each UK
+    date from `first` to `last` (0 when there is none), null where s or e is null.
+
+    Each date's window is placed in UTC once (placing a UK local time is the costly step), in
+    a table of the dates from the earliest `first` to the latest `last`; a row's k-th night
+    is read from it by position (the interval is at most three days: up to five dates)."""
+    frame = rows.struct.unnest()
+    unknown = frame["s"].is_null() | frame["e"].is_null()
+    low, high = frame["first"].min(), frame["last"].max()
+    if not isinstance(low, dt.date) or not isinstance(high, dt.date) or high < low:
+        return pl.select(pl.when(pl.lit(unknown)).then(None).otherwise(pl.duration(microseconds=0))).to_series()
+    days = pl.date_range(low, high, interval="1d", eager=True).to_frame("d")
+    windows = days.select(
+        _window_edge(pl.col("d"), definition.window_from).alias("_from"),
+        _window_edge(pl.col("d"), definition.window_to).alias("_to"),
     )
-    overlaps = (
-        nights.join(windows, on="d", how="left")
-        .with_columns(
-            (pl.min_horizontal("e", "_to") - pl.max_horizontal("s", "_from"))
-            .clip(lower_bound=pl.duration(microseconds=0))
-            .alias("_overlap")
+    first = (frame["first"] - low).dt.total_days()
+    nights = (frame["last"] - frame["first"]).dt.total_days()
+    overlaps: list[pl.Series] = []
+    for k in range(int(nights.max() or 0) + 1):  # type: ignore[arg-type]
+        at = pl.select(pl.when(pl.lit(nights) >= k).then(pl.lit(first) + k)).to_series()
+        night = frame.select("s", "e").with_columns(windows["_from"].gather(at), windows["_to"].gather(at))
+        overlap = (pl.min_horizontal("e", "_to") - pl.max_horizontal("s", "_from")).clip(
+            lower_bound=pl.duration(microseconds=0)
         )
-        .group_by("_row")
-        .agg(pl.col("_overlap").max())
-    )
-    joined = frame.select("_row", "s", "e").join(overlaps, on="_row", how="left").sort("_row")
-    out = (
-        joined.select(
-            pl.when(pl.col("s").is_null() | pl.col("e").is_null())
+        overlaps.append(night.select(pl.when(pl.lit(at).is_not_null()).then(overlap)).to_series())
+    if overlaps:
+        longest = pl.select(pl.max_horizontal(*(pl.lit(o) for o in overlaps))).to_series()
+    else:  # every interval ends before it starts
+        longest = pl.repeat(None, frame.height, dtype=pl.Duration("us"), eager=True)
+    return (
+        pl.select(
+            pl.when(pl.lit(unknown))
             .then(pl.lit(None, pl.Duration("us")))
-            .otherwise(pl.col("_overlap").fill_null(pl.duration(microseconds=0)))
+            .otherwise(pl.lit(longest).fill_null(pl.duration(microseconds=0)))
             .cast(pl.Duration("us"))
         )
         .to_series()
         .rename(rows.name)
     )
-    return out
 
 
 def record_statistics(facts: pl.DataFrame, definition: OvernightDefinition = HELD_OVERNIGHT) -> pl.DataFrame:
