@@ -30,6 +30,7 @@ from custody.facts import (
     build_fact_tables,
     fact_specs,
     headline_figures,
+    in_child_order,
     taint_column,
 )
 from custody.facts.headline import is_child
@@ -198,36 +199,6 @@ def profile_meta(profile: LoadedProfile) -> dict[str, str]:
     }
 
 
-_CHILD_ORDER = ("person_id", "arrival_time", "custody_record_id")
-
-
-def _in_child_order(records: pl.DataFrame) -> pl.DataFrame:
-    """`records` by child, arrival and record (nulls last). Each batch's facts come in that
-    order and batches are ranges of children in it, so the records usually are already: that
-    is checked, row against row before it, and only a table out of order is sorted (sorting
-    ten million records would hold a second copy of them)."""
-    person, arrival, record = (pl.col(name) for name in _CHILD_ORDER)
-    before = [expr.shift(1) for expr in (person, arrival, record)]
-    # Within a child: arrival, nulls last, then record id.
-    arrival_after = (
-        pl.when(before[1].is_null())
-        .then(arrival.is_null() & (record >= before[2]))
-        .when(arrival.is_null())
-        .then(True)
-        .otherwise((arrival > before[1]) | ((arrival == before[1]) & (record >= before[2])))
-    )
-    in_order = (
-        pl.when(before[0].is_null())
-        .then(pl.int_range(pl.len()) == 0)  # (after a record without a child, only the first row)
-        .when(person.is_null())
-        .then(True)
-        .otherwise((person > before[0]) | ((person == before[0]) & arrival_after))
-    )
-    if records.select(in_order.fill_null(False).all()).item():
-        return records
-    return records.sort(*_CHILD_ORDER, nulls_last=True)
-
-
 def run_check(
     source: Path | tuple[Path, Path],
     *,
@@ -335,7 +306,7 @@ def run_check(
         findings = pl.concat(in_memory) if in_memory else pl.DataFrame(schema=FINDINGS_SCHEMA)
     everyone = pl.concat(kept, rechunk=False)
     del kept
-    records_kept = _in_child_order(
+    records_kept = in_child_order(
         everyone.select(
             "person_id",
             "custody_record_id",

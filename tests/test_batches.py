@@ -18,8 +18,9 @@ import custody.engine.evaluate as evaluate_module
 import custody.read.batches as batches_module
 from custody import cli
 from custody.engine.evaluate import evaluate_chunks
+from custody.facts import in_child_order
 from custody.generate import generate_record_set
-from custody.pipeline import CheckResult, _in_child_order, facts_for, prepare_rules, run_check
+from custody.pipeline import CheckResult, facts_for, prepare_rules, run_check
 from custody.read.batches import plan_batches
 from custody.read.loader import load_record_set
 
@@ -300,10 +301,10 @@ def test_the_records_table_comes_by_child_arrival_and_record(seed: int) -> None:
     )
     ordered = frame.sort("person_id", "arrival_time", "custody_record_id", nulls_last=True)
     expected = ordered.drop("n")
-    assert_frame_equal(_in_child_order(frame.drop("n")), expected)
-    assert_frame_equal(_in_child_order(expected), expected)
+    assert_frame_equal(in_child_order(frame.drop("n")), expected)
+    assert_frame_equal(in_child_order(expected), expected)
     with_children = ordered.filter(pl.col("person_id").is_not_null()).drop("n")
-    assert _in_child_order(with_children) is with_children  # already in order: not copied
+    assert in_child_order(with_children) is with_children  # already in order: not copied
     swapped = pl.concat([with_children.slice(1, 1), with_children.slice(0, 1), with_children.slice(2)])
     if not swapped.equals(with_children):
-        assert_frame_equal(_in_child_order(swapped), with_children)
+        assert_frame_equal(in_child_order(swapped), with_children)
