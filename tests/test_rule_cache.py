@@ -70,6 +70,21 @@ def test_a_changed_rule_file_is_compiled_again(rules_copy: Path, cache_folder: P
     assert params == ["3h", "3h"]
 
 
+@pytest.mark.parametrize("library", ["polars", "pydantic", "cloudpickle"])
+def test_another_version_of_what_reads_an_entry_is_a_miss(
+    rules_copy: Path, cache_folder: Path, monkeypatch: pytest.MonkeyPatch, library: str
+) -> None:
+    """polars stores a rule's Python functions with cloudpickle inside its expressions, and
+    reads them back only when a check runs them: an entry another version wrote would load,
+    then fail in the middle of a check. Each version is part of the key."""
+    prepare_rules(rules_copy)
+    module = {"polars": cache.pl, "pydantic": cache.pydantic, "cloudpickle": cache.cloudpickle}[library]
+    attribute = "VERSION" if library == "pydantic" else "__version__"
+    monkeypatch.setattr(module, attribute, "0.0.1")
+    prepare_rules(rules_copy)
+    assert len(_entries(cache_folder)) == 2
+
+
 def test_a_broken_rule_file_is_reported_and_never_cached(rules_copy: Path, cache_folder: Path) -> None:
     (rules_copy / "PACE-AA.yaml").write_text("id: PACE-AA\ntitle: [unclosed\n")
     with pytest.raises(RuleFileError, match=r"PACE-AA\.yaml"):

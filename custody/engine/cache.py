@@ -3,8 +3,8 @@ later runs over the same files load the result (as Python keeps the bytecode of 
 
 The key is a SHA-256 over everything the compiled rules depend on: the bytes and names of
 the rule files and `_facts.yaml`, the folder's path as given and resolved (messages name files by it), the
-source of this package (a changed compiler is a new key) and the versions of Python, polars
-and pydantic. A changed file is therefore a miss; nothing is ever invalidated by time.
+source of this package (a changed compiler is a new key) and the versions of Python, polars,
+pydantic and cloudpickle. A changed file is therefore a miss; nothing is ever invalidated by time.
 
 The cache lives in `$CUSTODY_CACHE_DIR`, else `$XDG_CACHE_HOME/custody`, else
 `~/.cache/custody`, in a folder only its owner may read. `CUSTODY_NO_CACHE=1` turns it off.
@@ -29,6 +29,7 @@ import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
+import cloudpickle  # type: ignore[import-untyped]
 import polars as pl
 import pydantic
 
@@ -89,9 +90,12 @@ def _source_digest() -> str:
 
 
 def _versions() -> str:
-    """polars' and pydantic's versions, as the modules give them (reading the installed
-    packages' metadata costs a check more time than loading its rules from here)."""
-    return f"polars {pl.__version__}, pydantic {pydantic.VERSION}"
+    """The versions of what writes and reads an entry, as the modules give them (reading the
+    installed packages' metadata costs a check more time than loading its rules from here):
+    polars and pydantic, and cloudpickle, with which polars stores a rule's Python functions
+    inside its expressions (read back only when a check runs them: an entry written by
+    another cloudpickle loads, then fails in the middle of the check)."""
+    return f"polars {pl.__version__}, pydantic {pydantic.VERSION}, cloudpickle {cloudpickle.__version__}"
 
 
 def cache_key(directory: Path) -> str | None:
