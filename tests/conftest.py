@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import importlib
 import os
+import pkgutil
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ from hypothesis import settings
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
+import custody
 from custody.contract import DATA_QUALITY_SCHEMA, FINDINGS_SCHEMA
 from custody.findings import CheckResult, RuleInfo
 
@@ -36,19 +38,17 @@ def _build_deferred_models() -> None:
     """Build every pydantic model the package defers (`defer_build`) now, before any test
     freezes time: frozen, `datetime.date` is freezegun's class, for which pydantic has no
     schema, so a model first used under freeze_time (a rule folder read with an empty rules
-    cache) would fail in that worker, and in the tests that share its fixtures."""
-    modules = [
-        importlib.import_module(name)
-        for name in (
-            "custody.contract.records",
-            "custody.facts.settings",
-            "custody.engine.rulefile",
-            "custody.read.profile",
-        )
-    ]
+    cache) would fail in that worker, and in the tests that share its fixtures. Every module of
+    the package is imported to find them, so a new module's models are built too."""
+    modules = [importlib.import_module(info.name) for info in pkgutil.walk_packages(custody.__path__, "custody.")]
     for module in modules:
         for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == module.__name__:
+            if (
+                isinstance(value, type)
+                and issubclass(value, BaseModel)
+                and value.__module__ == module.__name__
+                and value.model_config.get("defer_build")
+            ):
                 value.model_rebuild(force=True)
 
 
