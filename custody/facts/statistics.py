@@ -129,7 +129,8 @@ def _longest_night_batch(rows: pl.Series, definition: OvernightDefinition) -> pl
     first = (frame["first"] - low).dt.total_days()
     nights = (frame["last"] - frame["first"]).dt.total_days()
     overlaps: list[pl.Series] = []
-    for k in range(int(nights.max() or 0) + 1):  # type: ignore[arg-type]
+    most = nights.max()
+    for k in range((most if isinstance(most, int) else 0) + 1):
         at = pl.select(pl.when(pl.lit(nights) >= k).then(pl.lit(first) + k)).to_series()
         night = frame.select("s", "e").with_columns(windows["_from"].gather(at), windows["_to"].gather(at))
         overlap = (pl.min_horizontal("e", "_to") - pl.max_horizontal("s", "_from")).clip(
