@@ -117,9 +117,10 @@ def plan_batches(files: dict[str, Path], work_dir: Path, records_per_batch: int 
     else:
         del hashes
         # A record belongs to its child; rows repeating an id with different children go with
-        # the first of them, so that the loader sees every row of that id together.
-        # Sorted by child (nulls last, as `min` ignores them), the first row of each id holds
-        # its child; then the records without a child come first. (Sorting the rows and
+        # the first of them in child order, so that the loader sees every row of that id
+        # together. Sorted by child (nulls last: an id with a child on any of its rows goes
+        # with a child), the first row of each id holds its child; then the records without a
+        # child come first. (Sorting the rows and
         # keeping each id's first is several times faster than grouping ten million text ids
         # and sorting the groups, whose text lies scattered in memory.)
         first_rows = rows.sort("person", "id", nulls_last=True).unique("id", keep="first", maintain_order=True)
