@@ -157,6 +157,7 @@ def facts_for(records: RecordSet, rules: PreparedRules, *, include_notes: bool =
         rules.rule_set.settings,
         columns=needed_facts(rules.compiled, include_notes=include_notes),
         occasions=occasion_facts(rules.compiled),
+        event_rows=records.event_rows(),
     )
 
 

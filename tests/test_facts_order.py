@@ -3,6 +3,7 @@ an export lists them when it can, and sorts them otherwise)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -83,3 +84,42 @@ def test_of_two_events_at_the_same_instant_the_one_read_first_is_the_first(in_ti
     earlier = [] if in_time_order else [("R1", "2019-07-01T13:00+01:00", "charged", None)]
     assert _first_detail(_events(*earlier, *rows)) == "non_secure"
     assert _first_detail(_events(*earlier, *reversed(rows))) == "secure"
+
+
+MESSY = DEMO.parent / "messy"
+
+
+@pytest.mark.parametrize("sample", [DEMO, MESSY], ids=["demo", "messy"])
+def test_the_loaders_match_of_events_to_records_gives_the_facts_a_match_by_id_gives(sample: Path) -> None:
+    records = load_record_set(sample)
+    rows = records.event_rows()
+    assert rows is not None
+    assert rows.len() == records.events.height
+    # Each event's row holds its record's id: the match the facts would otherwise make.
+    assert (records.detentions["custody_record_id"].gather(rows) == records.events["custody_record_id"]).all()
+    occasions = {grain: list(occasion_specs(grain)) for grain in GRAINS}
+    by_id = _tables(records.detentions, records.events, records.taint())
+    matched = build_fact_tables(
+        records.detentions, records.events, records.taint(), FactSettings(), occasions=occasions, event_rows=rows
+    )
+    _assert_same(by_id, matched)
+    # Records listed out of child order: their events' rows follow them.
+    order = pl.int_range(records.detentions.height, dtype=pl.UInt32, eager=True).shuffle(seed=7)
+    new_row = pl.Series(range(order.len()), dtype=pl.UInt32).scatter(order, pl.int_range(order.len(), eager=True))
+    shuffled = build_fact_tables(
+        records.detentions[order],
+        records.events,
+        records.taint(),
+        FactSettings(),
+        occasions=occasions,
+        event_rows=new_row.gather(rows),
+    )
+    _assert_same(by_id, shuffled)
+
+
+def test_a_record_set_whose_tables_were_replaced_has_its_events_matched_again() -> None:
+    records = load_record_set(DEMO)
+    one = records.detentions.head(1)
+    subset = dataclasses.replace(records, detentions=one, events=records.events.filter(pl.col("_row") < 3))
+    assert records.event_rows() is not None
+    assert subset.event_rows() is None

@@ -59,27 +59,35 @@ def _record_rows(event_record_ids: pl.Series, positions: pl.DataFrame) -> pl.Ser
 
 
 def _located_events(
-    events: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame, types: set[str] | None, with_notes: bool
+    events: pl.DataFrame | pl.LazyFrame,
+    positions: pl.DataFrame,
+    types: set[str] | None,
+    with_notes: bool,
+    rows: pl.Series | None = None,
 ) -> pl.DataFrame:
     """The events of the loaded records (of `types` only, unless None), each with its record's
     row `_rec` and its type's and detail's codes (`_type`, `_detail`), each record's events in
     time order: events with no time last, and events at the same instant in the order they
-    were read. Either as read (when an export lists each record's events together in time
-    order) or all in time order.
+    were read. `rows`, when given, is each event's record row already (as `_rec`); else
+    events are matched to `positions` by custody_record_id. Either as read (when an export
+    lists each record's events together in time order) or all in time order.
 
     Every event fact is taken from this one order: a fact's events are filtered out of it (the
     order holds within each record), and re-sorted by record alone where they must be, stably;
     a sort on several columns costs several times as much.
     """
-    columns = ["custody_record_id", "event_time", "event_type", "detail", *(["note"] if with_notes else [])]
+    by_id = ["custody_record_id"] if rows is None else []  # (the id is read only to match by it)
+    columns = [*by_id, "event_time", "event_type", "detail", *(["note"] if with_notes else [])]
     frame = events.lazy().select(columns).collect()
+    if rows is not None:
+        frame = frame.with_columns(rows.alias("_rec"))
     if frame["event_type"].dtype != _EVENT_TYPES:
         # A type outside the vocabulary has no facts of its own (it still counts as an event).
         frame = frame.with_columns(pl.col("event_type").cast(pl.String).cast(_EVENT_TYPES, strict=False))
     frame = frame.with_columns(_type=pl.col("event_type").to_physical().cast(pl.UInt32))
     if types is not None:
         frame = frame.filter(pl.col("_type").is_in([_TYPE_CODE[t] for t in sorted(types)]))
-    rows = _record_rows(frame["custody_record_id"], positions)
+    rows = frame["_rec"] if rows is not None else _record_rows(frame["custody_record_id"], positions)
     if rows is None:  # each event once per record of its id, as a join gives
         frame = frame.join(positions, on="custody_record_id", how="inner", maintain_order="left_right")
         rows = frame["_rec"]
@@ -734,24 +742,36 @@ def build_fact_tables(
     settings: FactSettings | None = None,
     columns: Iterable[str] | None = None,
     occasions: Mapping[str, Iterable[str]] | None = None,
+    event_rows: pl.Series | None = None,
 ) -> FactTables:
     """The records' facts as `build_facts` makes them, and for each grain in `occasions` (an
-    event type -> the occasion facts wanted, `occasion_*`), the occasions table."""
+    event type -> the occasion facts wanted, `occasion_*`), the occasions table.
+
+    `event_rows`: each event's record as its row in `detentions` (as the loader matched them,
+    `RecordSet.event_rows`), sparing the facts a second match by id; None to match by id."""
     settings = settings or FactSettings()
     specs = fact_specs()
     wanted = set(columns) if columns is not None else {*specs, *taint_columns()}
     wanted |= {"custody_record_id", "person_id"}
-    # In child order (person, arrival, record): everything downstream keeps this order.
-    base = in_child_order(
+    selected = (
         detentions.lazy()
         .select(*(pl.col(c.name).alias(DETENTION_FACT_NAMES.get(c.name, c.name)) for c in DETENTION_COLUMNS))
-        .collect(),
-        arrival="arrival_at",
+        .with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_given"))
+        .collect()
     )
+    # In child order (person, arrival, record): everything downstream keeps this order.
+    base = in_child_order(selected, arrival="arrival_at")
     length = base.height
+    if event_rows is not None and base is not selected:  # the records were re-ordered: so are their rows
+        now_at = np.empty(length, dtype=np.uint32)
+        now_at[base["_given"].to_numpy()] = np.arange(length, dtype=np.uint32)
+        event_rows = pl.Series(now_at).gather(event_rows)
+    base = base.drop("_given")
     positions = base.select("custody_record_id", pl.int_range(length, dtype=pl.UInt32).alias("_rec"))
     by_grain = {grain: set(names) for grain, names in (occasions or {}).items()}
-    located = _located_events(events, positions, _event_types_read(wanted, by_grain), _notes_read(wanted, by_grain))
+    located = _located_events(
+        events, positions, _event_types_read(wanted, by_grain), _notes_read(wanted, by_grain), event_rows
+    )
     facts = base.with_columns(_event_facts(located, length, wanted))
     if wanted & _REVIEW_FACTS:
         facts = facts.with_columns(_review_columns(located, *_first_authorisations(located, length), settings))

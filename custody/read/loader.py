@@ -132,6 +132,18 @@ class RecordSet:
     issues: dict[str, int] = field(default_factory=dict)
     """Data-quality rows counted by kind, keyed "table.column: label" (most frequent first)."""
 
+    _matched: tuple[pl.DataFrame, pl.DataFrame, pl.Series] | None = field(default=None, repr=False, compare=False)
+    """(detentions, events, each event's row in those detentions) as the loader matched them."""
+
+    def event_rows(self) -> pl.Series | None:
+        """Each event's record: its row in `detentions` (UInt32), as the loader matched them
+        while checking the events; None once either table is not the one loaded (a subset,
+        say, or a copy), whose events the facts then match to their records again."""
+        if self._matched is None:
+            return None
+        detentions, events, rows = self._matched
+        return rows if detentions is self.detentions and events is self.events else None
+
     def taint(self) -> pl.DataFrame:
         """Which inputs of which custody record could not be used (`custody.read.taint`)."""
         return taint_of(self.data_quality)
@@ -211,13 +223,15 @@ def _load(
     events, event_dq, record = _check_events(events_raw, events_parsed, _record_of_events(id_runs, rows, records))
     # Times far outside any detention (a typing error in a year or a month) are reported, not
     # turned into breaches: custody.read.plausible.
-    events, implausible_dq = implausible_events(
+    plausible_kept, implausible_dq = implausible_events(
         detentions,
         events,
         events_raw.path,
         plausible or Plausibility(),
         arrival=detentions["arrival_time"].gather(record),
     )
+    if plausible_kept is not None:
+        events, record = events.filter(plausible_kept), record.filter(plausible_kept)
 
     data_quality = sort_data_quality(
         pl.concat(
@@ -237,6 +251,7 @@ def _load(
         rows_used=rows_used,
         rows_rejected={table: rows_read[table] - rows_used[table] for table in rows_read},
         issues=issues,
+        _matched=(detentions, events, record),
     )
 
 

@@ -70,13 +70,14 @@ def implausible_events(
     plausible: Plausibility,
     *,
     arrival: pl.Series | None = None,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(events kept, data-quality rows of the events rejected as implausible).
+) -> tuple[pl.Series | None, pl.DataFrame]:
+    """(which events are kept, None if all; data-quality rows of the events rejected as
+    implausible). The caller filters `events` (and anything it carries in their order).
 
     `arrival`: each event's record's arrival_time, in the order of `events`, when the caller
     has already matched events to records; else each is looked up by custody_record_id."""
     if events.is_empty():
-        return events, pl.DataFrame(schema=_WORK_SCHEMA)
+        return None, pl.DataFrame(schema=_WORK_SCHEMA)
     if arrival is None:
         arrival = (
             events.select("custody_record_id")
@@ -99,7 +100,7 @@ def implausible_events(
     early = (after < -plausible.max_before_arrival).fill_null(False)
     rejected = late | early
     if not rejected.any():
-        return events, pl.DataFrame(schema=_WORK_SCHEMA)
+        return None, pl.DataFrame(schema=_WORK_SCHEMA)
     after_limit = _limit(plausible.max_after_arrival)
     before_limit = _limit(plausible.max_before_arrival)
     flagged = events.filter(rejected).with_columns(_after=after.filter(rejected), _late=late.filter(rejected))
@@ -132,4 +133,4 @@ def implausible_events(
         event_type=pl.col("event_type").cast(pl.String),
         _issue=pl.when(pl.col("_late")).then(pl.lit("implausibly_late")).otherwise(pl.lit("implausibly_early")),
     ).cast(_WORK_SCHEMA)
-    return events.filter(~rejected), dq
+    return ~rejected, dq
