@@ -18,6 +18,10 @@ processes and alternating A B C A B C (so drift in the machine hits all alike), 
      holding only those three rules and _facts.yaml, copied from rules/;
   C  `custody check RECORDS --out DIR --formats parquet --rules rules/` (all rules).
 
+Then, once per size, a floor under C: the time to write C's own findings (read back into
+memory, untimed) to Parquet and nothing else, with polars as `check` writes them and with
+DuckDB (bench/write_floor.py), beside the size of their message and evidence text.
+
 The findings of A and B are compared row for row (bench/compare.py); the benchmark fails
 (exit 1) if they differ. Records the tool reports in data quality (rows its loader could
 not use, which raw SQL cannot see) are left out of that comparison and counted. Then the
@@ -149,6 +153,21 @@ def compare(tool: Path, duck: Path, excluded: frozenset[str], scratch: Path) -> 
     return (done.stdout + done.stderr).strip().splitlines() or [f"compare.py exited {done.returncode}"]
 
 
+def write_floor(findings: Path, scratch: Path) -> dict[str, float]:
+    """bench/write_floor.py in a child process (see `compare`): the seconds of writing the
+    all-rule findings from memory, and the size of their text. Removes `findings`."""
+    done = subprocess.run(
+        [PYTHON, str(HERE / "write_floor.py"), str(findings), str(scratch)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
+    )
+    findings.unlink()
+    floor: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return floor
+
+
 def median(runs: list[Run]) -> float:
     return statistics.median(r.seconds for r in runs)
 
@@ -181,6 +200,7 @@ def bench_size(records: int, repeat: int, full: bool, core: Path, scratch: Path)
         )
         if i == 0:
             all_rows = json.loads((all_out / "summary.json").read_text(encoding="utf-8"))["findings"]["rows"]
+            shutil.copy(all_out / "findings.parquet", scratch / "all-findings.parquet")
         for path in (duck_out, core_out, all_out):
             if path.is_dir():
                 shutil.rmtree(path)
@@ -197,6 +217,13 @@ def bench_size(records: int, repeat: int, full: bool, core: Path, scratch: Path)
     print(
         f"  runs (s): duckdb {[round(r.seconds, 2) for r in duck]}, core {[round(r.seconds, 2) for r in core_runs]},"
         f" all {[round(r.seconds, 2) for r in every]}"
+    )
+    floor = write_floor(scratch / "all-findings.parquet", scratch)
+    text_gb = (floor["message_bytes"] + floor["evidence_bytes"]) / 1e9
+    print(
+        f"  writing all-rule findings, alone   : {floor['polars_write_seconds']:7.2f} s   (polars, as check does;"
+        f" ratio {floor['polars_write_seconds'] / d:5.2f}); DuckDB {floor['duckdb_write_seconds']:.2f} s;"
+        f" {text_gb:.2f} GB of message and evidence text"
     )
     if same:
         print(f"  DuckDB rows equal to check's       : yes ({len(excluded):,} records in data quality left out)")
