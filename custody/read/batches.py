@@ -148,16 +148,32 @@ def plan_batches(files: dict[str, Path], work_dir: Path, records_per_batch: int 
         parts = parts.with_columns(pl.col("part").clip(upper_bound=count - 1))
     if count < 2:
         return None
-    # The two tables are split at the same time: much of splitting (writing a piece) runs on
-    # one core, and polars lets go of the interpreter while it works.
+    # Each table is split a slice of rows at a time, both tables' slices on two threads (polars
+    # lets go of the interpreter while it works): the events, ten times the rows, would
+    # otherwise keep one thread busy long after the detentions are done. A batch's pieces are
+    # kept in file order, slice by slice.
+    tasks = [
+        (table, column, number, start)
+        for table, column in (("detentions", det_id), ("events", ev_id))
+        for number, start in enumerate(range(0, scans[table].select(pl.len()).collect().item(), SPLIT_ROWS))
+    ]
+    tasks.sort(key=lambda task: (task[2], task[0]))  # slice by slice, a detentions slice beside an events one
+    for table in files:
+        (work_dir / table).mkdir(parents=True, exist_ok=True)
+    lookup = parts.lazy()
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="split") as pool:
-        splitting = {
-            table: pool.submit(_split, scans[table], column, key(column), parts, work_dir / table, count)
-            for table, column in (("detentions", det_id), ("events", ev_id))
-        }
-        pieces = {table: future.result() for table, future in splitting.items()}
+        written = pool.map(
+            lambda task: _split_slice(
+                scans[task[0]], task[1], key(task[1]), lookup, work_dir / task[0], task[2], task[3]
+            ),
+            tasks,
+        )
+        pieces: dict[str, list[list[Path]]] = {table: [[] for _ in range(count)] for table in files}
+        for (table, _, _, _), of_slice in zip(tasks, written, strict=True):
+            for part, piece in of_slice:
+                pieces[table][part].append(piece)
     return [
-        Batch(index=k, detentions=tuple(pieces["detentions"][k]), events=tuple(pieces["events"][k]))
+        Batch(index=k, detentions=tuple(sorted(pieces["detentions"][k])), events=tuple(sorted(pieces["events"][k])))
         for k in range(count)
     ]
 
@@ -167,33 +183,30 @@ def _hashed_id(column: str) -> pl.Expr:
     return pl.when(clean.is_not_null()).then(clean.hash(_SEED))
 
 
-def _split(
-    scan: pl.LazyFrame, column: str, key: pl.Expr, parts: pl.DataFrame, folder: Path, count: int
-) -> list[list[Path]]:
-    """Each batch's rows of one table, as pieces in file order. Rows without an id, or with
-    an id in no detentions row, go to the first batch (the loader reports them there);
-    `key` is the id of `column`, or its hash."""
-    folder.mkdir(parents=True, exist_ok=True)
-    total = scan.select(pl.len()).collect().item()
-    pieces: list[list[Path]] = [[] for _ in range(count)]
-    lookup = parts.lazy()
-    for number, start in enumerate(range(0, total, SPLIT_ROWS)):
-        chunk = scan.with_row_index(ROW, offset=1).slice(start, SPLIT_ROWS).collect()
-        # Each row's batch, from its key alone (joining the whole chunk would copy every column).
-        # An export lists a record's rows together: the key of each run of equal ids is made
-        # and looked up once, and the run's rows take its batch (equal ids, equal keys).
-        raw = chunk.get_column(column)
-        starts = raw.ne_missing(raw.shift(1)).fill_null(True)
-        # An inner join (polars hashes the smaller side, not every id of the record set) and
-        # the batches placed by run: a run whose id matched nothing stays in batch 0.
-        run_keys = chunk.lazy().filter(starts).select(key.alias("_key")).with_row_index("_run")
-        found = run_keys.join(lookup, left_on="_key", right_on="id", how="inner").select("_run", "part").collect()
-        runs = int(starts.sum())
-        per_run = pl.repeat(0, runs, dtype=pl.UInt32, eager=True).scatter(found["_run"], found["part"])
-        part = per_run.gather(starts.cast(pl.UInt32).cum_sum() - 1)
-        chunk = chunk.with_columns(pl.col(ROW).cast(pl.Int64))
-        for value in part.unique().sort():
-            piece = folder / f"{value:05d}-{number:05d}.arrow"
-            chunk.filter(part == value).write_ipc(piece, compression="lz4")
-            pieces[int(value)].append(piece)
-    return pieces
+def _split_slice(
+    scan: pl.LazyFrame, column: str, key: pl.Expr, lookup: pl.LazyFrame, folder: Path, number: int, start: int
+) -> list[tuple[int, Path]]:
+    """Slice `number` of a table (`SPLIT_ROWS` rows from `start`), written as one piece per batch
+    it holds rows of: (batch, piece), in batch order. Rows without an id, or with an id in no
+    detentions row, go to the first batch (the loader reports them there); `key` is the id of
+    `column`, or its hash; `lookup` each detentions id (or hash) and its batch (`part`)."""
+    chunk = scan.with_row_index(ROW, offset=1).slice(start, SPLIT_ROWS).collect()
+    # Each row's batch, from its key alone (joining the whole chunk would copy every column).
+    # An export lists a record's rows together: the key of each run of equal ids is made
+    # and looked up once, and the run's rows take its batch (equal ids, equal keys).
+    raw = chunk.get_column(column)
+    starts = raw.ne_missing(raw.shift(1)).fill_null(True)
+    # An inner join (polars hashes the smaller side, not every id of the record set) and
+    # the batches placed by run: a run whose id matched nothing stays in batch 0.
+    run_keys = chunk.lazy().filter(starts).select(key.alias("_key")).with_row_index("_run")
+    found = run_keys.join(lookup, left_on="_key", right_on="id", how="inner").select("_run", "part").collect()
+    runs = int(starts.sum())
+    per_run = pl.repeat(0, runs, dtype=pl.UInt32, eager=True).scatter(found["_run"], found["part"])
+    part = per_run.gather(starts.cast(pl.UInt32).cum_sum() - 1)
+    chunk = chunk.with_columns(pl.col(ROW).cast(pl.Int64))
+    written = []
+    for value in part.unique().sort():
+        piece = folder / f"{value:05d}-{number:05d}.arrow"
+        chunk.filter(part == value).write_ipc(piece, compression="lz4")
+        written.append((int(value), piece))
+    return written
