@@ -26,6 +26,7 @@ from custody.engine.compile import CompiledRule, occasion_facts
 from custody.engine.evaluate import RulePlan, evaluate, evaluate_chunks
 from custody.engine.rulefile import RuleSet, default_rules_dir
 from custody.facts import (
+    EVENT_COLUMNS,
     HEADLINE_FACTS,
     FactTables,
     build_fact_tables,
@@ -151,14 +152,35 @@ def inputs_digest(paths: Iterable[Path]) -> str:
 def facts_for(records: RecordSet, rules: PreparedRules, *, include_notes: bool = False) -> FactTables:
     """The facts the rules read: one row per loaded custody record, and per occasion of the
     rules that declare occasions."""
+    return _facts(_FactInputs.of(records), rules, include_notes)
+
+
+@dataclass
+class _FactInputs:
+    """What the facts read of a loaded record set: the detentions, the events' columns the
+    facts read (all of them when each event's record row is not known), the taint."""
+
+    detentions: pl.DataFrame
+    events: pl.DataFrame
+    taint: pl.DataFrame
+    event_rows: pl.Series | None
+
+    @classmethod
+    def of(cls, records: RecordSet) -> _FactInputs:
+        rows = records.event_rows()
+        events = records.events if rows is None else records.events.select(EVENT_COLUMNS)
+        return cls(records.detentions, events, records.taint(), rows)
+
+
+def _facts(inputs: _FactInputs, rules: PreparedRules, include_notes: bool) -> FactTables:
     return build_fact_tables(
-        records.detentions,
-        records.events,
-        records.taint(),
+        inputs.detentions,
+        inputs.events,
+        inputs.taint,
         rules.rule_set.settings,
         columns=needed_facts(rules.compiled, include_notes=include_notes),
         occasions=occasion_facts(rules.compiled),
-        event_rows=records.event_rows(),
+        event_rows=inputs.event_rows,
     )
 
 
@@ -262,12 +284,16 @@ def run_check(
             if batch is not None:
                 batch.remove_pieces()
             say(f"Deriving the facts of {records.rows_used['detentions']:,} records")
-            facts = facts_for(records, rules, include_notes=include_notes)
             quality.append(records.data_quality)
             for table in rows_read:
                 rows_read[table] += records.rows_read[table]
                 rows_used[table] += records.rows_used[table]
-            del records  # free the loaded tables before evaluating
+            # Only what the facts read is kept of the loaded tables while they are built (not
+            # each event's id, row number or extra columns: some 230 MB per million records).
+            inputs = _FactInputs.of(records)
+            del records
+            facts = _facts(inputs, rules, include_notes)
+            del inputs  # free the loaded tables before evaluating
             kept.append(
                 pl.concat(
                     [

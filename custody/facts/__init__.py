@@ -6,12 +6,13 @@ arithmetic shared with the rule language, `settings` the dated legal values of t
 layer, and `headline` the inspection's funnel figures.
 """
 
-from custody.facts.build import OCCASION_ROW, FactTables, build_fact_tables, build_facts, in_child_order
+from custody.facts.build import EVENT_COLUMNS, OCCASION_ROW, FactTables, build_fact_tables, build_facts, in_child_order
 from custody.facts.headline import HEADLINE_FACTS, headline_figures
 from custody.facts.settings import FactSettings
 from custody.facts.specs import NO_DETAIL, OCCASION_PREFIX, FactSpec, Kind, fact_specs, taint_column, taint_columns
 
 __all__ = [
+    "EVENT_COLUMNS",
     "HEADLINE_FACTS",
     "NO_DETAIL",
     "OCCASION_PREFIX",

@@ -58,6 +58,11 @@ def _record_rows(event_record_ids: pl.Series, positions: pl.DataFrame) -> pl.Ser
     return run_rows.gather(run).alias("_rec")
 
 
+EVENT_COLUMNS: tuple[str, ...] = ("event_time", "event_type", "detail", "note")
+"""The events' columns the facts read, besides custody_record_id (read only to match each
+event to its record when `build_fact_tables` is not given each event's record row)."""
+
+
 def _located_events(
     events: pl.DataFrame | pl.LazyFrame,
     positions: pl.DataFrame,
@@ -77,7 +82,7 @@ def _located_events(
     a sort on several columns costs several times as much.
     """
     by_id = ["custody_record_id"] if rows is None else []  # (the id is read only to match by it)
-    columns = [*by_id, "event_time", "event_type", "detail", *(["note"] if with_notes else [])]
+    columns = [*by_id, *(c for c in EVENT_COLUMNS if c != "note" or with_notes)]
     frame = events.lazy().select(columns).collect()
     if rows is not None:
         frame = frame.with_columns(rows.alias("_rec"))
