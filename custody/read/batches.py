@@ -169,11 +169,11 @@ def plan_batches(files: dict[str, Path], work_dir: Path, records_per_batch: int 
             tasks,
         )
         pieces: dict[str, list[list[Path]]] = {table: [[] for _ in range(count)] for table in files}
-        for (table, _, _, _), of_slice in zip(tasks, written, strict=True):
+        for (table, _, _, _), of_slice in zip(tasks, written, strict=True):  # (in slice order)
             for part, piece in of_slice:
                 pieces[table][part].append(piece)
     return [
-        Batch(index=k, detentions=tuple(sorted(pieces["detentions"][k])), events=tuple(sorted(pieces["events"][k])))
+        Batch(index=k, detentions=tuple(pieces["detentions"][k]), events=tuple(pieces["events"][k]))
         for k in range(count)
     ]
 
