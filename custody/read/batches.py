@@ -161,13 +161,13 @@ def plan_batches(files: dict[str, Path], work_dir: Path, records_per_batch: int 
     for table in files:
         (work_dir / table).mkdir(parents=True, exist_ok=True)
     lookup = parts.lazy()
+
+    def split(task: tuple[str, str, int, int]) -> list[tuple[int, Path]]:
+        table, column, number, start = task
+        return _split_slice(scans[table], column, key(column), lookup, work_dir / table, number, start)
+
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="split") as pool:
-        written = pool.map(
-            lambda task: _split_slice(
-                scans[task[0]], task[1], key(task[1]), lookup, work_dir / task[0], task[2], task[3]
-            ),
-            tasks,
-        )
+        written = pool.map(split, tasks)
         pieces: dict[str, list[list[Path]]] = {table: [[] for _ in range(count)] for table in files}
         for (table, _, _, _), of_slice in zip(tasks, written, strict=True):  # (in slice order)
             for part, piece in of_slice:
