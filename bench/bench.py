@@ -19,7 +19,7 @@ processes and alternating A B C A B C (so drift in the machine hits all alike), 
   C  `custody check RECORDS --out DIR --formats parquet --rules rules/` (all rules).
 
 Then, once per size, a floor under C: the time to write C's own findings (read back into
-memory, untimed) to Parquet and nothing else, with polars as `check` writes them and with
+memory, untimed) to Parquet and nothing else, with polars in the contract's form and with
 DuckDB (bench/write_floor.py), beside the size of their message and evidence text.
 
 The findings of A and B are compared row for row (bench/compare.py); the benchmark fails
@@ -225,7 +225,7 @@ def bench_size(records: int, repeat: int, full: bool, core: Path, scratch: Path)
     floor = write_floor(scratch / "all-findings.parquet", scratch)
     text_gb = (floor["message_bytes"] + floor["evidence_bytes"]) / 1e9
     print(
-        f"  writing all-rule findings, alone   : {floor['polars_write_seconds']:7.2f} s   (polars, as check does;"
+        f"  writing all-rule findings, alone   : {floor['polars_write_seconds']:7.2f} s   (polars, contract's form;"
         f" ratio {floor['polars_write_seconds'] / d:5.2f}); DuckDB {floor['duckdb_write_seconds']:.2f} s;"
         f" {text_gb:.2f} GB of message and evidence text"
     )
