@@ -196,7 +196,7 @@ def _record_specs() -> dict[str, FactSpec]:
         ("review_first_due_at", "instant", "latest time for the first review (authorised + first interval)"),
         ("review_worst_lateness", "duration", "largest lateness of a review against its due time (negative: early)"),
         ("review_worst_at", "instant", "when the latest-running review took place"),
-        ("review_worst_due_at", "instant", "when that review was due (s40(7): postponed ones do not move it)"),
+        ("review_worst_due_at", "instant", "when that review was due (s40(6): postponed ones do not move it)"),
         ("review_next_due_at", "instant", "when the review after the last one held fell due"),
         ("review_second_at", "instant", "when the second review was held (PACE s42(4)(b): no s42 extension before it)"),
         (
