@@ -166,6 +166,12 @@ def list_facts() -> None:
             "instant",
             "the last event of that type at or before this occasion's instant, anywhere earlier on the record",
         ),
+        (
+            "occasion_next_<event type>[_<detail>]_at",
+            "instant",
+            "the first event of that type (and detail) at or after this occasion's instant, anywhere later"
+            " on the record (past the next occasion too)",
+        ),
     ):
         occasions.add_row(*row)
     console.print(occasions)

@@ -20,11 +20,13 @@ from custody.contract import DETENTION_COLUMNS, EVENT_DETAILS
 from custody.facts.settings import FactSettings
 from custody.facts.specs import (
     DETENTION_FACT_NAMES,
+    NEXT_PREFIX,
     NO_DETAIL,
     OCCASION_PREFIX,
     PRIOR_PREFIX,
     event_specs,
     fact_specs,
+    next_event_keys,
     taint_column,
     taint_columns,
 )
@@ -585,7 +587,9 @@ def _occasions(records: pl.DataFrame, located: pl.DataFrame, grain: str, wanted:
         pl.col("occasion_number").is_not_null()
     )
     names = {
-        n[len(OCCASION_PREFIX) :] for n in wanted if n.startswith(OCCASION_PREFIX) and not n.startswith(PRIOR_PREFIX)
+        n[len(OCCASION_PREFIX) :]
+        for n in wanted
+        if n.startswith(OCCASION_PREFIX) and not n.startswith((PRIOR_PREFIX, NEXT_PREFIX))
     }
     # Only the events the wanted facts are made of (the occasion's window is found per event).
     types = sorted({_EVENT_TYPE_OF[n] for n in names if n in _EVENT_TYPE_OF})
@@ -608,6 +612,7 @@ def _occasions(records: pl.DataFrame, located: pl.DataFrame, grain: str, wanted:
     own = own.with_columns(pl.col(n).fill_null(0) for n in counts_in_window)
     own = own.rename({n: OCCASION_PREFIX + n for n in own.columns})
     prior = _prior_events(table, located, sorted(n for n in wanted if n.startswith(PRIOR_PREFIX)))
+    following = _next_events(table, located, sorted(n for n in wanted if n.startswith(NEXT_PREFIX)))
     occasion_columns = ["occasion_at", "occasion_number", "occasions_in_record", "occasion_ends_at"]
     return pl.concat(
         [
@@ -615,6 +620,7 @@ def _occasions(records: pl.DataFrame, located: pl.DataFrame, grain: str, wanted:
             table.select(*occasion_columns, pl.col("_rec").alias(OCCASION_ROW)),
             own,
             prior,
+            following,
         ],
         how="horizontal",
     )
@@ -663,6 +669,39 @@ def _prior_events(table: pl.DataFrame, located: pl.DataFrame, names: list[str]) 
     return pl.DataFrame(columns)
 
 
+def _next_events(table: pl.DataFrame, located: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+    """`occasion_next_<type>_at` / `occasion_next_<type>_<detail>_at` for each wanted name: per
+    occasion (a row of `table`), the first event of that type (and detail) on its record at or
+    after the occasion's instant, wherever the next occasion falls, by one as-of join per name
+    (null for a row with no occasion, or no such event)."""
+    if not names:
+        return pl.DataFrame()
+    instant = pl.Datetime("us", "UTC")
+    keys = next_event_keys()
+    occasions = (
+        table.select("_rec", "occasion_at", pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"))
+        .filter(pl.col("occasion_at").is_not_null())
+        .sort("occasion_at")
+    )
+    columns: list[pl.Series] = []
+    for name in names:
+        event_type, detail = keys[name]
+        chosen = (pl.col("_type") == _TYPE_CODE[event_type]) & pl.col("event_time").is_not_null()
+        if detail is not None:
+            chosen = chosen & (pl.col("detail").cast(pl.String) == detail)
+        events = located.filter(chosen).select("_rec", pl.col("event_time").cast(instant).alias(name))
+        found = occasions.join_asof(
+            events,
+            left_on="occasion_at",
+            right_on=name,
+            by="_rec",
+            strategy="forward",
+            check_sortedness=False,  # both sorted by time (`located` always is)
+        )
+        columns.append(_scatter(table.height, name, instant, found["_row"], found[name]))
+    return pl.DataFrame(columns)
+
+
 _REVIEW_FACTS = {
     n for n, spec in fact_specs().items() if event_input("review") in spec.lineage and n.startswith("review")
 }
@@ -683,6 +722,8 @@ def _event_types_read(wanted: set[str], occasions: Mapping[str, set[str]]) -> se
             own = name[len(OCCASION_PREFIX) :]
             if name.startswith(PRIOR_PREFIX):
                 types.add(name[len(PRIOR_PREFIX) : -len("_last_at")])
+            elif name in next_event_keys():
+                types.add(next_event_keys()[name][0])
             elif name.startswith(OCCASION_PREFIX) and own in _EVENT_TYPE_OF:
                 types.add(_EVENT_TYPE_OF[own])
     return types

@@ -64,6 +64,21 @@ OCCASION_PREFIX = "occasion_"
 PRIOR_PREFIX = OCCASION_PREFIX + "prior_"
 """Facts of the events up to an occasion's instant are named `occasion_prior_<type>_last_at`."""
 
+NEXT_PREFIX = OCCASION_PREFIX + "next_"
+"""Facts of the events from an occasion's instant on, to the end of the record, are named
+`occasion_next_<type>_at` and `occasion_next_<type>_<detail>_at` (the first such event)."""
+
+
+@cache
+def next_event_keys() -> dict[str, tuple[str, str | None]]:
+    """`occasion_next_<key>_at` fact name -> (event type, detail code or None)."""
+    keys: dict[str, tuple[str, str | None]] = {}
+    for event_type, details in EVENT_DETAILS.items():
+        keys[f"{NEXT_PREFIX}{event_type}_at"] = (event_type, None)
+        for detail in details:
+            keys[f"{NEXT_PREFIX}{event_type}_{detail}_at"] = (event_type, detail)
+    return keys
+
 
 @cache
 def fact_specs(grain: str | None = None) -> dict[str, FactSpec]:
@@ -118,6 +133,20 @@ def occasion_specs(grain: str) -> dict[str, FactSpec]:
             "instant",
             f"last '{event_type}' event at or before this occasion's '{grain}' event (anywhere earlier on the record)",
             [event_input(event_type), UNKNOWN_EVENT, *grain_lineage],
+        )
+    for name, (event_type, detail) in next_event_keys().items():
+        label = "" if detail is None else f" with detail '{detail}'"
+        add(
+            name,
+            "instant",
+            f"first '{event_type}' event{label} at or after this occasion's '{grain}' event "
+            "(anywhere later on the record, past the next occasion too)",
+            [
+                event_input(event_type),
+                UNKNOWN_EVENT,
+                *grain_lineage,
+                *([] if detail is None else [detail_input(event_type)]),
+            ],
         )
     return specs
 
