@@ -189,9 +189,11 @@ _APPLIED_SCHEMA = pl.Schema({"custody_record_id": pl.String(), "rules_applied": 
 
 def record_table(facts: pl.DataFrame, *, include_notes: bool, overnight: OvernightDefinition) -> pl.DataFrame:
     """What is kept of each record once its rules are evaluated: the headline facts, the
-    context the outputs describe it by, and its statistics (held overnight, waits)."""
+    context the outputs describe it by, and its statistics (held overnight, waits).
+    `facts` carries the taint columns of the statistics' inputs (`needed_facts` asks for them):
+    a statistic resting on an unusable row is null."""
     kept = facts.select(_record_facts(include_notes)).with_columns(is_child().alias("is_child"))
-    statistics = record_statistics(kept, overnight)
+    statistics = record_statistics(facts, overnight)
     # Kept for every record of the run (ten million at a time): only what the outputs read,
     # in the narrowest types. The instants the statistics were computed from are dropped;
     # the descriptive text becomes categorical; counts fit 32 bits.

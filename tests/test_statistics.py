@@ -11,15 +11,18 @@ import polars as pl
 import pytest
 from conftest import REINSPECTION, RecordSetFactory
 
+from custody.facts.specs import taint_column
 from custody.facts.statistics import (
     HELD_OVERNIGHT,
     STATISTICS_FACTS,
+    STATISTICS_TAINT,
     OvernightDefinition,
     longest_night,
     record_statistics,
 )
-from custody.findings import statistics_summary, statistics_table
+from custody.findings import children_frame, statistics_summary, statistics_table
 from custody.pipeline import run_check
+from custody.read.taint import UNKNOWN_EVENT, Input, event_input
 
 UTC = dt.UTC
 
@@ -28,10 +31,17 @@ def utc(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def stats(definition: OvernightDefinition = HELD_OVERNIGHT, **times: str | None) -> dict[str, object]:
-    """The statistics of one record with the given facts (UTC ISO times); others missing."""
-    row = {name: utc(times[name]) if times.get(name) else None for name in STATISTICS_FACTS}
-    facts = pl.DataFrame([row], schema=dict.fromkeys(STATISTICS_FACTS, pl.Datetime("us", "UTC")))
+def stats(
+    definition: OvernightDefinition = HELD_OVERNIGHT, *, tainted: tuple[Input, ...] = (), **times: str | None
+) -> dict[str, object]:
+    """The statistics of one record with the given facts (UTC ISO times); others missing.
+    `tainted`: the inputs the loader could not use (their taint flags true, the others false)."""
+    row: dict[str, object] = {name: utc(times[name]) if times.get(name) else None for name in STATISTICS_FACTS}
+    flags = {taint_column(source) for source in tainted}
+    assert flags <= set(STATISTICS_TAINT)
+    row |= {flag: flag in flags for flag in STATISTICS_TAINT}
+    schema = dict.fromkeys(STATISTICS_FACTS, pl.Datetime("us", "UTC")) | dict.fromkeys(STATISTICS_TAINT, pl.Boolean())
+    facts = pl.DataFrame([row], schema=schema)
     return record_statistics(facts, definition).row(0, named=True)
 
 
@@ -211,3 +221,111 @@ def test_the_rules_folder_names_the_definition(tmp_path: Path) -> None:
     facts_file.write_text(shipped.replace("    at_least: 4h", "    at_least: 30h"))
     with pytest.raises(RuleFileError, match="at most 24 hours"):
         prepare_rules(rules)
+
+
+# ------------------------------------------------- a statistic resting on an unusable row is not known
+
+CHARGED_OVERNIGHT = {
+    "arrival_at": "2023-05-16T17:00",
+    "charged_at": None,  # its row was rejected (or there was none)
+    "released_at": "2023-05-17T09:00",
+}
+
+
+def test_a_rejected_charge_leaves_both_overnight_figures_not_known() -> None:
+    """No usable `charged` row is not "never charged" when a `charged` row was rejected:
+    pre-charge custody may have ended at any time, post-charge may have covered the night."""
+    record = stats(tainted=(event_input("charged"),), **CHARGED_OVERNIGHT)
+    assert record["held_overnight_pre_charge"] is None
+    assert record["held_overnight_post_charge"] is None
+    # Control: no rejected row, so never charged: held overnight before charge, not after.
+    control = stats(**CHARGED_OVERNIGHT)
+    assert control["held_overnight_pre_charge"] is True
+    assert control["held_overnight_post_charge"] is False
+
+
+def test_a_rejected_release_leaves_the_time_of_leaving_not_known() -> None:
+    times = {"arrival_at": "2023-05-16T17:00", "charged_at": "2023-05-16T21:00", "released_at": "2023-05-17T09:00"}
+    record = stats(tainted=(event_input("released"),), **times)
+    assert record["left_custody_at"] is None
+    assert record["held_overnight_pre_charge"] is False  # arrival to charge: both known
+    assert record["held_overnight_post_charge"] is None
+    assert stats(**times)["held_overnight_post_charge"] is True
+
+
+def test_a_rejected_arrival_of_the_adult_leaves_the_wait_not_known() -> None:
+    times = {"aa_requested_at": "2023-05-16T08:10", "aa_arrived_at": "2023-05-16T15:10"}
+    assert stats(tainted=(event_input("aa_arrived"),), **times)["aa_wait"] is None
+    assert stats(tainted=(event_input("aa_requested"),), **times)["aa_wait"] is None
+    # Control: an unusable input the wait does not rest on leaves it known.
+    assert stats(tainted=(event_input("released"),), **times)["aa_wait"] == dt.timedelta(hours=7)
+    assert stats(**times)["aa_wait"] == dt.timedelta(hours=7)
+
+
+def test_an_event_of_unknown_type_leaves_every_event_figure_not_known() -> None:
+    times = {
+        "arrival_at": "2020-01-10T20:00",
+        "charged_at": "2020-01-11T01:00",
+        "bail_refused_at": "2020-01-11T01:10",
+        "transferred_to_la_at": "2020-01-11T09:00",
+        "aa_requested_at": "2020-01-10T20:10",
+        "aa_arrived_at": "2020-01-10T21:10",
+    }
+    record = stats(tainted=(UNKNOWN_EVENT,), **times)
+    assert all(value is None for value in record.values())
+    control = stats(**times)
+    assert all(value is not None for value in control.values())
+
+
+def test_the_statistics_refuse_facts_without_their_taint() -> None:
+    facts = pl.DataFrame(schema=dict.fromkeys(STATISTICS_FACTS, pl.Datetime("us", "UTC")))
+    with pytest.raises(ValueError, match="taint"):
+        record_statistics(facts)
+
+
+DETENTION_HEADER = ("custody_record_id", "person_id", "date_of_birth", "detention_power", "arrival_time")
+
+
+def test_a_rejected_charge_row_is_counted_as_overnight_not_known(csv_record_set: RecordSetFactory) -> None:
+    """A `charged` row at an impossible time (25:30) is rejected: the child is neither held
+    overnight before charge (as if never charged) nor not held after it."""
+    detentions = [(r, p, "2007-09-03", "pace_arrest", "2023-05-16 18:00") for r, p in (("C8", "P8"), ("C9", "P9"))]
+    events = []
+    for record, charged in (("C8", "2023-05-16 25:30"), ("C9", "2023-05-16 21:30")):
+        events += [
+            (record, "2023-05-16 18:10", "detention_authorised", None, None),
+            (record, charged, "charged", None, None),
+            (record, "2023-05-17 10:00", "released", "bail", None),
+        ]
+    result = run_check(csv_record_set(detentions, events, detention_header=DETENTION_HEADER))
+    children = {row["person_id"]: row for row in children_frame(result).iter_rows(named=True)}
+    assert children["P8"]["held_overnight_pre_charge"] is None
+    assert children["P8"]["held_overnight_post_charge"] is None
+    assert (children["P9"]["held_overnight_pre_charge"], children["P9"]["held_overnight_post_charge"]) == (0, 1)
+    summary = statistics_summary(result)
+    assert summary["overnight_not_known"] == 1
+    assert (summary["held_overnight_pre_charge"], summary["held_overnight_post_charge"]) == (0, 1)
+
+
+def test_a_rejected_arrival_of_the_adult_is_no_wait(csv_record_set: RecordSetFactory) -> None:
+    """An `aa_arrived` row at 25:00 is rejected: it may have been the adult's first arrival, so
+    the wait to the next one (16:10, 7 hours) is not known and enters no distribution."""
+    detentions = [(r, p, "2007-09-03", "pace_arrest", "2023-05-16 09:00") for r, p in (("W1", "V1"), ("W2", "V2"))]
+    events = [
+        ("W1", "2023-05-16 09:10", "aa_requested", None, None),
+        ("W1", "2023-05-16 25:00", "aa_arrived", None, None),
+        ("W1", "2023-05-16 12:00", "aa_left", None, None),
+        ("W1", "2023-05-16 16:10", "aa_arrived", None, None),
+        ("W1", "2023-05-16 18:00", "released", "nfa", None),
+        ("W2", "2023-05-16 09:10", "aa_requested", None, None),
+        ("W2", "2023-05-16 10:40", "aa_arrived", None, None),
+        ("W2", "2023-05-16 18:00", "released", "nfa", None),
+    ]
+    result = run_check(csv_record_set(detentions, events, detention_header=DETENTION_HEADER))
+    children = {row["person_id"]: row for row in children_frame(result).iter_rows(named=True)}
+    assert children["V1"]["longest_aa_wait_minutes"] is None
+    assert children["V2"]["longest_aa_wait_minutes"] == 90
+    summary = statistics_summary(result)
+    assert summary["aa_waits"] == 1
+    assert summary["aa_wait_median_minutes"] == 90
+    assert summary["aa_wait_over_4h"] == 0

@@ -4,7 +4,8 @@ The Home Office collects whether each child was held overnight, pre- or post-cha
 the time from calling the appropriate adult to their arrival. Neither is a legal duty, so
 no rule decides them: they are reported as figures beside the findings. A figure that the
 record cannot support (no time the child left custody, no arrival of the adult) is null,
-never a "no".
+never a "no"; so is a figure resting on an event row or value the loader could not use (a
+rejected `charged` row may have been the charge: the record cannot say it was never charged).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from custody.contract import UK_TZ
+from custody.facts.specs import fact_specs, taint_column
 from custody.facts.time import duration_lit, local_date
 
 
@@ -66,6 +68,16 @@ STATISTICS_FACTS: tuple[str, ...] = (
     "released_to_la_at",
 )
 """The facts `record_statistics` reads."""
+
+
+def _lineage_flags(fact: str) -> list[str]:
+    """The taint columns of the inputs `fact` rests on (`custody.facts.specs`)."""
+    return [taint_column(source) for source in sorted(fact_specs()[fact].lineage)]
+
+
+STATISTICS_TAINT: tuple[str, ...] = tuple(dict.fromkeys(f for n in STATISTICS_FACTS for f in _lineage_flags(n)))
+"""The taint columns `record_statistics` reads beside `STATISTICS_FACTS`: a statistic resting
+on an input the loader could not use is null."""
 
 
 STATISTICS_SCHEMA = pl.Schema(
@@ -146,8 +158,21 @@ def _longest_night_batch(rows: pl.Series, definition: OvernightDefinition) -> pl
     return pl.Series(rows.name, longest, dtype=pl.Int64).cast(pl.Duration("us")).set(unknown, None)
 
 
+def _usable(*facts: str) -> pl.Expr:
+    """True where no input of `facts` was unusable (every taint flag of their lineage false)."""
+    flags = list(dict.fromkeys(f for fact in facts for f in _lineage_flags(fact)))
+    return ~pl.any_horizontal(flags)
+
+
+def _instant(value: pl.Expr, *facts: str) -> pl.Expr:
+    """`value` (an instant computed from `facts`) where all their inputs were usable, else null."""
+    return pl.when(_usable(*facts)).then(value.cast(pl.Datetime("us", "UTC")))
+
+
 def record_statistics(facts: pl.DataFrame, definition: OvernightDefinition = HELD_OVERNIGHT) -> pl.DataFrame:
-    """`STATISTICS_SCHEMA` for each row of `facts` (same order), from `STATISTICS_FACTS`.
+    """`STATISTICS_SCHEMA` for each row of `facts` (same order), from `STATISTICS_FACTS` and
+    the taint columns of their inputs (`STATISTICS_TAINT`, as `build_fact_tables` makes them;
+    required: without them an unusable input would pass for an absent one).
 
     The child leaves custody at the first of: released, moved to local authority
     accommodation. Pre-charge custody runs from arrival to charge (or to leaving, if never
@@ -157,22 +182,34 @@ def record_statistics(facts: pl.DataFrame, definition: OvernightDefinition = HEL
     `aa_arrived` (null without both, or if the arrival is recorded before the request);
     the time from refusal to move from the first `bail_refused` to the first move to local
     authority accommodation after it.
+
+    An instant whose inputs include an unusable row or value (a rejected `charged` row, an
+    event of unknown type) is not known, nor is any figure it enters: a rejected `charged`
+    row leaves both overnight figures null (the child may have been charged, at any time),
+    never "not charged"; a rejected `aa_arrived` row leaves the wait null (it may have been
+    the first arrival).
     """
+    missing = [n for n in (*STATISTICS_FACTS, *STATISTICS_TAINT) if n not in facts.columns]
+    if missing:
+        shown = ", ".join(repr(n.replace("\x1f", "")) for n in missing)
+        raise ValueError(f"record_statistics needs the facts and taint columns it reads; missing: {shown}")
     if facts.height == 0:
         return pl.DataFrame(schema=STATISTICS_SCHEMA)
     moved_at = pl.min_horizontal("transferred_to_la_at", "released_to_la_at")
     left = pl.min_horizontal("released_at", "transferred_to_la_at")
     work = facts.select(
-        pl.col("arrival_at").cast(pl.Datetime("us", "UTC")).alias("arrival"),
-        pl.col("charged_at").cast(pl.Datetime("us", "UTC")).alias("charged"),
-        left.cast(pl.Datetime("us", "UTC")).alias("left"),
-        pl.col("aa_requested_at").cast(pl.Datetime("us", "UTC")).alias("aa_requested"),
-        pl.col("aa_arrived_at").cast(pl.Datetime("us", "UTC")).alias("aa_arrived"),
-        pl.col("bail_refused_at").cast(pl.Datetime("us", "UTC")).alias("refused"),
-        moved_at.cast(pl.Datetime("us", "UTC")).alias("moved"),
+        _instant(pl.col("arrival_at"), "arrival_at").alias("arrival"),
+        _instant(pl.col("charged_at"), "charged_at").alias("charged"),
+        # Whether the charge is known: a null `charged` is then "never charged".
+        _usable("charged_at").alias("charge_known"),
+        _instant(left, "released_at", "transferred_to_la_at").alias("left"),
+        _instant(pl.col("aa_requested_at"), "aa_requested_at").alias("aa_requested"),
+        _instant(pl.col("aa_arrived_at"), "aa_arrived_at").alias("aa_arrived"),
+        _instant(pl.col("bail_refused_at"), "bail_refused_at").alias("refused"),
+        _instant(moved_at, "transferred_to_la_at", "released_to_la_at").alias("moved"),
     )
     minimum = duration_lit(definition.minimum)
-    pre_end = pl.coalesce("charged", "left")
+    pre_end = pl.when(pl.col("charge_known")).then(pl.coalesce("charged", "left"))
     pre = longest_night(pl.col("arrival"), pre_end, definition)
     post = longest_night(pl.col("charged"), pl.col("left"), definition)
     aa_wait = pl.col("aa_arrived") - pl.col("aa_requested")
@@ -180,7 +217,7 @@ def record_statistics(facts: pl.DataFrame, definition: OvernightDefinition = HEL
     return work.select(
         pl.col("left").alias("left_custody_at"),
         (pre >= minimum).alias("held_overnight_pre_charge"),
-        pl.when(pl.col("charged").is_null() & pl.col("arrival").is_not_null())
+        pl.when(pl.col("charge_known") & pl.col("charged").is_null() & pl.col("arrival").is_not_null())
         .then(pl.lit(False))
         .otherwise(post >= minimum)
         .alias("held_overnight_post_charge"),
