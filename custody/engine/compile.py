@@ -28,7 +28,7 @@ from custody.engine.expr import (
 from custody.engine.rulefile import Logic, RuleFileError, RuleSet, RuleSource, Version
 from custody.facts import fact_specs
 from custody.facts.specs import FactSpec, Kind
-from custody.facts.time import uk_midnight
+from custody.facts.time import leap_day_dependent, uk_midnight
 
 NOT_RECORDED = "not recorded"
 MESSAGE_TIME_FORMAT = "%Y-%m-%d %H:%M %Z"
@@ -59,6 +59,11 @@ class CompiledVersion:
     facts: frozenset[str]
     shown: frozenset[str] = frozenset()
     """Instant facts its messages show as they are (formatted once per record)."""
+    leap_day_mark: pl.Expr | None = None
+    """True for a record (or occasion) whose result may rest on the leap_day_birthday reading
+    (`custody.facts.time.leap_day_dependent` over the instants this version tests an age at);
+    None: the version tests no age."""
+    leap_day_birthday: str = "march_1"
 
 
 @dataclass(frozen=True)
@@ -260,6 +265,8 @@ def _compile_version(
         citation="; ".join(version.citations),
         facts=frozenset(facts),
         shown=frozenset(shown),
+        leap_day_mark=leap_day_dependent(pl.col("date_of_birth"), scope.age_tests) if scope.age_tests else None,
+        leap_day_birthday=leap,
     )
 
 

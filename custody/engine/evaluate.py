@@ -363,6 +363,33 @@ def _formatted_instants(
     return first, then
 
 
+_OTHER_READING = {"march_1": "28 February", "feb_28": "1 March"}
+_READING = {"march_1": "1 March", "feb_28": "28 February"}
+
+
+def _leap_day_marked(message: pl.Expr, evidence: pl.Expr, version: CompiledVersion) -> tuple[pl.Expr, pl.Expr]:
+    """The message and evidence of a finding, marked where its result may rest on how a 29
+    February birthday is read (LAW.md, Age: no statute settles it; mark results that depend on
+    it): the message says so, and the evidence gains `leap_day_birthday`, the reading used."""
+    if version.leap_day_mark is None:
+        return message.alias("message"), evidence.alias("evidence")
+    reading = version.leap_day_birthday
+    said = (
+        f" Born on 29 February, the child had an age tested on 28 February of a common year: it is read"
+        f" with the birthday on {_READING[reading]} (the setting leap_day_birthday in rules/_facts.yaml, as"
+        f" no statute settles it); with the birthday on {_OTHER_READING[reading]} the result may differ."
+    )
+    key = f'"leap_day_birthday":"{reading}"}}'
+    marked_evidence = pl.concat_str(
+        evidence.str.strip_suffix("}"), pl.when(evidence == "{}").then(pl.lit("")).otherwise(pl.lit(",")), pl.lit(key)
+    )
+    mark = version.leap_day_mark
+    return (
+        pl.when(mark).then(pl.concat_str(message, pl.lit(said))).otherwise(message).alias("message"),
+        pl.when(mark).then(marked_evidence).otherwise(evidence).alias("evidence"),
+    )
+
+
 def _findings_of(
     frame: pl.LazyFrame, plan: RulePlan, rule_order: int, version: int, step: int, evidence: pl.Expr
 ) -> pl.LazyFrame:
@@ -383,8 +410,7 @@ def _findings_of(
         pl.lit(branch.version.version.effective_from.isoformat())
         .cast(FINDINGS_SCHEMA["rule_version"])
         .alias("rule_version"),
-        decided.message().alias("message"),
-        evidence.alias("evidence"),
+        *_leap_day_marked(decided.message(), evidence, branch.version),
         pl.col(_trigger_column(plan.rule.rule_id)).alias("trigger_at"),
     )
 

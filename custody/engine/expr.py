@@ -73,6 +73,10 @@ class Scope:
     facts: Mapping[str, FactSpec]
     params: Mapping[str, Any] = field(default_factory=dict)
     leap_day_birthday: str = "march_1"
+    age_tests: list[pl.Expr] = field(default_factory=list)
+    """The instants at which the expressions compiled in this scope test an age (`age_at`,
+    `is_juvenile`): where a child born on 29 February is tested on 28 February of a common
+    year, the leap_day_birthday setting decides the age (see `leap_day_mark`)."""
 
 
 def bounded_duration(amount: float, unit: str) -> dt.timedelta:
@@ -425,12 +429,14 @@ class _Compiler:
     def _fn_age_at(self, node: ast.Call, args: list[Compiled], facts: frozenset[str]) -> Compiled:
         self._arity(node, args, ("instant",))
         needs = self._needs(node, "date_of_birth")
+        self.scope.age_tests.append(args[0].expr)
         expr = age_years(pl.col("date_of_birth"), args[0].expr, self.scope.leap_day_birthday)
         return Compiled(expr, "int", facts | needs)
 
     def _fn_is_juvenile(self, node: ast.Call, args: list[Compiled], facts: frozenset[str]) -> Compiled:
         self._arity(node, args, ("instant",), ("int",))
         needs = self._needs(node, "date_of_birth", "appears_under_18")
+        self.scope.age_tests.append(args[0].expr)
         expr = is_juvenile(
             pl.col("date_of_birth"),
             pl.col("appears_under_18"),

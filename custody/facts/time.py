@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -83,6 +84,22 @@ def age_on(date_of_birth: pl.Expr, day: pl.Expr, leap_day_birthday: str = "march
     on_day = day.dt.year().cast(pl.Int32) * 10_000 + day.dt.month().cast(pl.Int32) * 100 + day.dt.day().cast(pl.Int32)
     born = date_of_birth.dt.year().cast(pl.Int32) * 10_000 + birth_month * 100 + birth_day
     return (on_day - born) // 10_000
+
+
+def leap_day_dependent(date_of_birth: pl.Expr, instants: Sequence[pl.Expr]) -> pl.Expr:
+    """True where a child born on 29 February has an age tested (at one of `instants`) on
+    28 February of a common year: the one UK date on which the two readings of the birthday
+    (leap_day_birthday `march_1` and `feb_28`) give different ages, so a result resting on it
+    depends on the setting (LAW.md, Age: mark results that depend on it). False otherwise,
+    also where the instants are unknown."""
+    born_29 = (date_of_birth.dt.month() == 2) & (date_of_birth.dt.day() == 29)
+    tested: list[pl.Expr] = []
+    for instant in instants:
+        day = local_date(instant)
+        tested.append((day.dt.month() == 2) & (day.dt.day() == 28) & ~day.dt.is_leap_year())
+    if not tested:
+        return pl.lit(False)
+    return (born_29 & pl.any_horizontal(tested)).fill_null(False)
 
 
 def is_juvenile(
