@@ -20,6 +20,7 @@ from custody.contract import DETENTION_COLUMNS, EVENT_DETAILS
 from custody.facts.settings import FactSettings
 from custody.facts.specs import (
     DETENTION_FACT_NAMES,
+    IN_CUSTODY_EVENTS,
     NEXT_PREFIX,
     NO_DETAIL,
     OCCASION_PREFIX,
@@ -815,10 +816,13 @@ def build_fact_tables(
     base = base.drop("_given")
     positions = base.select("custody_record_id", pl.int_range(length, dtype=pl.UInt32).alias("_rec"))
     by_grain = {grain: set(names) for grain, names in (occasions or {}).items()}
+    # in_custody_last_at is the latest of each of its event types' last event.
+    in_custody = [f"{t}_last_at" for t in IN_CUSTODY_EVENTS] if "in_custody_last_at" in wanted else []
+    from_events = wanted | set(in_custody)
     located = _located_events(
-        events, positions, _event_types_read(wanted, by_grain), _notes_read(wanted, by_grain), event_rows
+        events, positions, _event_types_read(from_events, by_grain), _notes_read(wanted, by_grain), event_rows
     )
-    facts = base.with_columns(_event_facts(located, length, wanted))
+    facts = base.with_columns(_event_facts(located, length, from_events))
     if wanted & _REVIEW_FACTS:
         facts = facts.with_columns(_review_columns(located, *_first_authorisations(located, length), settings))
     if "review_second_at" in wanted:
@@ -837,6 +841,7 @@ def build_fact_tables(
         "dob_is_29_february": (pl.col("date_of_birth").dt.month() == 2) & (pl.col("date_of_birth").dt.day() == 29),
         # On the UK date of arrival, converted once (`age_years` of the arrival instant).
         "age_at_arrival": age_on(pl.col("date_of_birth"), pl.col("_arrival_day"), settings.leap_day_birthday),
+        "in_custody_last_at": pl.max_horizontal(in_custody) if in_custody else pl.lit(None),
     }
     if "age_at_arrival" in wanted:
         facts = facts.with_columns(_arrival_day=local_date(pl.col("arrival_at")))

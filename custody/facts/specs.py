@@ -202,6 +202,25 @@ def event_specs() -> dict[str, FactSpec]:
     return specs
 
 
+IN_CUSTODY_EVENTS: tuple[str, ...] = (
+    "detention_authorised",
+    "review",
+    "extension_authorised",
+    "charged",
+    "bail_refused",
+    "la_requested",
+    "certificate",
+    "cell_placed",
+    "cell_left",
+    "strip_search",
+    "interview_started",
+    "interview_ended",
+)
+"""Event types recorded only while the person is held at the police station (the fact
+`in_custody_last_at`): not a release, a move, a court event, a consultation or an answer that
+may come after the person left, nor an appropriate adult's or welfare contact."""
+
+
 @cache
 def _record_specs() -> dict[str, FactSpec]:
     specs: dict[str, FactSpec] = {}
@@ -256,6 +275,14 @@ def _record_specs() -> dict[str, FactSpec]:
         "instant",
         "the latest usable event on the record (the child was still on the record then)",
         [UNKNOWN_EVENT, *(event_input(t) for t in EVENT_DETAILS)],
+    )
+    add(
+        "in_custody_last_at",
+        "instant",
+        "the latest event of a kind recorded only while the person is held at the police station ("
+        + ", ".join(IN_CUSTODY_EVENTS)
+        + "): the person was still detained then",
+        [UNKNOWN_EVENT, *(event_input(t) for t in IN_CUSTODY_EVENTS)],
     )
     return specs
 
