@@ -59,11 +59,10 @@ class CompiledVersion:
     facts: frozenset[str]
     shown: frozenset[str] = frozenset()
     """Instant facts its messages show as they are (formatted once per record)."""
-    leap_day_mark: pl.Expr | None = None
-    """True for a record (or occasion) whose result may rest on the leap_day_birthday reading
-    (`custody.facts.time.leap_day_dependent` over the instants this version tests an age at);
-    None: the version tests no age."""
+    age_tests: tuple[pl.Expr, ...] = ()
+    """The instants at which this version tests an age (`age_at`, `is_juvenile`)."""
     leap_day_birthday: str = "march_1"
+    """How a 29 February birthday is read in a common year (rules/_facts.yaml)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +85,15 @@ class CompiledRule:
     def facts(self) -> frozenset[str]:
         """Every fact the rule reads or shows (trigger, versions, evidence)."""
         return frozenset().union(*(v.facts for v in self.versions)) | self.trigger.facts | set(self.evidence)
+
+    @property
+    def leap_day_mark(self) -> pl.Expr | None:
+        """True for a record (or occasion) whose result may rest on the leap_day_birthday
+        reading: a child born on 29 February with an age tested, at an instant any version of
+        the rule tests one, on 28 February of a common year (`leap_day_dependent`); None: the
+        rule tests no age."""
+        tests = {str(e): e for v in self.versions for e in v.age_tests}
+        return leap_day_dependent(pl.col("date_of_birth"), list(tests.values())) if tests else None
 
 
 def _fail(source: RuleSource, where: tuple[str | int, ...], exc: ExpressionError, text: str) -> RuleFileError:
@@ -265,7 +273,7 @@ def _compile_version(
         citation="; ".join(version.citations),
         facts=frozenset(facts),
         shown=frozenset(shown),
-        leap_day_mark=leap_day_dependent(pl.col("date_of_birth"), scope.age_tests) if scope.age_tests else None,
+        age_tests=tuple(scope.age_tests),
         leap_day_birthday=leap,
     )
 

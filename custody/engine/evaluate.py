@@ -367,11 +367,45 @@ _OTHER_READING = {"march_1": "28 February", "feb_28": "1 March"}
 _READING = {"march_1": "1 March", "feb_28": "28 February"}
 
 
-def _leap_day_marked(message: pl.Expr, evidence: pl.Expr, version: CompiledVersion) -> tuple[pl.Expr, pl.Expr]:
+def _leap_column(rule_id: str) -> str:
+    """The column marking a rule's records (or occasions) whose result may rest on the 29
+    February reading (`CompiledRule.leap_day_mark`; see `_with_leap_day_marks`)."""
+    return f"{rule_id}\x1fleap"
+
+
+def _with_leap_day_marks(frame: pl.DataFrame, plans: list[tuple[int, RulePlan]]) -> pl.DataFrame:
+    """`frame` (a chunk's decided rows of one grain) with, for each rule that marks any of them,
+    a column `_leap_column` true on the rows whose result may rest on the 29 February reading.
+    The marks are worked out on the rows of children born on 29 February only (one in about
+    1,461), so the many instants they test cost nothing for everyone else; a rule none of
+    whose rows is marked gets no column."""
+    if "date_of_birth" not in frame.columns:
+        return frame
+    born = pl.col("date_of_birth")
+    rows = frame.select(pl.arg_where((born.dt.month() == 2) & (born.dt.day() == 29))).to_series()
+    if rows.is_empty():
+        return frame
+    few = frame[rows]
+    marks = []
+    for _, plan in plans:
+        mark = plan.rule.leap_day_mark
+        if mark is None:
+            continue
+        hits = few.select(mark.fill_null(False)).to_series()
+        if hits.any():
+            column = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True).alias(_leap_column(plan.rule.rule_id))
+            marks.append(column.scatter(rows.filter(hits), True))
+    return frame.with_columns(marks) if marks else frame
+
+
+def _leap_day_marked(
+    message: pl.Expr, evidence: pl.Expr, rule: CompiledRule, version: CompiledVersion, active: bool
+) -> tuple[pl.Expr, pl.Expr]:
     """The message and evidence of a finding, marked where its result may rest on how a 29
     February birthday is read (LAW.md, Age: no statute settles it; mark results that depend on
-    it): the message says so, and the evidence gains `leap_day_birthday`, the reading used."""
-    if version.leap_day_mark is None:
+    it): the message says so, and the evidence gains `leap_day_birthday`, the reading used.
+    `active` False: no row of the frame is marked."""
+    if rule.leap_day_mark is None or not active:
         return message.alias("message"), evidence.alias("evidence")
     reading = version.leap_day_birthday
     said = (
@@ -383,15 +417,28 @@ def _leap_day_marked(message: pl.Expr, evidence: pl.Expr, version: CompiledVersi
     marked_evidence = pl.concat_str(
         evidence.str.strip_suffix("}"), pl.when(evidence == "{}").then(pl.lit("")).otherwise(pl.lit(",")), pl.lit(key)
     )
-    mark = version.leap_day_mark
+    mark = pl.col(_leap_column(rule.rule_id))
     return (
         pl.when(mark).then(pl.concat_str(message, pl.lit(said))).otherwise(message).alias("message"),
         pl.when(mark).then(marked_evidence).otherwise(evidence).alias("evidence"),
     )
 
 
+def _any_leap_day_mark(frame: pl.DataFrame, plan: RulePlan) -> bool:
+    """Whether any record (or occasion) of `frame` is marked for the 29 February reading (almost
+    never: the marking is then left out of the plan, which costs nothing to leave out)."""
+    column = _leap_column(plan.rule.rule_id)
+    return column in frame.columns and bool(frame[column].any())
+
+
 def _findings_of(
-    frame: pl.LazyFrame, plan: RulePlan, rule_order: int, version: int, step: int, evidence: pl.Expr
+    frame: pl.LazyFrame,
+    plan: RulePlan,
+    rule_order: int,
+    version: int,
+    step: int,
+    evidence: pl.Expr,
+    leap_day_marks: bool = True,
 ) -> pl.LazyFrame:
     branch = plan.branches[version]
     decided = branch.steps[step]
@@ -410,7 +457,7 @@ def _findings_of(
         pl.lit(branch.version.version.effective_from.isoformat())
         .cast(FINDINGS_SCHEMA["rule_version"])
         .alias("rule_version"),
-        *_leap_day_marked(decided.message(), evidence, branch.version),
+        *_leap_day_marked(decided.message(), evidence, plan.rule, branch.version, leap_day_marks),
         pl.col(_trigger_column(plan.rule.rule_id)).alias("trigger_at"),
     )
 
@@ -526,7 +573,9 @@ def evaluate_chunks(
                 .with_columns(*grain.formatted, *grain.parts, record.alias(_ROW), occasion.alias(_OCCASION))
                 .with_columns(*grain.derived, *grain.decisions)
             )
-        decided = pl.collect_all(lazy)
+        decided = [
+            _with_leap_day_marks(frame, grain.plans) for grain, frame in zip(grains, pl.collect_all(lazy), strict=True)
+        ]
         # Each rule's (version, step) pairs that occur, for every rule of every grain at once.
         work = [
             (frame, plan, evidence)
@@ -540,7 +589,7 @@ def evaluate_chunks(
             ]
         )
         frames = [
-            _findings_of(frame.lazy(), plan, order, version, step, evidence)
+            _findings_of(frame.lazy(), plan, order, version, step, evidence, _any_leap_day_mark(frame, plan))
             for (frame, (order, plan), evidence), seen in zip(work, present, strict=True)
             for version, step in seen.sort(seen.columns).iter_rows()
         ]
