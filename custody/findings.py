@@ -64,6 +64,11 @@ class CheckResult:
     findings_file: Path | None = None
     """The Parquet file `findings` was spilled to, already in the contract's form (columns,
     order, types, compression), so that writing findings.parquet is a file copy."""
+    pseudonymised_findings: str | None = None
+    """The key id (`custody.pseudonymise.key_id`) when `findings` (and `findings_file`) were
+    pseudonymised as they were spilled (`custody.pseudonymise.pseudonymise_findings`: a keyed
+    run writes no real id or date of birth to a temporary file); the records and data quality
+    are pseudonymised at the end, under the same key."""
     """tool_version, rules_digest, inputs_digest, as_of (ISO UTC), run_seconds,
     counts: {detention_rows, event_rows, records_loaded, events_loaded, rows_rejected, persons (distinct
     person_id), children (of them, under 18 at arrival or recorded as appearing so), findings}."""

@@ -38,9 +38,11 @@ from custody.facts import (
 from custody.facts.headline import is_child
 from custody.facts.statistics import STATISTICS_FACTS, OvernightDefinition, record_statistics
 from custody.findings import STRIP_SEARCH_RULE, CheckResult, RuleInfo, strip_search_figures
+from custody.pseudonymise import key_id, pseudonymise_findings
 from custody.read.batches import BATCH_RECORDS, Batch, plan_batches
 from custody.read.loader import RecordSet, find_tables, load_record_set, sort_data_quality
 from custody.read.profile import LoadedProfile, export_files, load_with_profile
+from custody.read.sealed import PieceCipher
 from custody.read.timeparse import DateOrder
 from custody.render.parquet import FindingsWriter
 from custody.version import __version__
@@ -236,6 +238,7 @@ def run_check(
     date_order: DateOrder = "dmy",
     profile: LoadedProfile | None = None,
     overnight: OvernightDefinition | None = None,
+    pseudonymise_key: str | None = None,
 ) -> CheckResult:
     """Load, evaluate every rule over every record, and return the findings and what renders them.
 
@@ -245,6 +248,12 @@ def run_check(
     of children, each loaded, validated and evaluated on its own. Without it, the findings
     are held in memory. With `profile`, `source` is an export in that profile's layout (read
     whole, never in batches).
+
+    With `pseudonymise_key` (a run whose outputs will be pseudonymised with it), nothing this
+    run writes to `spill_dir` holds a real id or date of birth: the spilled findings are
+    pseudonymised as they are written (`CheckResult.pseudonymised_findings`; the records and
+    data quality, held in memory, are pseudonymised as the outputs are written) and the
+    batches' pieces are sealed (`custody.read.sealed`).
     """
     started = time.perf_counter()
     say = progress or (lambda _stage: None)
@@ -261,7 +270,8 @@ def run_check(
     batches: list[Batch] | None = None
     if spill_dir is not None and profile is None:  # batches need somewhere to put their pieces and findings
         say("Sizing up the records")
-        batches = plan_batches(files, spill_dir / "batches", batch_records)
+        cipher = PieceCipher() if pseudonymise_key is not None else None
+        batches = plan_batches(files, spill_dir / "batches", batch_records, cipher)
     parts: list[Batch | None] = list(batches) if batches else [None]
 
     kept, quality, in_memory = [], [], []
@@ -316,7 +326,7 @@ def run_check(
                     )
                 )
                 if writer is not None:
-                    writer.write(chunk)
+                    writer.write(chunk if pseudonymise_key is None else pseudonymise_findings(chunk, pseudonymise_key))
                 else:
                     in_memory.append(chunk)
             # Each record's count of findings joins its kept row now, batch by batch, so that
@@ -386,4 +396,7 @@ def run_check(
         meta=meta,
         strip_searches=strip_search_figures(pl.concat(searched), pl.concat(searches)),
         findings_file=findings_file,
+        pseudonymised_findings=key_id(pseudonymise_key)
+        if pseudonymise_key is not None and findings_file is not None
+        else None,
     )

@@ -185,6 +185,32 @@ def refuse_notes(include_notes: bool) -> None:
         raise UsageError(NOTES_REFUSED)
 
 
+def _hidden_findings(findings: Frame, person_map: pl.DataFrame, record_map: pl.DataFrame) -> Frame:
+    """Findings with their ids replaced and the dates of birth in their evidence cut."""
+    return _replace_ids(findings, person_map, record_map).with_columns(
+        pl.col("evidence").str.replace_all(_EVIDENCE_DOB, '"date_of_birth":"${1}"')
+    )
+
+
+def pseudonymise_findings(findings: pl.DataFrame, key: str) -> pl.DataFrame:
+    """A chunk of findings as `pseudonymise` leaves them (ids replaced, dates of birth cut; a
+    rule naming an id refused), for findings spilled to a temporary file while a keyed run
+    goes on: no real id or date of birth is written, temporary files included. The same key
+    gives every id the same pseudonym in every chunk and in the records."""
+    key_bytes = check_key(key)
+    _refuse_quoted_ids(findings.lazy())
+    person_map = _pseudonyms(
+        _distinct([findings.get_column("person_id")]), key=key_bytes, kind="person_id", prefix=PERSON_PREFIX
+    )
+    record_map = _pseudonyms(
+        _distinct([findings.get_column("custody_record_id")]),
+        key=key_bytes,
+        kind="custody_record_id",
+        prefix=RECORD_PREFIX,
+    )
+    return _hidden_findings(findings, person_map, record_map)
+
+
 def pseudonymise(result: CheckResult, key: str) -> CheckResult:
     """The same result with every person and custody record id replaced by its keyed digest,
     and every date of birth cut to its year and month. A result that includes notes is
@@ -221,10 +247,13 @@ def pseudonymise(result: CheckResult, key: str) -> CheckResult:
         prefix=RECORD_PREFIX,
     )
 
-    _refuse_quoted_ids(findings)
-    hidden = _replace_ids(findings, person_map, record_map).with_columns(
-        pl.col("evidence").str.replace_all(_EVIDENCE_DOB, '"date_of_birth":"${1}"')
-    )
+    if result.pseudonymised_findings is not None:  # spilled pseudonymised (`pseudonymise_findings`)
+        if result.pseudonymised_findings != key_id(key):
+            raise ValueError("the findings were pseudonymised under another key than the one given")
+        hidden = findings
+    else:
+        _refuse_quoted_ids(findings)
+        hidden = _hidden_findings(findings, person_map, record_map)
     records = _replace_ids(records, person_map, record_map)
     columns = quality.columns
     quality = _with_pseudonym(quality, "custody_record_id", record_map, "_record")
@@ -241,11 +270,11 @@ def pseudonymise(result: CheckResult, key: str) -> CheckResult:
         .otherwise(pl.col("value"))
         .alias("value"),
     ).select(columns)
-    # findings_file (the spilled, un-pseudonymised findings) must not be copied out as it is.
+    # findings_file (spilled findings) is copied out as it is only if it was spilled pseudonymised.
     return replace(
         result,
         findings=hidden.collect() if isinstance(result.findings, pl.DataFrame) else hidden,
         records=records,
         data_quality=quality,
-        findings_file=None,
+        findings_file=None if result.pseudonymised_findings is None else result.findings_file,
     )

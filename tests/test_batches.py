@@ -21,6 +21,7 @@ from custody.engine.evaluate import evaluate_chunks
 from custody.facts import in_child_order
 from custody.generate import generate_record_set
 from custody.pipeline import CheckResult, facts_for, prepare_rules, run_check
+from custody.pseudonymise import pseudonymise
 from custody.read.batches import plan_batches
 from custody.read.loader import load_record_set
 
@@ -308,3 +309,50 @@ def test_the_records_table_comes_by_child_arrival_and_record(seed: int) -> None:
     swapped = pl.concat([with_children.slice(1, 1), with_children.slice(0, 1), with_children.slice(2)])
     if not swapped.equals(with_children):
         assert_frame_equal(in_child_order(swapped), with_children)
+
+
+KEY = "a private key of enough length"
+
+
+def test_a_keyed_run_writes_no_id_or_date_of_birth_to_its_temporary_files(
+    generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a pseudonymisation key the batches' pieces are sealed and the spilled findings
+    pseudonymised; the outputs are those of the same run pseudonymised at the end."""
+    pieces: list[bytes] = []
+    remove = batches_module.Batch.remove_pieces
+
+    def keep_a_copy(batch: batches_module.Batch) -> None:
+        pieces.extend(piece.read_bytes() for piece in (*batch.detentions, *batch.events))
+        remove(batch)
+
+    monkeypatch.setattr(batches_module.Batch, "remove_pieces", keep_a_copy)
+    spill = tmp_path / "keyed"
+    spill.mkdir()
+    keyed = run_check(generated, spill_dir=spill, batch_records=200, pseudonymise_key=KEY)
+    assert len(pieces) >= 4
+
+    detentions = pl.read_parquet(generated / "detentions.parquet")
+    secrets = {
+        *detentions["custody_record_id"],
+        *detentions["person_id"],
+        *(f"{day}" for day in detentions["date_of_birth"].drop_nulls()),
+    }
+    notes = {*pl.read_parquet(generated / "events.parquet")["note"].drop_nulls()} - {""}
+    for data in pieces:
+        with pytest.raises(pl.exceptions.ComputeError):  # sealed: not an Arrow file at all
+            pl.read_ipc(data)
+        assert not any(secret.encode() in data for secret in (*secrets, *notes))
+    spilled = pl.read_parquet(spill / "findings.parquet")
+    assert spilled.height > 0
+    text = spilled.write_csv()
+    assert not [secret for secret in secrets if secret in text]
+
+    plain = pseudonymise(_check(generated, tmp_path / "plain", 200), KEY)
+    hidden = pseudonymise(keyed, KEY)
+    assert_frame_equal(hidden.findings.lazy().collect(), plain.findings.lazy().collect())
+    assert_frame_equal(hidden.records, plain.records)
+    assert_frame_equal(hidden.data_quality, plain.data_quality)
+    assert hidden.findings_file == spill / "findings.parquet"  # copied out as it is
+    with pytest.raises(ValueError, match="another key"):
+        pseudonymise(keyed, KEY + " but another")

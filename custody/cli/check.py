@@ -133,6 +133,7 @@ def check(
                 batch_records=batch_records,
                 date_order=date_order.order,
                 profile=loaded_profile,
+                pseudonymise_key=pseudonymise_key,
             )
             show(f"Writing the outputs of {result.records.height:,} records")
             written = write_outputs(result, out, formats=chosen, pseudonymise_key=pseudonymise_key)

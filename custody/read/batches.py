@@ -29,6 +29,7 @@ from pathlib import Path
 import polars as pl
 
 from custody.read.columns import ROW, id_as_read, source_column
+from custody.read.sealed import PieceCipher
 from custody.read.timeparse import is_nested
 
 
@@ -41,6 +42,8 @@ class Batch:
     index: int
     detentions: tuple[Path, ...]
     events: tuple[Path, ...]
+    cipher: PieceCipher | None = None
+    """Set when the pieces are sealed (`custody.read.sealed`): read them through it."""
 
     def remove_pieces(self) -> None:
         """Delete this batch's pieces (once loaded, they are not needed again)."""
@@ -72,9 +75,15 @@ def _id_column(schema: pl.Schema, name: str) -> str | None:
     return column
 
 
-def plan_batches(files: dict[str, Path], work_dir: Path, records_per_batch: int = BATCH_RECORDS) -> list[Batch] | None:
+def plan_batches(
+    files: dict[str, Path],
+    work_dir: Path,
+    records_per_batch: int = BATCH_RECORDS,
+    cipher: PieceCipher | None = None,
+) -> list[Batch] | None:
     """Split `files` into batches of about `records_per_batch` records, written under
-    `work_dir`; or None to read the record set whole.
+    `work_dir`; or None to read the record set whole. With `cipher`, every piece is sealed
+    (`custody.read.sealed`: a pseudonymised run writes no real id or date of birth).
 
     None when either table is not Parquet, when detentions has at most `records_per_batch`
     rows, or when the files cannot be planned (the loader then reports the problem).
@@ -164,7 +173,7 @@ def plan_batches(files: dict[str, Path], work_dir: Path, records_per_batch: int 
 
     def split(task: tuple[str, str, int, int]) -> list[tuple[int, Path]]:
         table, column, number, start = task
-        return _split_slice(scans[table], column, key(column), lookup, work_dir / table, number, start)
+        return _split_slice(scans[table], column, key(column), lookup, work_dir / table, number, start, cipher)
 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="split") as pool:
         written = pool.map(split, tasks)
@@ -173,7 +182,7 @@ def plan_batches(files: dict[str, Path], work_dir: Path, records_per_batch: int 
             for part, piece in of_slice:
                 pieces[table][part].append(piece)
     return [
-        Batch(index=k, detentions=tuple(pieces["detentions"][k]), events=tuple(pieces["events"][k]))
+        Batch(index=k, detentions=tuple(pieces["detentions"][k]), events=tuple(pieces["events"][k]), cipher=cipher)
         for k in range(count)
     ]
 
@@ -184,7 +193,14 @@ def _hashed_id(column: str) -> pl.Expr:
 
 
 def _split_slice(
-    scan: pl.LazyFrame, column: str, key: pl.Expr, lookup: pl.LazyFrame, folder: Path, number: int, start: int
+    scan: pl.LazyFrame,
+    column: str,
+    key: pl.Expr,
+    lookup: pl.LazyFrame,
+    folder: Path,
+    number: int,
+    start: int,
+    cipher: PieceCipher | None = None,
 ) -> list[tuple[int, Path]]:
     """Slice `number` of a table (`SPLIT_ROWS` rows from `start`), written as one piece per batch
     it holds rows of: (batch, piece), in batch order. Rows without an id, or with an id in no
@@ -207,6 +223,9 @@ def _split_slice(
     written = []
     for value in part.unique().sort():
         piece = folder / f"{value:05d}-{number:05d}.arrow"
-        chunk.filter(part == value).write_ipc(piece, compression="lz4")
+        if cipher is None:
+            chunk.filter(part == value).write_ipc(piece, compression="lz4")
+        else:
+            cipher.write(chunk.filter(part == value), piece)
         written.append((int(value), piece))
     return written

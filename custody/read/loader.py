@@ -57,6 +57,7 @@ from custody.read.columns import ROW, clean_name
 from custody.read.dates import check_slash_order
 from custody.read.files import FOLDER, not_a_regular_file
 from custody.read.plausible import IMPLAUSIBLE_LABELS, Plausibility, implausible_events
+from custody.read.sealed import PieceCipher
 from custody.read.taint import taint_of
 from custody.read.timeparse import ISSUE_LABELS as VALUE_ISSUE_LABELS
 from custody.read.timeparse import DateOrder, as_text, parse_bools, parse_dates, parse_datetimes
@@ -179,8 +180,13 @@ def load_record_set(
     # polars lets go of the interpreter while it works: the two files are read at once, on two
     # cores. A problem with detentions is still reported before one with events.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        reading_events = pool.submit(_read_table, files["events"], "events", None if batch is None else batch.events)
-        detentions_raw = _read_table(files["detentions"], "detentions", None if batch is None else batch.detentions)
+        cipher = None if batch is None else batch.cipher
+        reading_events = pool.submit(
+            _read_table, files["events"], "events", None if batch is None else batch.events, cipher
+        )
+        detentions_raw = _read_table(
+            files["detentions"], "detentions", None if batch is None else batch.detentions, cipher
+        )
         events_raw = reading_events.result()
     for raw in (detentions_raw, events_raw):
         dated = [spec.name for spec in TABLES[raw.table] if spec.kind in ("date", "datetime")]
@@ -364,12 +370,14 @@ class _RawTable:
     """Events: custody_record_id as runs of equal ids, when found while cleaning."""
 
 
-def _read_table(path: Path, table: str, pieces: tuple[Path, ...] | None = None) -> _RawTable:
+def _read_table(
+    path: Path, table: str, pieces: tuple[Path, ...] | None = None, cipher: PieceCipher | None = None
+) -> _RawTable:
     kind = SUFFIXES[path.suffix.lower()]
     if pieces is None:
         frame, lossy = _READERS[kind](path)
     elif kind == "parquet":
-        frame, lossy = _read_pieces(path, pieces), None
+        frame, lossy = _read_pieces(path, pieces, cipher), None
     else:
         raise ValueError(f"only Parquet tables are read in batches, not {path.name}")
     formulas = _formulas(path, frame) if kind == "xlsx" and pieces is None else None
@@ -608,8 +616,9 @@ def _read_parquet(path: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     return _with_row_numbers(frame, 1), None
 
 
-def _read_pieces(path: Path, pieces: tuple[Path, ...]) -> pl.DataFrame:
-    """One batch's rows of Parquet table `path`, from the pieces the planner split it into."""
+def _read_pieces(path: Path, pieces: tuple[Path, ...], cipher: PieceCipher | None = None) -> pl.DataFrame:
+    """One batch's rows of Parquet table `path`, from the pieces the planner split it into
+    (sealed ones through `cipher`)."""
     try:
         schema = pl.scan_parquet(path).collect_schema()
     except Exception as error:
@@ -617,6 +626,8 @@ def _read_pieces(path: Path, pieces: tuple[Path, ...]) -> pl.DataFrame:
     _check_reserved(pl.DataFrame(schema=schema), path)
     if not pieces:
         return pl.DataFrame(schema={**schema, ROW: pl.Int64()})
+    if cipher is not None:
+        return pl.concat([cipher.read(piece) for piece in pieces]).rechunk()
     return pl.scan_ipc(list(pieces)).collect().rechunk()  # polars 2.1 can panic on some multi-chunk frames
 
 
