@@ -138,7 +138,23 @@ def test_a_pseudonymised_run_is_not_compared_with_a_plain_one(runner: CliRunner,
     assert "was pseudonymised and" in line
     other_key = runner.invoke(cli.app, ["diff", str(hidden), str(REINSPECTION), "--pseudonymise-key", KEY + "x"])
     assert other_key.exit_code == 2
-    assert "different keys" in other_key.stderr
+    assert "was pseudonymised with another key than the one given" in other_key.stderr
+
+
+def test_a_key_never_lets_a_plain_run_into_the_diff(runner: CliRunner, tmp_path: Path) -> None:
+    """--pseudonymise-key (or the environment's key) promises pseudonymised outputs: two runs
+    written without it are refused, not diffed with their real ids."""
+    plain = tmp_path / "plain"
+    checked = runner.invoke(cli.app, ["check", str(REINSPECTION), "-o", str(plain), "-q"])
+    assert checked.exit_code == 0, checked.output
+    out = tmp_path / "diff"
+    for how in (["--pseudonymise-key", KEY], []):
+        env = {} if how else {"CUSTODY_PSEUDONYMISE_KEY": KEY}
+        result = runner.invoke(cli.app, ["diff", str(plain), str(plain), "-o", str(out), *how], env=env)
+        assert result.exit_code == 2, result.output
+        (line,) = result.stderr.strip().splitlines()
+        assert "was written without a pseudonymisation key" in line
+        assert not out.exists()
 
 
 def test_runs_pseudonymised_with_one_key_compare_without_real_ids(

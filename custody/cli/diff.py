@@ -30,7 +30,7 @@ from custody.compare import REPORTED_STATUSES, Comparison, Side, compare, is_run
 from custody.errors import InputError, UsageError
 from custody.impact import RulesImpact, rules_impact, side_from_records
 from custody.pipeline import prepare_rules
-from custody.pseudonymise import check_key
+from custody.pseudonymise import check_key, key_id
 from custody.read.loader import find_tables
 from custody.render.junit import Case, Suite, junit_xml
 
@@ -44,7 +44,20 @@ RULES_DIFF_FORMATS = (OutputFormat.text, OutputFormat.json, OutputFormat.junit, 
 
 def _side(path: Path, *, rules: RulesOpt, key: str | None, date_order: DateOrder, name: str) -> Side:
     if is_run_folder(path):
-        return read_run(path)
+        run = read_run(path)
+        # The key promises pseudonymised outputs: a run written without it, or under another
+        # key, would put its real ids (or ids that cannot match) in the diff.
+        if key is not None and not run.pseudonymised:
+            raise UsageError(
+                f"{name} {path} was written without a pseudonymisation key, so a diff with --pseudonymise-key "
+                "would hold its real ids: give a run checked with that key, or the record set itself."
+            )
+        if key is not None and run.key_id and run.key_id != key_id(key):
+            raise UsageError(
+                f"{name} {path} was pseudonymised with another key than the one given, so its ids cannot "
+                "match: give a run checked with this --pseudonymise-key, or the record set itself."
+            )
+        return run
     if path.is_dir():
         try:
             find_tables(path)
