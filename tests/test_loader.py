@@ -446,6 +446,23 @@ def test_missing_required_columns_are_all_named(csv_record_set: RecordSetFactory
         load_record_set(folder)
 
 
+def test_a_file_without_its_header_row_is_named_without_quoting_a_record(tmp_path: Path) -> None:
+    """Its first row is a record: the error never quotes its id, time or note."""
+    write_csv(tmp_path / "detentions.csv", DETENTION_HEADER, [GOOD])
+    (tmp_path / "events.csv").write_text("R1,2019-07-01 12:05,charged,,Told her mother Jane Doe\n", encoding="utf-8")
+    with pytest.raises(InputError) as raised:
+        load_record_set(tmp_path)
+    assert str(raised.value) == (
+        f"{tmp_path}/events.csv has no columns 'custody_record_id', 'event_time', 'event_type': its first row "
+        "does not look like column names (is the header row missing?): give the file a header row with the "
+        "contract's column names (see `custody schema`)."
+    )
+    # Two equal cells in that row are not quoted either.
+    (tmp_path / "events.csv").write_text("R1,,,\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"has two columns with the same name: its first row does not look like"):
+        load_record_set(tmp_path)
+
+
 def test_semicolon_separated_files_are_named_as_such(tmp_path: Path) -> None:
     (tmp_path / "detentions.csv").write_text("custody_record_id;person_id;detention_power;arrival_time\n")
     write_csv(tmp_path / "events.csv", ("custody_record_id", "event_time", "event_type"), [])

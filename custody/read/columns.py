@@ -15,6 +15,13 @@ def clean_name(name: str) -> str:
     return name.replace("\ufeff", "").strip()
 
 
+def looks_like_a_name(text: str) -> bool:
+    """Whether a header cell can be quoted in an error as a column name: short, of few words
+    and without digits. A file without a header row has a record in its place (an id, a
+    date, a note), which an error must never quote."""
+    return bool(text.strip()) and len(text) <= 40 and len(text.split()) <= 4 and not any(c.isdigit() for c in text)
+
+
 def source_column(names: Iterable[str], name: str) -> str | None:
     """The file's column (of `names`) that is read as column `name`: names match once trimmed,
     case-insensitively, as `_normalise_columns` matches them. None if there is none."""

@@ -53,7 +53,7 @@ from custody.contract import (
 )
 from custody.errors import InputError
 from custody.read.batches import Batch
-from custody.read.columns import ROW, clean_name
+from custody.read.columns import ROW, clean_name, looks_like_a_name
 from custody.read.dates import check_slash_order
 from custody.read.files import FOLDER, not_a_regular_file
 from custody.read.plausible import IMPLAUSIBLE_LABELS, Plausibility, implausible_events
@@ -554,6 +554,8 @@ def _check_reserved(frame: pl.DataFrame, path: Path) -> None:
         # polars renames a repeated header name to NAME_duplicated_N
         repeated = name.rsplit("_duplicated_", 1)[0]
         if repeated != name and repeated in frame.columns:
+            if not looks_like_a_name(clean_name(repeated)):
+                raise InputError(f"{path} has two columns with the same name: {_NOT_A_HEADER}")
             raise InputError(f"{path} has two columns named '{repeated}': keep one.")
 
 
@@ -746,6 +748,13 @@ _READERS: dict[str, _Reader] = {
 # ---------------------------------------------------------------- columns and values
 
 
+_NOT_A_HEADER = (
+    "its first row does not look like column names (is the header row missing?): give the file a header "
+    "row with the contract's column names (see `custody schema`)."
+)
+"""The end of an error about a header whose cells look like a record's values: never quoted."""
+
+
 def _normalise_columns(frame: pl.DataFrame, path: Path, table: str) -> pl.DataFrame:
     """Contract column names matched case-insensitively; extras keep their (trimmed) names."""
     specs = TABLES[table]
@@ -759,10 +768,12 @@ def _normalise_columns(frame: pl.DataFrame, path: Path, table: str) -> pl.DataFr
         new = clean.lower() if clean.lower() in contract else clean
         key = new.lower()
         if key in seen:
-            raise InputError(
-                f"{path} has two columns named '{seen[key]}' and '{clean}' (column names are case-insensitive): "
-                "keep one."
-            )
+            if looks_like_a_name(clean):
+                raise InputError(
+                    f"{path} has two columns named '{seen[key]}' and '{clean}' (column names are "
+                    "case-insensitive): keep one."
+                )
+            raise InputError(f"{path} has two columns with the same name: {_NOT_A_HEADER}")
         seen[key] = clean
         renames[name] = new
     frame = frame.rename(renames)
@@ -776,6 +787,8 @@ def _normalise_columns(frame: pl.DataFrame, path: Path, table: str) -> pl.DataFr
         for separator, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
             if len(found) == 1 and separator in found[0]:
                 raise InputError(f"{path} is separated by {name}, not commas: save it as comma-separated CSV.")
+        if found and not all(looks_like_a_name(clean_name(name)) for name in found):
+            raise InputError(f"{path} has no {'column' if len(missing) == 1 else 'columns'} {listed}: {_NOT_A_HEADER}")
         found_text = f" (its columns are: {', '.join(found)})" if 0 < len(found) <= 12 else ""
         noun, pronoun = ("column", "it") if len(missing) == 1 else ("columns", "them")
         raise InputError(

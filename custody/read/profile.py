@@ -42,7 +42,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from custody.contract import DATA_QUALITY_SCHEMA, EVENT_DETAILS, TABLES, ColumnSpec
 from custody.errors import InputError
-from custody.read.columns import ROW, clean_name
+from custody.read.columns import ROW, clean_name, looks_like_a_name
 from custody.read.dates import check_slash_order
 from custody.read.loader import NOT_UTF8, SUFFIXES, RecordSet, load_tables, read_table_file, sort_data_quality
 from custody.read.plausible import Plausibility
@@ -392,6 +392,11 @@ def _read_export(path: Path) -> tuple[pl.DataFrame, dict[str, pl.Series], pl.Dat
             continue
         clean = clean_name(name)
         if clean.lower() in seen:
+            if not looks_like_a_name(clean):
+                raise InputError(
+                    f"{path} has two columns with the same name, and its first row does not look like column "
+                    "names (is the header row missing?): give the export its header row."
+                )
             raise InputError(
                 f"{path} has two columns named '{seen[clean.lower()]}' and '{clean}' (names are case-insensitive): "
                 "keep one."
