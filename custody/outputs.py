@@ -106,15 +106,36 @@ def parse_formats(text: str) -> frozenset[str]:
     return frozenset(chosen | {"summary"})
 
 
+_DISK_FULL_TEXT = ("os error 28", "No space left on device", "os error 122", "Disk quota exceeded")
+"""How a full disk shows in an error that carries no errno (polars' writers, some OSErrors)."""
+
+
+def _disk_full(error: BaseException) -> bool:
+    """Whether `error` says a disk (or quota) is full, however the library raising it said so."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(error, (OSError, pl.exceptions.PolarsError)) and any(t in str(error) for t in _DISK_FULL_TEXT)
+
+
 @contextmanager
 def out_folder_errors(out: Path) -> Iterator[None]:
-    """A full or read-only --out folder is the user's to fix: one sentence, not an internal error."""
+    """A full disk, or a read-only --out folder, is the user's to fix: one sentence, not an
+    internal error. A full disk may be --out's or that of the temporary folder the run works
+    in (TMPDIR): the sentence names both."""
     try:
         yield
-    except OSError as error:
+    except (OSError, pl.exceptions.PolarsError) as error:
+        if _disk_full(error):
+            raise InputError(
+                f"could not write in {out} or in the temporary folder {tempfile.gettempdir()} "
+                f"({os.strerror(errno.ENOSPC)}): free some space there or give another --out folder (or set "
+                "TMPDIR to a folder with room; a large check needs room for its findings and, above "
+                "--batch-records records, a copy of the records while it runs)."
+            ) from error
+        if not isinstance(error, OSError):
+            raise
         named = Path(str(error.filename)).resolve() if error.filename else None
-        full = error.errno in (errno.ENOSPC, errno.EDQUOT)
-        if not full and (named is None or not named.is_relative_to(out.resolve())):
+        if named is None or not named.is_relative_to(out.resolve()):
             raise  # not about --out: not the user's to fix there
         raise _out_problem(error, out) from error
 

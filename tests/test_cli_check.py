@@ -252,6 +252,34 @@ def test_a_full_or_refused_out_folder_is_one_sentence_exit_2(
     assert not list(out.glob(".custody-spill-*"))  # the spill is removed however the run ends
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        pl.exceptions.ComputeError(
+            "parquet: File out of specification: underlying IO error: No space left on device (os error 28)"
+        ),
+        OSError("No space left on device (os error 28)"),  # no errno, as polars' writers raise it
+    ],
+    ids=["polars", "no-errno"],
+)
+def test_a_full_disk_however_a_library_reports_it_is_one_sentence_exit_2(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    import custody.cli.check as cli_check
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(cli_check, "write_outputs", fail)
+    out = tmp_path / "out"
+    result = runner.invoke(cli.app, ["check", str(DEMO), "--out", str(out), "-q"])
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: could not write in {out} or in the temporary folder ")
+    assert "free some space there or give another --out folder (or set TMPDIR" in line
+    assert "internal error" not in line
+
+
 def test_a_reader_that_stops_early_is_not_an_internal_error() -> None:
     """`custody explain ... | head -1`: the pipe closes before the output is written; the
     command stops quietly (no "internal error", no traceback)."""
