@@ -27,6 +27,7 @@ from typing import TypeVar
 
 import polars as pl
 
+from custody.engine.compile import CompiledRule
 from custody.errors import UsageError
 from custody.findings import CheckResult
 
@@ -117,7 +118,10 @@ def _quotes_own_id(text_columns: Sequence[str], *, whole_token: bool) -> pl.Expr
                 pl.lit(r"(?:^|[^\w-])") + own_id.str.escape_regex() + pl.lit(r"(?:$|[^\w-])") if whole_token else own_id
             )
             contains = pl.col(text).str.contains(pattern, literal=not whole_token)
-            quotes = quotes | ((own_id.str.len_chars() > 0) & contains).fill_null(False)
+            # An id of digits alone ("15") is found in any number (an age, a count): such ids
+            # are left to the rules' own test (`refuse_rules_naming_ids`).
+            worded = own_id.str.contains(r"\D")
+            quotes = quotes | ((own_id.str.len_chars() > 0) & worded & contains).fill_null(False)
     return quotes
 
 
@@ -133,11 +137,24 @@ def _refuse_quoted_ids(findings: pl.LazyFrame) -> None:
     candidates = findings.filter(_quotes_own_id(text_columns, whole_token=False)).collect()
     quoting = candidates.filter(_quotes_own_id(text_columns, whole_token=True))
     if quoting.height:
-        raise UsageError(
-            f"Rule {quoting.get_column('rule_id').cast(pl.String)[0]}'s message or evidence names the custody "
-            "record or person id, which --pseudonymise-key would leave in the outputs: take custody_record_id "
-            "and person_id out of it."
-        )
+        raise UsageError(QUOTED_ID_REFUSED.format(rule=quoting.get_column("rule_id").cast(pl.String)[0]))
+
+
+_ID_FACTS = frozenset({"custody_record_id", "person_id"})
+
+QUOTED_ID_REFUSED = (
+    "Rule {rule}'s message or evidence names the custody record or person id, which --pseudonymise-key "
+    "would leave in the outputs: take custody_record_id and person_id out of it."
+)
+
+
+def refuse_rules_naming_ids(rules: Iterable[CompiledRule]) -> None:
+    """Refuse (UsageError) a keyed run whose rules show an id in a message or the evidence:
+    ids are replaced in their own columns only. Read from the rules themselves, so that an id
+    of digits alone, which any number in a message resembles, is still covered."""
+    for rule in rules:
+        if _ID_FACTS & ({*rule.evidence} | {name for v in rule.versions for name in v.facts}):
+            raise UsageError(QUOTED_ID_REFUSED.format(rule=rule.rule_id))
 
 
 def _year_and_month(text: pl.Expr, date_order: str) -> pl.Expr:

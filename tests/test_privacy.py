@@ -142,6 +142,39 @@ def test_a_short_key_is_refused_in_one_sentence(runner: CliRunner, tmp_path: Pat
     assert not list(tmp_path.iterdir())
 
 
+def test_ids_of_digits_alone_are_pseudonymised_not_mistaken_for_numbers(runner: CliRunner, tmp_path: Path) -> None:
+    """Person ids 1, 2, ... resemble every age and count in the findings: a keyed run is not
+    refused for it (the rules do not name ids), and no id is left as it was."""
+    folder = tmp_path / "numeric"
+    folder.mkdir()
+    detentions = pl.read_csv(DEMO / "detentions.csv", infer_schema=False)
+    numbered = {old: str(n) for n, old in enumerate(detentions["person_id"].unique(maintain_order=True), start=1)}
+    detentions.with_columns(pl.col("person_id").replace_strict(numbered)).write_csv(folder / "detentions.csv")
+    shutil.copy(DEMO / "events.csv", folder / "events.csv")
+    out = tmp_path / "out"
+    result = runner.invoke(cli.app, ["check", str(folder), "--out", str(out), "-q", "--pseudonymise-key", KEY])
+    assert result.exit_code == 0, result.output
+    people = pl.read_csv(out / "findings.csv")["person_id"]
+    assert people.str.starts_with("P-").all()
+
+
+def test_a_rule_naming_an_id_is_refused_whatever_the_ids_look_like(runner: CliRunner, tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), rules)
+    rule = rules / "PACE-CLOCK.yaml"
+    rule.write_text(rule.read_text().replace("evidence:\n", "evidence:\n  - person_id\n", 1))
+    result = runner.invoke(
+        cli.app,
+        ["check", str(DEMO), "--out", str(tmp_path / "out"), "--rules", str(rules), "--pseudonymise-key", KEY],
+    )
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line == (
+        "error: Rule PACE-CLOCK's message or evidence names the custody record or person id, which "
+        "--pseudonymise-key would leave in the outputs: take custody_record_id and person_id out of it."
+    )
+
+
 @pytest.mark.parametrize(
     ("shown", "refused"),
     [

@@ -38,7 +38,7 @@ from custody.outputs import (
     write_outputs,
 )
 from custody.pipeline import prepare_rules, run_check
-from custody.pseudonymise import check_key, refuse_notes
+from custody.pseudonymise import check_key, refuse_notes, refuse_rules_naming_ids
 from custody.read.batches import BATCH_RECORDS
 from custody.read.loader import load_record_set
 from custody.read.profile import load_with_profile
@@ -115,6 +115,7 @@ def check(
     if pseudonymise_key is not None:
         check_key(pseudonymise_key)
         refuse_notes(include_notes)
+        refuse_rules_naming_ids(prepared.compiled)
     source, loaded_profile = records_input(records, events, profile, date_order)
     console = Console(stderr=True, quiet=quiet)
     out_folder(out)
