@@ -392,6 +392,36 @@ def test_scan_never_shows_record_ids_that_repeat_in_a_log(runner: CliRunner, exp
         assert never not in out, never
 
 
+def test_scan_never_shows_ids_under_a_name_it_does_not_know(tmp_path: Path) -> None:
+    """A person id column named Detainee in a small log (each id repeated like a code) and an
+    entry-type column named Action: the ids are neither shown nor taken for the entry type."""
+    export = tmp_path / "export"
+    export.mkdir()
+    people = [f"C-{n:04d}" for n in range(1, 31)]
+    records = [f"R{n}" for n in range(1, 31)]
+    pl.DataFrame({"RecordRef": records, "Arrival_UTC": ["2026-01-01 10:00:00"] * 30}).write_csv(export / "records.csv")
+    rows = [
+        (record, person, action)
+        for record, person in zip(records, people, strict=True)
+        for action in ("BOOKED IN", "CHARGED")
+    ]
+    pl.DataFrame(
+        {
+            "RecordRef": [r for r, _, _ in rows for _ in range(3)],
+            "Entry_UTC": ["2026-01-01 11:00:00"] * len(rows) * 3,
+            "Detainee": [p for _, p, _ in rows for _ in range(3)],
+            "Action": [a for _, _, a in rows for _ in range(3)],
+        }
+    ).write_csv(export / "log.csv")
+    scanned = scan_export(export)
+    draft = draft_profile(scanned)
+    assert "entry_type: Action" in draft
+    assert "C-00" not in draft
+    detainee = next(c for f in scanned for c in f.columns if c.name == "Detainee")
+    assert detainee.guess == "id"
+    assert not detainee.codes
+
+
 def _drafted_entries(tmp_path: Path, entry_types: list[str]) -> dict[str, str]:
     """The `entries:` a scan drafts for an audit log holding these entry types (three rows each)."""
     export = tmp_path / "export"

@@ -111,6 +111,22 @@ def _scan_file(path: Path, min_count: int) -> ScannedFile:
     return ScannedFile(path, frame.height, columns)
 
 
+_ID_LIKE_MIN_DISTINCT = 10
+"""A code vocabulary holds a few values with three digits or more (s135, s136); ids, many."""
+
+
+def _id_like(text: pl.Series) -> bool:
+    """Values that look like ids rather than codes: ten or more distinct values, most of them
+    with three digits or more (C-0032, SUS-2014-000001, 40213). Such a column, however it is
+    named, is never shown and never taken for the entry type (a small export of a few dozen
+    people repeats each id enough to pass for a code)."""
+    distinct = text.unique()
+    if distinct.len() < _ID_LIKE_MIN_DISTINCT:
+        return False
+    with_digits = int(distinct.str.count_matches(r"\d").ge(3).sum())
+    return with_digits >= 0.8 * distinct.len()
+
+
 def _scan_column(name: str, text: pl.Series, null_share: float, rows: int, min_count: int) -> Column:
     if text.is_empty():
         return Column(name, "empty", null_share, 0)
@@ -128,6 +144,8 @@ def _scan_column(name: str, text: pl.Series, null_share: float, rows: int, min_c
         guess = "id"
     if guess in ("code", "free text", "number") and _contract_column(name) in ("custody_record_id", "person_id"):
         guess = "id"  # named as an id: a record id repeats in a log, but is never a code to show
+    elif guess == "code" and _id_like(text):
+        guess = "id"  # ids under a name no pattern knows (Detainee, Subject): never shown
     column = Column(name, guess, null_share, distinct)
     if guess in ("date", "date-time"):
         column.slash_order = _slash_order(text)
