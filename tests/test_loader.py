@@ -463,6 +463,34 @@ def test_a_file_without_its_header_row_is_named_without_quoting_a_record(tmp_pat
         load_record_set(tmp_path)
 
 
+def test_a_row_with_more_fields_than_the_header_is_reported_not_fatal(tmp_path: Path) -> None:
+    """An unquoted comma in a note gives one row an extra field: that row is reported (file,
+    row, reason) and none of its values is read; every other row is read as usual."""
+    write_csv(tmp_path / "detentions.csv", DETENTION_HEADER, [GOOD])
+    (tmp_path / "events.csv").write_text(
+        "custody_record_id,event_time,event_type,detail,note\n"
+        "R1,2019-07-01 12:05,charged,,\n"
+        "R1,2019-07-01 12:06,bail_refused,,Refused, as before\n"
+        "R1,2019-07-01 12:30,la_requested,secure,\n",
+        encoding="utf-8",
+    )
+    records = load_record_set(tmp_path)
+    assert records.rows_read["events"] == 3
+    assert records.rows_used["events"] == 2
+    assert records.events["event_type"].to_list() == ["charged", "la_requested"]
+    ragged = records.data_quality.filter(pl.col("reason").str.contains("fields"))
+    assert ragged.select("file", "row", "custody_record_id", "reason", "action").rows() == [
+        (
+            "events.csv",
+            3,
+            "R1",
+            "has 6 fields where the header has 5: none of its values is read (is a comma inside a value not in "
+            "quotes?)",
+            "row_rejected",
+        )
+    ]
+
+
 def test_semicolon_separated_files_are_named_as_such(tmp_path: Path) -> None:
     (tmp_path / "detentions.csv").write_text("custody_record_id;person_id;detention_power;arrival_time\n")
     write_csv(tmp_path / "events.csv", ("custody_record_id", "event_time", "event_type"), [])
@@ -535,7 +563,9 @@ def test_file_names_are_case_insensitive(tmp_path: Path) -> None:
         ),
         ("detentions.xlsx", b"not a workbook", "detentions.xlsx could not be read as an Excel workbook ("),
         ("detentions.ndjson", b'{"custody_record_id": "R1"}\n[1, 2]\n', "line 2 is not a JSON object"),
-        ("detentions.csv", b"a,b\n1,2,3\n", "detentions.csv could not be read as CSV ("),
+        # A row with more fields than its header no longer makes the file unreadable (that row is
+        # reported): here the header is the file's problem.
+        ("detentions.csv", b"a,b\n1,2,3\n", "detentions.csv has no columns 'custody_record_id', "),
     ],
 )
 def test_files_that_are_not_tables_stop_the_run(tmp_path: Path, name: str, content: bytes, message: str) -> None:

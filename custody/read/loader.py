@@ -32,6 +32,7 @@ not counted.
 from __future__ import annotations
 
 import codecs
+import csv
 import json
 import re
 import zipfile
@@ -91,6 +92,7 @@ ISSUE_LABELS: dict[str, str] = {
     "unknown_value": "not an allowed value",
     "detail_not_allowed": "not allowed for the event_type",
     "not_utf8": "not valid UTF-8 (read as Windows-1252)",
+    "ragged_row": "more fields than the header (not read)",
     "formula_absent": "a spreadsheet formula with no saved result",
     "formula_stale": "a spreadsheet formula whose result may be stale",
     "formula_saved": "a spreadsheet formula (saved result read)",
@@ -383,12 +385,20 @@ def _read_table(
     formulas = _formulas(path, frame) if kind == "xlsx" and pieces is None else None
     if formulas is not None:
         frame = _without_formulas(frame, formulas)
+    ragged_dq = None
+    if _RAGGED in frame.columns:
+        counts = frame.select(ROW, _RAGGED)
+        frame, ragged_dq = _without_ragged_rows(
+            _normalise_columns(frame.drop(_RAGGED), path, table).join(counts, on=ROW, how="left"), path, table
+        )
     frame, id_runs = _cleaned(_normalise_columns(frame, path, table), table, id_runs=table == "events")
     # Rows without any value (blank lines, empty spreadsheet rows) hold no record: skip them.
     if frame[_ID].null_count():
         frame = frame.filter(pl.any_horizontal(pl.all().exclude(ROW).is_not_null()))
         id_runs = None
     warnings = _empty_dq() if formulas is None else _formula_dq(frame, formulas, path, table)
+    if ragged_dq is not None:
+        warnings = pl.concat([warnings, ragged_dq])
     if lossy is not None:
         lossy = _clean_values(_normalise_columns(lossy, path, table), table)
         affected = _affected_rows(frame, lossy.filter(pl.col(ROW).is_in(frame[ROW].implode())))
@@ -567,6 +577,8 @@ def _read_csv(path: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     except pl.exceptions.NoDataError as error:
         raise _empty(path) from error
     except pl.exceptions.ComputeError as error:
+        if "more fields than defined" in str(error):
+            return _read_ragged_csv(path, fix), None
         if "utf-8" not in str(error).lower():
             raise _not_readable(path, "csv", error, fix) from error
         fixed, lossy = _decode_mixed(path.read_bytes())
@@ -581,6 +593,59 @@ def _read_csv(path: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
         raise _not_readable(path, "csv", error, fix) from error
     _check_reserved(frame, path)
     return _with_row_numbers(frame, 2), None
+
+
+_RAGGED = "\x1fragged"
+"""A CSV row's number of fields, on the rows with more than the header (`_read_ragged_csv`)."""
+
+
+def _read_ragged_csv(path: Path, fix: str) -> pl.DataFrame:
+    """A CSV file some of whose rows have more fields than its header (a comma inside a value
+    that is not in quotes, most often): read whole, each such row marked in `_RAGGED` with its
+    number of fields. Which value the extra field belongs to cannot be known, so none of that
+    row's values is used (`_without_ragged_rows`); the rest of the file is read as usual."""
+    try:
+        frame = pl.read_csv(path, infer_schema=False, raise_if_empty=True, truncate_ragged_lines=True)
+        # Polars and Python's csv module count the same records (blank lines and quoted line
+        # breaks alike); the first is the header.
+        with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+            fields = [len(record) for record in csv.reader(handle)][1:]
+    except (pl.exceptions.PolarsError, csv.Error) as error:
+        raise _not_readable(path, "csv", error, fix) from error
+    if len(fields) != frame.height:
+        raise _not_readable(path, "csv", ValueError("rows could not be matched"), fix)
+    _check_reserved(frame, path)
+    width = frame.width
+    counts = pl.Series(_RAGGED, fields, dtype=pl.Int64)
+    return _with_row_numbers(frame, 2).with_columns(pl.when(counts > width).then(counts).alias(_RAGGED))
+
+
+def _without_ragged_rows(frame: pl.DataFrame, path: Path, table: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`frame` (normalised) with every value of its ragged rows but the id set to missing,
+    and a data-quality row for each: the row is then reported, and rejected, as any row
+    missing its values is, never read with its values shifted."""
+    ragged = pl.col(_RAGGED).is_not_null()
+    width = len([c for c in frame.columns if c not in (ROW, _RAGGED)])
+    rows = frame.filter(ragged)
+    warnings = _dq(
+        rows.with_columns(pl.lit(None, dtype=pl.String).alias("event_type")) if table == "events" else rows,
+        path=path,
+        table=table,
+        column=None,
+        value=None,
+        reason=pl.format(
+            "has {} fields where the header has {}: none of its values is read (is a comma inside a value "
+            "not in quotes?)",
+            pl.col(_RAGGED),
+            pl.lit(width),
+        ),
+        action=REJECTED,
+        issue="ragged_row",
+    )
+    blanked = [
+        pl.when(ragged).then(None).otherwise(pl.col(c)).alias(c) for c in frame.columns if c not in (ROW, _ID, _RAGGED)
+    ]
+    return frame.with_columns(blanked).drop(_RAGGED), warnings
 
 
 def _empty(path: Path) -> InputError:
