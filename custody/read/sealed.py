@@ -15,9 +15,12 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _NONCE_BYTES = 12
 _SEGMENT_BYTES = 1 << 28
@@ -29,7 +32,10 @@ class PieceCipher:
     """Writes and reads a run's sealed pieces (one instance per run: its key dies with it)."""
 
     def __init__(self) -> None:
-        self._aead = AESGCM(AESGCM.generate_key(bit_length=256))
+        # (Imported here: only a keyed run over a large Parquet set seals anything.)
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        self._aead: AESGCM = AESGCM(AESGCM.generate_key(bit_length=256))
 
     def write(self, frame: pl.DataFrame, path: Path) -> None:
         """`frame` to `path` as a sealed Arrow IPC stream (LZ4-compressed before sealing)."""
