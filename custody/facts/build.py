@@ -200,12 +200,17 @@ def _event_facts(located: pl.DataFrame, length: int, wanted: set[str]) -> list[p
     if "event_count" in wanted:
         counts = np.bincount(records, minlength=length)
         columns.append(pl.Series("event_count", counts, dtype=pl.Int64))
-    if "last_event_at" in wanted:
+    for name in ("last_event_at", "in_custody_last_at"):
+        if name not in wanted:
+            continue
         timed = located["event_time"].cast(_INSTANT).is_not_null().to_numpy()
+        if name == "in_custody_last_at":  # only the events recorded while the person is held
+            held = [_TYPE_CODE[t] for t in IN_CUSTODY_EVENTS]
+            timed &= located["_type"].is_in(held).fill_null(False).to_numpy()
         micros = located["event_time"].cast(_INSTANT).to_physical().to_numpy()
         latest = np.full(length, np.iinfo(np.int64).min, dtype=np.int64)
         np.maximum.at(latest, records[timed], micros[timed])
-        latest_at = pl.Series("last_event_at", latest, dtype=pl.Int64)
+        latest_at = pl.Series(name, latest, dtype=pl.Int64)
         latest_at = latest_at.set(latest_at == np.iinfo(np.int64).min, None)
         columns.append(latest_at.cast(_INSTANT))
     types = {t for name, t in _EVENT_TYPE_OF.items() if name in wanted}
@@ -715,6 +720,8 @@ def _event_types_read(wanted: set[str], occasions: Mapping[str, set[str]]) -> se
     if wanted & {"event_count", "last_event_at"}:
         return None
     types = {_EVENT_TYPE_OF[n] for n in wanted if n in _EVENT_TYPE_OF}
+    if "in_custody_last_at" in wanted:
+        types |= set(IN_CUSTODY_EVENTS)
     if wanted & _REVIEW_FACTS:
         types |= {"review", "detention_authorised"}
     for grain, names in occasions.items():
@@ -816,13 +823,10 @@ def build_fact_tables(
     base = base.drop("_given")
     positions = base.select("custody_record_id", pl.int_range(length, dtype=pl.UInt32).alias("_rec"))
     by_grain = {grain: set(names) for grain, names in (occasions or {}).items()}
-    # in_custody_last_at is the latest of each of its event types' last event.
-    in_custody = [f"{t}_last_at" for t in IN_CUSTODY_EVENTS] if "in_custody_last_at" in wanted else []
-    from_events = wanted | set(in_custody)
     located = _located_events(
-        events, positions, _event_types_read(from_events, by_grain), _notes_read(wanted, by_grain), event_rows
+        events, positions, _event_types_read(wanted, by_grain), _notes_read(wanted, by_grain), event_rows
     )
-    facts = base.with_columns(_event_facts(located, length, from_events))
+    facts = base.with_columns(_event_facts(located, length, wanted))
     if wanted & _REVIEW_FACTS:
         facts = facts.with_columns(_review_columns(located, *_first_authorisations(located, length), settings))
     if "review_second_at" in wanted:
@@ -841,7 +845,6 @@ def build_fact_tables(
         "dob_is_29_february": (pl.col("date_of_birth").dt.month() == 2) & (pl.col("date_of_birth").dt.day() == 29),
         # On the UK date of arrival, converted once (`age_years` of the arrival instant).
         "age_at_arrival": age_on(pl.col("date_of_birth"), pl.col("_arrival_day"), settings.leap_day_birthday),
-        "in_custody_last_at": pl.max_horizontal(in_custody) if in_custody else pl.lit(None),
     }
     if "age_at_arrival" in wanted:
         facts = facts.with_columns(_arrival_day=local_date(pl.col("arrival_at")))
