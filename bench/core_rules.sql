@@ -24,9 +24,12 @@
 -- * in scope: detention_power not mha_s136/mha_s135 (warrant, bail_breach, court_remand,
 --   other are in), the record's first 'charged' event at or before the refusal (a refusal
 --   before the first charge has no finding, but still numbers the refusals and ends the
---   window of the one before it), a juvenile at the refusal, and no bail granted in the
---   window (the first `bail_granted`, or the first `released` with detail `bail`) within 2
---   hours of the refusal (exactly 2 hours still removes the finding);
+--   window of the one before it), a juvenile at the refusal, and no bail granted after the
+--   refusal, anywhere later on the record (the first `bail_granted`, or the first `released`
+--   with detail `bail`, at or after it) within 2 hours of it (exactly 2 hours still removes
+--   the finding);
+-- * a request (S38-REQUEST) or the window's certificate (S38-TRANSFER, S38-CERTIFICATE)
+--   recorded only after the first `released` at or after the refusal -> cannot_assess;
 -- * age in whole years on the UK calendar date of the refusal (attained at 00:00 UK time on
 --   the birthday; a 29 February birthday is reached on 1 March in a common year); with no
 --   date of birth, appears_under_18 decides (false: not a juvenile; true: a juvenile under
@@ -133,6 +136,16 @@ COPY (
     WHERE e.event_type IN ('la_requested', 'bail_granted', 'released', 'transferred_to_la', 'certificate')
     GROUP BY o.custody_record_id, o.occasion_number
   ),
+  -- Facts of the events from each refusal on, to the end of the record (past the next refusal).
+  next_facts AS (
+    SELECT o.custody_record_id, o.occasion_number,
+      min(e.event_time) FILTER (WHERE e.event_type = 'bail_granted') AS next_bail_granted_at,
+      min(e.event_time) FILTER (WHERE e.event_type = 'released' AND e.detail = 'bail') AS next_released_bail_at,
+      min(e.event_time) FILTER (WHERE e.event_type = 'released') AS next_released_at
+    FROM occasions o JOIN ev e ON e.custody_record_id = o.custody_record_id AND e.event_time >= o.occasion_at
+    WHERE e.event_type IN ('bail_granted', 'released')
+    GROUP BY o.custody_record_id, o.occasion_number
+  ),
   refusals AS (
     SELECT d.person_id, d.custody_record_id, d.arrival_time, d.detention_power, d.date_of_birth,
       d.appears_under_18, r.charged_at, r.la_requested_at, r.la_requested_detail, r.released_last_at,
@@ -143,18 +156,21 @@ COPY (
       w.occ_transferred_to_la_at, w.occ_transferred_to_la_detail,
       coalesce(w.occ_transferred_to_la_count, 0) AS occ_transferred_to_la_count,
       w.occ_certificate_at, w.occ_certificate_detail, coalesce(w.occ_certificate_count, 0) AS occ_certificate_count,
+      n.next_bail_granted_at, n.next_released_bail_at, n.next_released_at,
       CAST(timezone('Europe/London', o.occasion_at) AS DATE) AS refused_day,
       CASE WHEN o.occasion_at >= TIMESTAMPTZ '2015-10-26 00:00:00+00' THEN 18 ELSE 17 END AS age_limit
     FROM occasions o
       JOIN read_parquet('{detentions}') d USING (custody_record_id)
       JOIN record_facts r USING (custody_record_id)
       LEFT JOIN window_facts w USING (custody_record_id, occasion_number)
+      LEFT JOIN next_facts n USING (custody_record_id, occasion_number)
     WHERE r.charged_at IS NOT NULL
       -- The first charge at or before the refusal: a refusal before it is not after charge.
       AND r.charged_at <= o.occasion_at
       AND o.occasion_at >= TIMESTAMPTZ '1986-01-01 00:00:00+00'
-      AND (w.occ_bail_granted_at IS NULL OR NOT granted_in_time(w.occ_bail_granted_at, o.occasion_at))
-      AND (w.occ_released_bail_at IS NULL OR NOT granted_in_time(w.occ_released_bail_at, o.occasion_at))
+      -- Bail granted within the allowance anywhere after the refusal (past a further refusal too).
+      AND (n.next_bail_granted_at IS NULL OR NOT granted_in_time(n.next_bail_granted_at, o.occasion_at))
+      AND (n.next_released_bail_at IS NULL OR NOT granted_in_time(n.next_released_bail_at, o.occasion_at))
   ),
   aged AS (
     SELECT *,
@@ -182,7 +198,10 @@ COPY (
       occ_la_requested_at, occ_la_requested_detail, occ_la_requested_count, occ_bail_granted_at, occ_released_bail_at,
       occ_released_to_la_at, occ_released_to_la_count, occ_transferred_to_la_at, occ_transferred_to_la_detail,
       occ_transferred_to_la_count, occ_certificate_at, occ_certificate_detail, occ_certificate_count, age_limit, age,
-      juvenile, power_in_scope,
+      juvenile, power_in_scope, next_bail_granted_at, next_released_bail_at, next_released_at,
+      -- A request or certificate recorded only after the child left police detention.
+      next_released_at IS NOT NULL AND la_requested_at > next_released_at AS request_after_release,
+      next_released_at IS NOT NULL AND occ_certificate_at > next_released_at AS certificate_after_release,
       juvenile IS NULL OR power_in_scope IS NULL AS unknown,
       occ_transferred_to_la_count = 0 AND occ_released_to_la_count = 0 AND occ_certificate_count = 0 AS neither
     FROM scoped, (VALUES ('S38-CERTIFICATE'), ('S38-REQUEST'), ('S38-TRANSFER')) AS rules(rule_id)
@@ -199,9 +218,15 @@ COPY (
         WHEN rule_id = 'S38-REQUEST' THEN
           CASE WHEN la_requested_at IS NULL THEN 'breach'
                WHEN occasion_ends_at IS NOT NULL AND la_requested_at >= occasion_ends_at THEN 'breach'
+               WHEN request_after_release THEN 'cannot_assess'
                ELSE 'compliant' END
-        WHEN rule_id = 'S38-TRANSFER' THEN CASE WHEN neither THEN 'breach' ELSE 'compliant' END
-        ELSE CASE WHEN occ_certificate_count = 0 THEN 'breach' ELSE 'compliant' END
+        WHEN rule_id = 'S38-TRANSFER' THEN
+          CASE WHEN neither THEN 'breach'
+               WHEN occ_transferred_to_la_count = 0 AND occ_released_to_la_count = 0 AND certificate_after_release
+                 THEN 'cannot_assess'
+               ELSE 'compliant' END
+        ELSE CASE WHEN occ_certificate_count = 0 THEN 'breach'
+                  WHEN certificate_after_release THEN 'cannot_assess' ELSE 'compliant' END
       END AS outcome,
       CASE WHEN age_limit = 18 THEN '2015-10-26' ELSE '1986-01-01' END AS rule_version,
       CASE WHEN age_limit = 18
@@ -236,13 +261,18 @@ COPY (
                refused_text || ' but no request to the local authority for accommodation is recorded before bail was '
                || 'refused again at ' || uk_text(occasion_ends_at) || ' (the first request was made at '
                || uk_text(la_requested_at) || ', after that).'
+             WHEN request_after_release THEN
+               refused_text || ' and the child left police detention at ' || uk_text(next_released_at)
+               || ', but the first request to the local authority is recorded at ' || uk_text(la_requested_at)
+               || ', after that: a request made once the child had left could not have secured a move. Check whether '
+               || 'it was made earlier and recorded late.'
              WHEN occ_la_requested_at IS NOT NULL THEN
-               'The local authority was asked for ' || coalesce(occ_la_requested_detail, 'not recorded')
-               || ' accommodation at ' || uk_text(occ_la_requested_at) || ', '
+               'The local authority was asked to accommodate the child (accommodation asked for: '
+               || coalesce(occ_la_requested_detail, 'not recorded') || ') at ' || uk_text(occ_la_requested_at) || ', '
                || span_text(occasion_at, occ_la_requested_at) || ' after bail was refused at ' || occasion_text || '.'
-             ELSE 'The local authority was asked for ' || coalesce(la_requested_detail, 'not recorded')
-               || ' accommodation at ' || uk_text(la_requested_at) || ', before bail was refused at ' || occasion_text
-               || ' (a request earlier in the episode counts).' END
+             ELSE 'The local authority was asked to accommodate the child (accommodation asked for: '
+               || coalesce(la_requested_detail, 'not recorded') || ') at ' || uk_text(la_requested_at)
+               || ', before bail was refused at ' || occasion_text || ' (a request earlier in the episode counts).' END
       WHEN 'S38-TRANSFER' THEN
         CASE WHEN unknown THEN
                'Whether the child was moved or certified under s38(6) cannot be settled from the record (the '
@@ -264,6 +294,10 @@ COPY (
                'The child left custody for local authority accommodation (released to_la) at '
                || uk_text(occ_released_to_la_at) || ', ' || span_text(occasion_at, occ_released_to_la_at)
                || ' after bail was refused at ' || occasion_text || '.'
+             WHEN certificate_after_release THEN
+               refused_text || ' and the child was not moved; the only certificate for that refusal is recorded at '
+               || uk_text(occ_certificate_at) || ', after the child left police detention at '
+               || uk_text(next_released_at) || '. Check whether it was made earlier and recorded late.'
              ELSE 'The child was not moved but a certificate (' || coalesce(occ_certificate_detail, 'not recorded')
                || ') was made at ' || uk_text(occ_certificate_at) || ', '
                || span_text(occasion_at, occ_certificate_at) || ' after bail was refused at ' || occasion_text || '; '
@@ -276,6 +310,11 @@ COPY (
              WHEN occ_certificate_count = 0 THEN
                refused_text || ' and the child was not moved to local authority accommodation, but no s38(6) '
                || 'certificate is recorded for that refusal; ' || held_text || '.'
+             WHEN certificate_after_release THEN
+               refused_text || ' and the child was not moved; the only certificate for that refusal is recorded at '
+               || uk_text(occ_certificate_at) || ', after the child left police detention at '
+               || uk_text(next_released_at) || ': a certificate records why a child was kept, so one made after the '
+               || 'child left does not show that. Check whether it was made earlier and recorded late.'
              ELSE 'The child was not moved, and a certificate (' || coalesce(occ_certificate_detail, 'not recorded')
                || ') was made at ' || uk_text(occ_certificate_at) || ', '
                || span_text(occasion_at, occ_certificate_at) || ' after bail was refused at ' || occasion_text || '.' END
@@ -289,7 +328,10 @@ COPY (
         la_requested_detail := la_requested_detail, occasion_la_requested_at := uk_iso(occ_la_requested_at),
         occasion_la_requested_detail := occ_la_requested_detail,
         occasion_la_requested_count := occ_la_requested_count,
-        occasion_bail_granted_at := uk_iso(occ_bail_granted_at)))::VARCHAR
+        occasion_bail_granted_at := uk_iso(occ_bail_granted_at),
+        occasion_next_bail_granted_at := uk_iso(next_bail_granted_at),
+        occasion_next_released_bail_at := uk_iso(next_released_bail_at),
+        occasion_next_released_at := uk_iso(next_released_at)))::VARCHAR
       WHEN 'S38-TRANSFER' THEN to_json(struct_pack(
         detention_power := detention_power, date_of_birth := dob_text, appears_under_18 := appears_under_18,
         charged_at := uk_iso(charged_at), occasion_at := uk_iso(occasion_at), occasion_number := occasion_number,
@@ -299,13 +341,19 @@ COPY (
         occasion_released_to_la_at := uk_iso(occ_released_to_la_at),
         occasion_certificate_at := uk_iso(occ_certificate_at), occasion_certificate_detail := occ_certificate_detail,
         occasion_bail_granted_at := uk_iso(occ_bail_granted_at),
-        occasion_released_bail_at := uk_iso(occ_released_bail_at), released_last_at := uk_iso(released_last_at)))::VARCHAR
+        occasion_released_bail_at := uk_iso(occ_released_bail_at), released_last_at := uk_iso(released_last_at),
+        occasion_next_bail_granted_at := uk_iso(next_bail_granted_at),
+        occasion_next_released_bail_at := uk_iso(next_released_bail_at),
+        occasion_next_released_at := uk_iso(next_released_at)))::VARCHAR
       ELSE to_json(struct_pack(
         detention_power := detention_power, date_of_birth := dob_text, appears_under_18 := appears_under_18,
         charged_at := uk_iso(charged_at), occasion_at := uk_iso(occasion_at), occasion_number := occasion_number,
         occasion_ends_at := uk_iso(occasion_ends_at),
         occasion_certificate_at := uk_iso(occ_certificate_at), occasion_certificate_detail := occ_certificate_detail,
-        occasion_bail_granted_at := uk_iso(occ_bail_granted_at), released_last_at := uk_iso(released_last_at)))::VARCHAR
+        occasion_bail_granted_at := uk_iso(occ_bail_granted_at), released_last_at := uk_iso(released_last_at),
+        occasion_next_bail_granted_at := uk_iso(next_bail_granted_at),
+        occasion_next_released_bail_at := uk_iso(next_released_bail_at),
+        occasion_next_released_at := uk_iso(next_released_at)))::VARCHAR
     END AS evidence,
     occasion_at AS trigger_at
   FROM texts
