@@ -647,61 +647,49 @@ def _record_columns(records: pl.DataFrame, grain: str, wanted: set[str]) -> list
 
 def _prior_events(table: pl.DataFrame, located: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     """`occasion_prior_<type>_last_at` for each wanted name: per occasion (a row of `table`),
-    the last event of that type on its record at or before the occasion's instant, by one
-    as-of join per event type (null for a row with no occasion, or no such event)."""
-    columns: list[pl.Series] = []
-    if not names:
-        return pl.DataFrame()
-    instant = pl.Datetime("us", "UTC")
-    occasions = (
-        table.select("_rec", "occasion_at", pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"))
-        .filter(pl.col("occasion_at").is_not_null())
-        .sort("occasion_at")
-    )
-    for name in names:
-        event_type = name[len(PRIOR_PREFIX) : -len("_last_at")]
-        events = located.filter(
-            (pl.col("_type") == _TYPE_CODE[event_type]) & pl.col("event_time").is_not_null()
-        ).select("_rec", pl.col("event_time").cast(instant).alias(name))
-        found = occasions.join_asof(
-            events,
-            left_on="occasion_at",
-            right_on=name,
-            by="_rec",
-            strategy="backward",
-            check_sortedness=False,  # both sorted by time (`located` always is)
-        )
-        columns.append(_scatter(table.height, name, instant, found["_row"], found[name]))
-    return pl.DataFrame(columns)
+    the last event of that type on its record at or before the occasion's instant."""
+    chosen = {name: (name[len(PRIOR_PREFIX) : -len("_last_at")], None) for name in names}
+    return _events_as_of(table, located, chosen, "backward")
 
 
 def _next_events(table: pl.DataFrame, located: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     """`occasion_next_<type>_at` / `occasion_next_<type>_<detail>_at` for each wanted name: per
     occasion (a row of `table`), the first event of that type (and detail) on its record at or
-    after the occasion's instant, wherever the next occasion falls, by one as-of join per name
-    (null for a row with no occasion, or no such event)."""
-    if not names:
+    after the occasion's instant, wherever the next occasion falls."""
+    keys = next_event_keys()
+    return _events_as_of(table, located, {name: keys[name] for name in names}, "forward")
+
+
+def _events_as_of(
+    table: pl.DataFrame,
+    located: pl.DataFrame,
+    chosen: Mapping[str, tuple[str, str | None]],
+    strategy: Literal["backward", "forward"],
+) -> pl.DataFrame:
+    """For each name -> (event type, detail code or None): per occasion (a row of `table`), the
+    instant of the nearest such event on its record at or before (`backward`) or at or after
+    (`forward`) the occasion's instant, by one as-of join per name (null for a row with no
+    occasion, or no such event)."""
+    if not chosen:
         return pl.DataFrame()
     instant = pl.Datetime("us", "UTC")
-    keys = next_event_keys()
     occasions = (
         table.select("_rec", "occasion_at", pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"))
         .filter(pl.col("occasion_at").is_not_null())
         .sort("occasion_at")
     )
     columns: list[pl.Series] = []
-    for name in names:
-        event_type, detail = keys[name]
-        chosen = (pl.col("_type") == _TYPE_CODE[event_type]) & pl.col("event_time").is_not_null()
+    for name, (event_type, detail) in chosen.items():
+        wanted = (pl.col("_type") == _TYPE_CODE[event_type]) & pl.col("event_time").is_not_null()
         if detail is not None:
-            chosen = chosen & (pl.col("detail").cast(pl.String) == detail)
-        events = located.filter(chosen).select("_rec", pl.col("event_time").cast(instant).alias(name))
+            wanted = wanted & (pl.col("detail").cast(pl.String) == detail)
+        events = located.filter(wanted).select("_rec", pl.col("event_time").cast(instant).alias(name))
         found = occasions.join_asof(
             events,
             left_on="occasion_at",
             right_on=name,
             by="_rec",
-            strategy="forward",
+            strategy=strategy,
             check_sortedness=False,  # both sorted by time (`located` always is)
         )
         columns.append(_scatter(table.height, name, instant, found["_row"], found[name]))
