@@ -28,6 +28,7 @@ from typing import TypeVar
 import polars as pl
 
 from custody.engine.compile import CompiledRule
+from custody.engine.evaluate import LEAP_DAY_MARKS
 from custody.errors import UsageError
 from custody.findings import CheckResult
 
@@ -203,9 +204,15 @@ def refuse_notes(include_notes: bool) -> None:
 
 
 def _hidden_findings(findings: Frame, person_map: pl.DataFrame, record_map: pl.DataFrame) -> Frame:
-    """Findings with their ids replaced and the dates of birth in their evidence cut."""
+    """Findings with their ids replaced and the dates of birth in their evidence cut. The mark
+    of a result resting on the 29 February reading is left out: beside a year and month of
+    birth it would tell the whole date."""
+    in_message, in_evidence = LEAP_DAY_MARKS
     return _replace_ids(findings, person_map, record_map).with_columns(
-        pl.col("evidence").str.replace_all(_EVIDENCE_DOB, '"date_of_birth":"${1}"')
+        pl.col("message").str.replace(in_message, ""),
+        pl.col("evidence")
+        .str.replace_all(_EVIDENCE_DOB, '"date_of_birth":"${1}"')
+        .str.replace(in_evidence, "${1}"),
     )
 
 

@@ -112,3 +112,29 @@ def test_leap_day_dependent(born: str | None, instants: list[str | None], expect
     )
     got = frame.select(leap_day_dependent(pl.col("born"), [pl.col(c) for c in columns])).item()
     assert got is expected
+
+
+def test_a_pseudonymised_output_leaves_the_mark_out(tmp_path: Path) -> None:
+    """Beside a year and month of birth, the mark would tell the whole date of birth."""
+    from typer.testing import CliRunner
+
+    from custody import cli
+
+    records = _records(tmp_path, {"ON-28-FEB": ("2004-02-29", "2022-02-28 20:00")})
+    runner = CliRunner()
+    for key, marked in ((None, True), ("a private key of enough length", False)):
+        out = tmp_path / ("plain" if key is None else "keyed")
+        args = ["check", str(records), "--out", str(out), "-q", *(["--pseudonymise-key", key] if key else [])]
+        result = runner.invoke(cli.app, args)
+        assert result.exit_code == 0, result.output
+        findings = pl.read_parquet(out / "findings.parquet")
+        assert findings.height > 0
+        messages, evidence = "\n".join(findings["message"]), "\n".join(findings["evidence"])
+        assert ("29 February" in messages) is marked
+        assert ("leap_day_birthday" in evidence) is marked
+        for text in findings["evidence"]:
+            json.loads(text)  # still JSON with the key taken out
+        if not marked:
+            everything = "".join(p.read_text(errors="replace") for p in out.iterdir() if p.suffix in (".csv", ".html"))
+            assert "29 February" not in everything
+            assert "leap_day_birthday" not in everything

@@ -366,6 +366,15 @@ def _formatted_instants(
 _OTHER_READING = {"march_1": "28 February", "feb_28": "1 March"}
 _READING = {"march_1": "1 March", "feb_28": "28 February"}
 
+LEAP_DAY_MARKS = (
+    r" Born on 29 February, the child had an age tested on 28 February of a common year: [^;]*; with the birthday"
+    r" on (?:1 March|28 February) the result may differ\.$",
+    r',?"leap_day_birthday":"(?:march_1|feb_28)"(\}$)',
+)
+"""Patterns of the 29 February mark at the end of a message, and in the evidence (the last
+key): a pseudonymised output leaves the mark out, as it would tell a birthday
+(`custody.pseudonymise`)."""
+
 
 def _leap_column(rule_id: str) -> str:
     """The column marking a rule's records (or occasions) whose result may rest on the 29
