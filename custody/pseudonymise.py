@@ -210,9 +210,7 @@ def _hidden_findings(findings: Frame, person_map: pl.DataFrame, record_map: pl.D
     in_message, in_evidence = LEAP_DAY_MARKS
     return _replace_ids(findings, person_map, record_map).with_columns(
         pl.col("message").str.replace(in_message, ""),
-        pl.col("evidence")
-        .str.replace_all(_EVIDENCE_DOB, '"date_of_birth":"${1}"')
-        .str.replace(in_evidence, "${1}"),
+        pl.col("evidence").str.replace_all(_EVIDENCE_DOB, '"date_of_birth":"${1}"').str.replace(in_evidence, "${1}"),
     )
 
 
