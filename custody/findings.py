@@ -58,6 +58,9 @@ class CheckResult:
 
     rules: list[RuleInfo]
     meta: dict[str, Any] = field(default_factory=dict)
+    """tool_version, rules_digest, inputs_digest, as_of (ISO UTC), run_seconds,
+    counts: {detention_rows, event_rows, records_loaded, events_loaded, rows_rejected, persons (distinct
+    person_id), children (of them, under 18 at arrival or recorded as appearing so), findings}."""
     strip_searches: pl.DataFrame | None = None
     """`strip_search_figures`: strip searches of children by age, sex and ethnicity (no ids);
     none when the run did not compute them (a result built by hand)."""
@@ -69,9 +72,6 @@ class CheckResult:
     pseudonymised as they were spilled (`custody.pseudonymise.pseudonymise_findings`: a keyed
     run writes no real id or date of birth to a temporary file); the records and data quality
     are pseudonymised at the end, under the same key."""
-    """tool_version, rules_digest, inputs_digest, as_of (ISO UTC), run_seconds,
-    counts: {detention_rows, event_rows, records_loaded, events_loaded, rows_rejected, persons (distinct
-    person_id), children (of them, under 18 at arrival or recorded as appearing so), findings}."""
 
 
 HEADLINE_LABELS: dict[str, str] = {

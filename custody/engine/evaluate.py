@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -363,13 +364,28 @@ def _formatted_instants(
     return first, then
 
 
-_OTHER_READING = {"march_1": "28 February", "feb_28": "1 March"}
-_READING = {"march_1": "1 March", "feb_28": "28 February"}
+_READINGS = {"march_1": ("1 March", "28 February"), "feb_28": ("28 February", "1 March")}
+"""leap_day_birthday -> (the birthday it reads in a common year, the other reading's)."""
+
+
+def _leap_day_clause(reading: str) -> str:
+    """What a message adds when its result may rest on the 29 February reading in use."""
+    used, other = _READINGS[reading]
+    return (
+        f" Born on 29 February, the child had an age tested on 28 February of a common year: it is read"
+        f" with the birthday on {used} (the setting leap_day_birthday in rules/_facts.yaml, as no statute"
+        f" settles it); with the birthday on {other} the result may differ."
+    )
+
+
+def _leap_day_key(reading: str) -> str:
+    """What the evidence gains (its last key) in that case."""
+    return f'"leap_day_birthday":"{reading}"'
+
 
 LEAP_DAY_MARKS = (
-    r" Born on 29 February, the child had an age tested on 28 February of a common year: [^;]*; with the birthday"
-    r" on (?:1 March|28 February) the result may differ\.$",
-    r',?"leap_day_birthday":"(?:march_1|feb_28)"(\}$)',
+    "(?:" + "|".join(re.escape(_leap_day_clause(r)) for r in _READINGS) + ")$",
+    ",?(?:" + "|".join(re.escape(_leap_day_key(r)) for r in _READINGS) + r")(\}$)",
 )
 """Patterns of the 29 February mark at the end of a message, and in the evidence (the last
 key): a pseudonymised output leaves the mark out, as it would tell a birthday
@@ -417,14 +433,11 @@ def _leap_day_marked(
     if rule.leap_day_mark is None or not active:
         return message.alias("message"), evidence.alias("evidence")
     reading = version.leap_day_birthday
-    said = (
-        f" Born on 29 February, the child had an age tested on 28 February of a common year: it is read"
-        f" with the birthday on {_READING[reading]} (the setting leap_day_birthday in rules/_facts.yaml, as"
-        f" no statute settles it); with the birthday on {_OTHER_READING[reading]} the result may differ."
-    )
-    key = f'"leap_day_birthday":"{reading}"}}'
+    said = _leap_day_clause(reading)
     marked_evidence = pl.concat_str(
-        evidence.str.strip_suffix("}"), pl.when(evidence == "{}").then(pl.lit("")).otherwise(pl.lit(",")), pl.lit(key)
+        evidence.str.strip_suffix("}"),
+        pl.when(evidence == "{}").then(pl.lit("")).otherwise(pl.lit(",")),
+        pl.lit(_leap_day_key(reading) + "}"),
     )
     mark = pl.col(_leap_column(rule.rule_id))
     return (
@@ -447,7 +460,7 @@ def _findings_of(
     version: int,
     step: int,
     evidence: pl.Expr,
-    leap_day_marks: bool = True,
+    leap_day_marks: bool,
 ) -> pl.LazyFrame:
     branch = plan.branches[version]
     decided = branch.steps[step]
