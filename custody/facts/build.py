@@ -718,7 +718,7 @@ def _event_types_read(wanted: set[str], occasions: Mapping[str, set[str]]) -> se
             own = name[len(OCCASION_PREFIX) :]
             if name.startswith(PRIOR_PREFIX):
                 types.add(name[len(PRIOR_PREFIX) : -len("_last_at")])
-            elif name in next_event_keys():
+            elif name.startswith(NEXT_PREFIX):
                 types.add(next_event_keys()[name][0])
             elif name.startswith(OCCASION_PREFIX) and own in _EVENT_TYPE_OF:
                 types.add(_EVENT_TYPE_OF[own])

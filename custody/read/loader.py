@@ -385,13 +385,12 @@ def _read_table(
     formulas = _formulas(path, frame) if kind == "xlsx" and pieces is None else None
     if formulas is not None:
         frame = _without_formulas(frame, formulas)
+    ragged = frame.select(ROW, _RAGGED) if _RAGGED in frame.columns else None
+    frame = _normalise_columns(frame if ragged is None else frame.drop(_RAGGED), path, table)
     ragged_dq = None
-    if _RAGGED in frame.columns:
-        counts = frame.select(ROW, _RAGGED)
-        frame, ragged_dq = _without_ragged_rows(
-            _normalise_columns(frame.drop(_RAGGED), path, table).join(counts, on=ROW, how="left"), path, table
-        )
-    frame, id_runs = _cleaned(_normalise_columns(frame, path, table), table, id_runs=table == "events")
+    if ragged is not None:
+        frame, ragged_dq = _without_ragged_rows(frame.join(ragged, on=ROW, how="left"), path, table)
+    frame, id_runs = _cleaned(frame, table, id_runs=table == "events")
     # Rows without any value (blank lines, empty spreadsheet rows) hold no record: skip them.
     if frame[_ID].null_count():
         frame = frame.filter(pl.any_horizontal(pl.all().exclude(ROW).is_not_null()))
@@ -596,7 +595,7 @@ def _read_csv(path: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
 
 
 _RAGGED = "\x1fragged"
-"""A CSV row's number of fields, on the rows with more than the header (`_read_ragged_csv`)."""
+"""On a CSV row with more fields than the header, what is wrong with it (`_read_ragged_csv`)."""
 
 
 def _read_ragged_csv(path: Path, fix: str) -> pl.DataFrame:
@@ -615,9 +614,9 @@ def _read_ragged_csv(path: Path, fix: str) -> pl.DataFrame:
     if len(fields) != frame.height:
         raise _not_readable(path, "csv", ValueError("rows could not be matched"), fix)
     _check_reserved(frame, path)
-    width = frame.width
     counts = pl.Series(_RAGGED, fields, dtype=pl.Int64)
-    return _with_row_numbers(frame, 2).with_columns(pl.when(counts > width).then(counts).alias(_RAGGED))
+    said = pl.format("has {} fields where the header has {}", counts, pl.lit(frame.width))
+    return _with_row_numbers(frame, 2).with_columns(pl.when(counts > frame.width).then(said).alias(_RAGGED))
 
 
 def _without_ragged_rows(frame: pl.DataFrame, path: Path, table: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -625,7 +624,6 @@ def _without_ragged_rows(frame: pl.DataFrame, path: Path, table: str) -> tuple[p
     and a data-quality row for each: the row is then reported, and rejected, as any row
     missing its values is, never read with its values shifted."""
     ragged = pl.col(_RAGGED).is_not_null()
-    width = len([c for c in frame.columns if c not in (ROW, _RAGGED)])
     rows = frame.filter(ragged)
     warnings = _dq(
         rows.with_columns(pl.lit(None, dtype=pl.String).alias("event_type")) if table == "events" else rows,
@@ -633,12 +631,7 @@ def _without_ragged_rows(frame: pl.DataFrame, path: Path, table: str) -> tuple[p
         table=table,
         column=None,
         value=None,
-        reason=pl.format(
-            "has {} fields where the header has {}: none of its values is read (is a comma inside a value "
-            "not in quotes?)",
-            pl.col(_RAGGED),
-            pl.lit(width),
-        ),
+        reason=pl.col(_RAGGED) + ": none of its values is read (is a comma inside a value not in quotes?)",
         action=REJECTED,
         issue="ragged_row",
     )
